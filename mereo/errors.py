@@ -1,0 +1,49 @@
+"""Errors raised by Mereo.
+
+Every error a user can trigger is a :class:`MereoError` subclass whose message says what was
+wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class MereoError(Exception):
+    """Base class of every error Mereo raises on purpose."""
+
+
+class InvalidImageError(MereoError, ValueError):
+    """An image could not be read or is not usable (missing, not an image, truncated, too small)."""
+
+
+class UnknownBackendError(MereoError, KeyError):
+    """A backend name is not in the tool family's registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(MereoError):
+    """A checkpoint is missing, corrupt, of the wrong format, or fails its sha256 check."""
+
+
+class InvalidLMMResponseError(MereoError):
+    """The LMM replied with something that is not valid against the expected schema."""
+
+
+class UnknownObjectError(MereoError, KeyError):
+    """An object name could not be grounded in the knowledge base."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ValidationError(MereoError, ValueError):
+    """A value failed validation against a JSON schema at a tool or LMM boundary."""
+
+
+class QuestionError(MereoError, ValueError):
+    """A question could not be understood, or does not fit the images given."""
+
+
+class DatasetError(MereoError, ValueError):
+    """A dataset file is missing or not in the expected format."""

@@ -1,0 +1,120 @@
+"""The ``mereo`` command line: a thin dispatcher to the modules that own each command.
+
+Each target is ``"module:function"`` taking ``argv: list[str]`` and returning an exit code;
+modules import their heavy dependencies inside the function, so ``mereo --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mereo.errors import MereoError
+
+# command -> target, or command -> {subcommand: target}
+COMMANDS: dict[str, str | dict[str, str]] = {
+    "ask": "mereo.agent.cli:ask_main",
+    "demo": "mereo.agent.cli:demo_main",
+    "graph": "mereo.knowledge.cli:main",
+    "data": "mereo.evals.synthparts.cli:main",
+    "train": {
+        "segment": "mereo.tools.segment.train:main",
+        "correspond": "mereo.tools.correspond.train:main",
+        "recognize": "mereo.tools.recognize.train:main",
+        "coseg": "mereo.tools.coseg.train:main",
+    },
+    "eval": {
+        "segment": "mereo.tools.segment.evaluate:main",
+        "correspond": "mereo.tools.correspond.evaluate:main",
+        "recognize": "mereo.tools.recognize.evaluate:main",
+        "coseg": "mereo.tools.coseg.evaluate:main",
+        "agent": "mereo.evals.runner:main",
+        "synthparts-partonomy": "mereo.evals.runner:main",
+        "synthparts-pairs": "mereo.evals.runner:main",
+        "synthparts-multistep": "mereo.evals.runner:main",
+        "partonomy-core": "mereo.evals.runner:main",
+        "mixedparts": "mereo.evals.runner:main",
+    },
+    "ablate": "mereo.evals.ablate:main",
+    "report": "mereo.evals.report:main",
+    "bench": {
+        "agent": "mereo.agent.cli:bench_main",
+        "eval": "mereo.evals.runner:bench_main",
+        "data": "mereo.evals.synthparts.cli:bench_main",
+    },
+}
+# order in which `mereo train all` trains: coseg reads the trained encoders of the others
+TRAIN_ORDER = ("segment", "correspond", "recognize", "coseg")
+DEFAULT_SUB = {"bench": "agent"}
+# these commands receive their subcommand name as argv[0] (the runner serves several suites)
+PASS_SUB = {"eval": {"agent", "synthparts-partonomy", "synthparts-pairs", "synthparts-multistep",
+                     "partonomy-core", "mixedparts"}}
+
+USAGE = """usage: mereo <command> [args]
+
+commands:
+  ask      answer a question about images:  mereo ask --image a.png --image b.png "question"
+  demo     answer a handful of questions on bundled SynthParts images and write pictures
+  graph    the part hierarchy of objects:   mereo graph chair stool
+  data     SynthParts: mereo data synthparts --split test --n 500 --out DIR | data stats DIR
+  train    train a small model: mereo train segment|correspond|recognize|coseg|all
+  eval     evaluate: mereo eval segment|coseg|correspond|recognize|agent|synthparts-*|partonomy-core|mixedparts
+  ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
+  report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
+  bench    timings: mereo bench [agent|eval|data]
+
+`mereo <command> --help` shows a command's options.
+"""
+
+
+def _load(target: str):
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    cmd, rest = args[0], args[1:]
+    if cmd not in COMMANDS:
+        print(f"mereo: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    target = COMMANDS[cmd]
+    try:
+        if isinstance(target, dict):
+            if not rest or rest[0].startswith("-"):
+                if cmd in DEFAULT_SUB:
+                    rest = [DEFAULT_SUB[cmd], *rest]
+                else:
+                    print(f"usage: mereo {cmd} {{{'|'.join(target)}{'|all' if cmd == 'train' else ''}}} ...",
+                          file=sys.stderr)
+                    return 2
+            sub, rest = rest[0], rest[1:]
+            if cmd == "train" and sub == "all":
+                for name in TRAIN_ORDER:
+                    print(f"== mereo train {name}", flush=True)
+                    code = _load(target[name])(list(rest))
+                    if code:
+                        return int(code)
+                return 0
+            if sub not in target:
+                print(f"mereo {cmd}: unknown {cmd} target {sub!r}; choose from {', '.join(target)}",
+                      file=sys.stderr)
+                return 2
+            if sub in PASS_SUB.get(cmd, ()):
+                rest = [sub, *rest]
+            return int(_load(target[sub])(rest) or 0)
+        return int(_load(target)(rest) or 0)
+    except MereoError as e:
+        print(f"mereo: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mereo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -59,7 +59,8 @@ commands:
   graph    the part hierarchy of objects:   mereo graph chair stool
   data     SynthParts: mereo data synthparts --split test --n 500 --out DIR | data stats DIR
   train    train a small model: mereo train segment|correspond|recognize|coseg|all
-  eval     evaluate: mereo eval segment|coseg|correspond|recognize|agent|synthparts-*|partonomy-core|mixedparts
+  eval     evaluate: mereo eval segment|coseg|correspond|recognize|agent|synthparts-*|
+           partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
   bench    timings: mereo bench [agent|eval|data]

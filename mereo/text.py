@@ -63,7 +63,8 @@ class MiniLM:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length or self.max_length,
                              return_offsets_mapping=True, return_tensors="pt")
         offsets = [[(int(a), int(b)) for a, b in row] for row in enc.pop("offset_mapping").tolist()]
-        toks = [self.tokenizer.convert_ids_to_tokens(row) for row in enc["input_ids"].tolist()]
+        toks: list[list[str]] = [list(self.tokenizer.convert_ids_to_tokens(row))  # type: ignore[arg-type]
+                                 for row in enc["input_ids"].tolist()]
         enc = {k: v.to(self.device) for k, v in enc.items()}
         out = self.model(**enc).last_hidden_state.float().cpu()
         return TokenEmbeddings(out, enc["attention_mask"].bool().cpu(), offsets, toks)
@@ -77,8 +78,8 @@ class MiniLM:
             te = self.tokens(chunk)
             m = te.attention_mask.unsqueeze(-1).float()
             pooled = (te.embeddings * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
-            for t, v in zip(chunk, pooled, strict=True):
+            vecs = torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
+            for t, v in zip(chunk, vecs, strict=True):
                 self._sentence_cache[t] = v
         if not texts:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)

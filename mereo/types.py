@@ -18,12 +18,14 @@ import jsonschema
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pycocotools import mask as mask_utils
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mereo.errors import InvalidImageError, ValidationError
 
 #: Images with a side larger than this are downscaled (keeping aspect ratio) on load.
 MAX_SIDE = 4096
+#: Images with more pixels than this are refused (about 30000 x 30000).
+MAX_PIXELS = 900_000_000
 #: Images with a side smaller than this are refused.
 MIN_SIDE = 8
 
@@ -198,15 +200,17 @@ class ImageRef:
     """
 
     def __init__(self, source: str | Path | Image.Image | np.ndarray | ImageRef, *, max_side: int = MAX_SIDE):
+        self.notes: list[str] = []
+        self._hash: str | None = None
+        self.array: np.ndarray
+        self.name: str
         if isinstance(source, ImageRef):
             self.name = source.name
             self.array = source.array
             self.notes = list(source.notes)
             self._hash = source.sha256
             return
-        self.notes: list[str] = []
-        self._hash: str | None = None
-        self.name, arr = _load_pixels(source, self.notes)
+        self.name, arr = _load_pixels(source, self.notes, max_side)
         h, w = arr.shape[:2]
         if min(h, w) < MIN_SIDE:
             raise InvalidImageError(
@@ -218,7 +222,7 @@ class ImageRef:
             nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
             arr = np.asarray(Image.fromarray(arr).resize((nw, nh), Image.Resampling.BILINEAR))
             self.notes.append(f"downscaled from {w}x{h} to {nw}x{nh} (longest side limit {max_side})")
-        self.array: np.ndarray = np.ascontiguousarray(arr, dtype=np.uint8)
+        self.array = np.ascontiguousarray(arr, dtype=np.uint8)
 
     @property
     def height(self) -> int:
@@ -245,7 +249,7 @@ class ImageRef:
         return f"ImageRef({self.name!r}, {self.width}x{self.height}, sha256={self.sha256[:12]})"
 
 
-def _load_pixels(source: Any, notes: list[str]) -> tuple[str, np.ndarray]:
+def _load_pixels(source: Any, notes: list[str], max_side: int = MAX_SIDE) -> tuple[str, np.ndarray]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
@@ -254,7 +258,7 @@ def _load_pixels(source: Any, notes: list[str]) -> tuple[str, np.ndarray]:
         if path.is_dir():
             raise InvalidImageError(f"{path} is a folder, not an image file.")
         data = path.read_bytes()
-        return str(path), _decode(data, str(path), notes)
+        return str(path), _decode(data, str(path), notes, max_side)
     if isinstance(source, Image.Image):
         return "<PIL image>", _to_rgb(source, "<PIL image>", notes)
     if isinstance(source, np.ndarray):
@@ -280,15 +284,26 @@ def _load_pixels(source: Any, notes: list[str]) -> tuple[str, np.ndarray]:
     )
 
 
-def _decode(data: bytes, name: str, notes: list[str]) -> np.ndarray:
+def _decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) -> np.ndarray:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    old_limit = Image.MAX_IMAGE_PIXELS
+    # our own limit (checked below) replaces Pillow's bomb check, which fires at ~179 MP
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
-            if w * h > 30_000 * 30_000:
-                raise InvalidImageError(f"{name} is {w}x{h} pixels, too large to load; downscale it first.")
+            if w * h > MAX_PIXELS:
+                raise InvalidImageError(f"{name} is {w}x{h} pixels, more than Mereo loads "
+                                        f"({MAX_PIXELS:,} pixels); downscale it first.")
             im.load()
+            if max(w, h) > max_side:
+                # shrink before the RGB conversion so a huge image never exists as RGB in memory
+                im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+                notes.append(f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} "
+                             f"(longest side limit {max_side})")
             return _to_rgb(im, name, notes)
+    except InvalidImageError:
+        raise
     except UnidentifiedImageError as e:
         raise InvalidImageError(f"{name} is not an image file Pillow can read (PNG, JPEG, ...).") from e
     except Image.DecompressionBombError as e:
@@ -296,6 +311,8 @@ def _decode(data: bytes, name: str, notes: list[str]) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as e:
         raise InvalidImageError(f"{name} could not be decoded ({e}); the file may be truncated or "
                                 "corrupt. Re-export or re-download it.") from e
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
 
 
 def _to_rgb(im: Image.Image, name: str, notes: list[str]) -> np.ndarray:
@@ -342,10 +359,10 @@ def validate(obj: Any, schema: dict[str, Any] | type[BaseModel], *, what: str = 
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
     if errors:
-        e = errors[0]
-        path = "/".join(str(p) for p in e.absolute_path) or "<root>"
+        first = errors[0]
+        path = "/".join(str(p) for p in first.absolute_path) or "<root>"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ValidationError(f"{what} does not match its schema at {path}: {e.message}{more}")
+        raise ValidationError(f"{what} does not match its schema at {path}: {first.message}{more}")
     return obj
 
 

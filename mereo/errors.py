@@ -47,3 +47,7 @@ class QuestionError(MereoError, ValueError):
 
 class DatasetError(MereoError, ValueError):
     """A dataset file is missing or not in the expected format."""
+
+
+class LMMUnavailableError(MereoError):
+    """The LMM endpoint could not be reached in time (connection refused, timeout, server error)."""

@@ -1,0 +1,239 @@
+"""A small interpreter of plan set expressions over labelled mask sets.
+
+Values are :class:`LabelSet`\\ s: part (or object) label -> the masks that carry it, in any image.
+Semantics:
+
+- ``intersect``: labels present in every argument; the result keeps the masks of every argument
+  (the shared part's masks in each image involved). When part features are known (a
+  correspondence backend ran), a label shared by name is kept only if its features agree too.
+- ``difference``: labels of the first argument missing from all others, with the first's masks.
+- ``symmetric_difference``: labels found in exactly one argument, with that argument's masks.
+- ``union``: every label, with all masks.
+- ``part_to_whole``: the objects having the part, as object masks; ``common_objects``: object
+  labels found in every image, with their object masks; ``whole_to_part``: the recognised
+  object's visible parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mereo.agent.plan import (
+    CommonObjectsExpr,
+    KbPartsExpr,
+    LabelsExpr,
+    PartsExpr,
+    PartToWholeExpr,
+    SetOpExpr,
+    WholeToPartExpr,
+)
+from mereo.types import Mask, PartMask
+
+#: ``(image_index, object, label)``: one part of one object in one image.
+PartKey = tuple[int, str, str]
+
+
+@dataclass
+class Evidence:
+    """What the tools found, in the form the interpreter reads.
+
+    Attributes:
+        parts: ``(image_index, object)`` -> that object's part masks in that image.
+        objects: image index -> object masks (``kind="object"``) found in the image.
+        kb_parts: object name -> the knowledge base's part names.
+        normalize: part or object name -> canonical name.
+        similarity: ``(key_a, key_b)`` -> cosine similarity of two parts' features, both key
+            orders stored; empty when no correspondence backend ran.
+        threshold: similarity at or above which features agree.
+    """
+
+    parts: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
+    objects: dict[int, list[PartMask]] = field(default_factory=dict)
+    kb_parts: Callable[[str], list[str]] = lambda _o: []
+    normalize: Callable[[str], str] = lambda s: s.strip().lower()
+    similarity: dict[tuple[PartKey, PartKey], float] = field(default_factory=dict)
+    threshold: float = 0.5
+
+    def object_names(self, image: int) -> list[str]:
+        """Objects known in ``image`` (recognised, or segmented), in a stable order."""
+        names = [self.normalize(o.label) for o in self.objects.get(image, [])]
+        names += [obj for (img, obj) in self.parts if img == image]
+        return list(dict.fromkeys(names))
+
+    def object_mask(self, image: int, name: str) -> PartMask | None:
+        """The object's mask in ``image``: recognised, else the union of its part masks."""
+        for o in self.objects.get(image, []):
+            if self.normalize(o.label) == name:
+                return o
+        parts = self.parts.get((image, name), [])
+        if not parts:
+            return None
+        merged = Mask.union([p.mask for p in parts])
+        return PartMask(label=name, object=name, image_index=image, mask=merged, kind="object",
+                        score=min(p.score for p in parts), source=parts[0].source)
+
+
+@dataclass
+class LabelSet:
+    """The value of an expression: label -> masks (possibly none, for knowledge-base parts)."""
+
+    masks: dict[str, list[PartMask]] = field(default_factory=dict)
+    kind: str = "parts"
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.masks)
+
+    def all_masks(self) -> list[PartMask]:
+        return [m for label in self.labels for m in self.masks[label]]
+
+
+@dataclass
+class Result:
+    """The answer set plus the interpreter's notes (e.g. features that disagree)."""
+
+    value: LabelSet
+    notes: list[str] = field(default_factory=list)
+    renamed_matches: list[dict[str, Any]] = field(default_factory=list)
+
+
+def evaluate(expr: Any, ev: Evidence) -> Result:
+    """Evaluate a validated expression (a :mod:`mereo.agent.plan` node) over ``ev``."""
+    notes: list[str] = []
+    renamed: list[dict[str, Any]] = []
+    value = _eval(expr, ev, notes, renamed)
+    return Result(value, list(dict.fromkeys(notes)), renamed)
+
+
+def _eval(expr: Any, ev: Evidence, notes: list[str], renamed: list[dict[str, Any]]) -> LabelSet:
+    if isinstance(expr, PartsExpr):
+        return _parts(expr, ev, notes)
+    if isinstance(expr, KbPartsExpr):
+        return LabelSet({ev.normalize(p): [] for p in ev.kb_parts(ev.normalize(expr.object))})
+    if isinstance(expr, LabelsExpr):
+        return LabelSet({ev.normalize(p): [] for p in expr.labels})
+    if isinstance(expr, WholeToPartExpr):
+        names = ev.object_names(expr.image)
+        if not names:
+            notes.append(f"no object was recognised in image {expr.image + 1}")
+            return LabelSet()
+        return _parts(PartsExpr(op="parts", object=names[0], image=expr.image), ev, notes)
+    if isinstance(expr, PartToWholeExpr):
+        return _part_to_whole(expr, ev)
+    if isinstance(expr, CommonObjectsExpr):
+        return _common_objects(expr, ev)
+    if isinstance(expr, SetOpExpr):
+        args = [_eval(a, ev, notes, renamed) for a in expr.args]
+        return _set_op(expr.op, args, ev, notes, renamed)
+    raise TypeError(f"not a set expression node: {expr!r}")
+
+
+def _parts(expr: PartsExpr, ev: Evidence, notes: list[str]) -> LabelSet:
+    name = ev.normalize(expr.object)
+    images = [expr.image] if expr.image is not None else sorted({i for (i, o) in ev.parts if o == name})
+    out = LabelSet()
+    for img in images:
+        for pm in ev.parts.get((img, name), []):
+            out.masks.setdefault(ev.normalize(pm.label), []).append(pm)
+    if not out.masks:
+        where = f"image {expr.image + 1}" if expr.image is not None else "the images"
+        notes.append(f"no parts of a {name} were found in {where}")
+    return out
+
+
+def _part_to_whole(expr: PartToWholeExpr, ev: Evidence) -> LabelSet:
+    part = ev.normalize(expr.part)
+    out = LabelSet(kind="objects")
+    for img in expr.images:
+        for name in ev.object_names(img):
+            labels = {ev.normalize(p.label) for p in ev.parts.get((img, name), [])}
+            if part in labels:
+                om = ev.object_mask(img, name)
+                out.masks.setdefault(name, []).extend([om] if om is not None else [])
+    return out
+
+
+def _common_objects(expr: CommonObjectsExpr, ev: Evidence) -> LabelSet:
+    per_image = [set(ev.object_names(img)) for img in expr.images]
+    common = set.intersection(*per_image) if per_image else set()
+    out = LabelSet(kind="objects")
+    for name in sorted(common):
+        masks = [ev.object_mask(img, name) for img in expr.images]
+        out.masks[name] = [m for m in masks if m is not None]
+    return out
+
+
+def _set_op(op: str, args: list[LabelSet], ev: Evidence, notes: list[str],
+            renamed: list[dict[str, Any]]) -> LabelSet:
+    kind = args[0].kind
+    if op == "union":
+        out = LabelSet(kind=kind)
+        for a in args:
+            for label, masks in a.masks.items():
+                out.masks.setdefault(label, []).extend(masks)
+        return out
+    if op == "intersect":
+        common = set(args[0].masks).intersection(*(set(a.masks) for a in args[1:]))
+        out = LabelSet(kind=kind)
+        for label in sorted(common):
+            masks = [m for a in args for m in a.masks[label]]
+            if _features_disagree(masks, ev):
+                notes.append(f"'{label}' is named in every set, but its features disagree across the images; "
+                             "it is left out")
+                continue
+            out.masks[label] = masks
+        renamed.extend(_renamed_matches(args, ev))
+        return out
+    if op == "difference":
+        rest = set().union(*(set(a.masks) for a in args[1:]))
+        renamed.extend(_renamed_matches(args, ev))
+        return LabelSet({k: v for k, v in args[0].masks.items() if k not in rest}, kind)
+    if op == "symmetric_difference":
+        out = LabelSet(kind=kind)
+        for i, a in enumerate(args):
+            others = set().union(*(set(b.masks) for j, b in enumerate(args) if j != i))
+            for label, masks in a.masks.items():
+                if label not in others:
+                    out.masks.setdefault(label, []).extend(masks)
+        renamed.extend(_renamed_matches(args, ev))
+        return out
+    raise ValueError(f"unknown set operation {op!r}")
+
+
+def _key(pm: PartMask, ev: Evidence) -> PartKey:
+    return (pm.image_index, ev.normalize(pm.object or ""), ev.normalize(pm.label))
+
+
+def _features_disagree(masks: list[PartMask], ev: Evidence) -> bool:
+    """True when some pair of same-named masks in different images has known, low similarity."""
+    if not ev.similarity:
+        return False
+    sims = []
+    for i, a in enumerate(masks):
+        for b in masks[i + 1:]:
+            if a.image_index == b.image_index:
+                continue
+            s = ev.similarity.get((_key(a, ev), _key(b, ev)))
+            if s is not None:
+                sims.append(s)
+    return bool(sims) and max(sims) < ev.threshold
+
+
+def _renamed_matches(args: list[LabelSet], ev: Evidence) -> list[dict[str, Any]]:
+    """Parts whose features match across images although their names differ."""
+    if not ev.similarity or len(args) < 2:
+        return []
+    out = []
+    a_masks, b_masks = args[0].all_masks(), [m for s in args[1:] for m in s.all_masks()]
+    for a in a_masks:
+        for b in b_masks:
+            ka, kb = _key(a, ev), _key(b, ev)
+            if ka[0] == kb[0] or ka[2] == kb[2]:
+                continue
+            s = ev.similarity.get((ka, kb))
+            if s is not None and s >= ev.threshold:
+                out.append({"a": {"image": ka[0], "object": ka[1], "label": ka[2]},
+                            "b": {"image": kb[0], "object": kb[1], "label": kb[2]}, "similarity": round(s, 3)})
+    return out

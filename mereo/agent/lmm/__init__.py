@@ -1,0 +1,50 @@
+"""LMM backends behind one interface, chosen by a string: ``offline`` (default) or ``openai:<model>``.
+
+``REGISTRY`` maps a backend name to ``builder(arg, config) -> LMM``; the part of the name after
+the first ``:`` is ``arg`` (the model name for ``openai``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mereo.agent.lmm.base import LMM
+from mereo.config import MereoConfig
+from mereo.errors import UnknownBackendError
+
+
+def _offline(arg: str | None, cfg: MereoConfig) -> LMM:
+    from mereo.agent.lmm.offline import OfflinePlanner
+
+    return OfflinePlanner()
+
+
+def _openai(arg: str | None, cfg: MereoConfig) -> LMM:
+    from mereo.agent.lmm.hosted import build_hosted
+
+    return build_hosted(arg, timeout_s=cfg.lmm_timeout_s, retries=cfg.lmm_retries)
+
+
+REGISTRY: dict[str, Callable[[str | None, MereoConfig], Any]] = {"offline": _offline, "openai": _openai}
+
+
+def list_backends() -> list[str]:
+    """Registered LMM backend names."""
+    return sorted(REGISTRY)
+
+
+def build(name: str, cfg: MereoConfig | None = None) -> LMM:
+    """Build the LMM backend ``name`` (``"offline"``, ``"openai:gpt-4o-mini"``).
+
+    Raises:
+        UnknownBackendError: the name is not registered.
+    """
+    key, _, arg = name.partition(":")
+    if key not in REGISTRY:
+        raise UnknownBackendError(f"unknown lmm backend {name!r}; known backends: {', '.join(list_backends())}. "
+                                  "A hosted model looks like 'openai:gpt-4o-mini'.")
+    return REGISTRY[key](arg or None, cfg or MereoConfig())
+
+
+__all__ = ["LMM", "REGISTRY", "build", "list_backends"]

@@ -1,0 +1,161 @@
+"""``openai:<model>``: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama).
+
+The base URL and key come from the environment: ``MEREO_LMM_BASE_URL`` (or ``OPENAI_BASE_URL``)
+and ``MEREO_LMM_API_KEY`` (or ``OPENAI_API_KEY``). Images go as PNG data URLs; the plan is asked
+for as JSON against ``mereo/prompts/plan.schema.json``. An invalid reply gets one repair round
+with the validation error, then a clear :class:`~mereo.errors.InvalidLMMResponseError`.
+The client retries transient failures (connection errors, 429, 5xx) with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from mereo.agent.plan import Plan, parse_plan
+from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, MereoError, ValidationError
+from mereo.knowledge.normalize import normalize
+from mereo.prompts import load_schema, load_text, render
+from mereo.types import ImageRef, validate
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+
+
+def image_data_url(image: ImageRef) -> str:
+    """The image as a ``data:image/png;base64,...`` URL."""
+    buf = io.BytesIO()
+    image.pil().save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _history_text(history: Sequence[dict[str, Any]]) -> str:
+    if not history:
+        return "(none)"
+    return "\n".join(f"- Q: {h.get('question', '')} -> parts: {', '.join(h.get('labels', []))}" for h in history)
+
+
+class HostedLMM:
+    """A planner that asks a chat-completions endpoint for the plan.
+
+    Args:
+        model: the model name the endpoint serves (``"gpt-4o-mini"``, ``"qwen2.5-vl"``).
+        base_url: the endpoint, e.g. ``"http://localhost:11434/v1"``; default from the environment.
+        api_key: default from the environment; local servers accept any placeholder.
+        timeout_s: seconds per request; ``retries``: retries with exponential backoff.
+
+    Raises:
+        MereoError: the ``openai`` package is missing, or no endpoint/key is configured.
+    """
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 60.0, retries: int = 2):
+        try:
+            import openai
+        except ImportError as e:  # pragma: no cover - the `hosted` extra
+            raise MereoError("the openai LMM backend needs the `openai` package: "
+                             "pip install 'mereo[hosted]'") from e
+        if not model:
+            raise ValidationError("name the model: lmm='openai:<model>', e.g. 'openai:gpt-4o-mini'")
+        self.name = f"openai:{model}"
+        self.model = model
+        base_url = base_url or os.environ.get("MEREO_LMM_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        api_key = api_key or os.environ.get("MEREO_LMM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            if not base_url:
+                raise LMMUnavailableError(
+                    "the openai LMM backend needs an endpoint: set OPENAI_API_KEY for api.openai.com, or "
+                    "MEREO_LMM_BASE_URL (e.g. http://localhost:11434/v1 for Ollama) for a local server.")
+            api_key = "not-needed"  # vLLM and Ollama accept any key
+        self._openai = openai
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=retries)
+        self.timeout_s = timeout_s
+
+    # -- transport ----------------------------------------------------------------------------
+    def _chat(self, messages: list[dict[str, Any]]) -> str:
+        oa = self._openai
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0,  # type: ignore[arg-type]
+                response_format={"type": "json_object"})
+        except oa.APITimeoutError as e:
+            raise LMMUnavailableError(f"the LMM at {self.client.base_url} did not answer within "
+                                      f"{self.timeout_s:g} s (after retries); raise lmm_timeout_s or check "
+                                      "the server") from e
+        except oa.APIConnectionError as e:
+            raise LMMUnavailableError(f"could not reach the LMM at {self.client.base_url}: {e}. "
+                                      "Is the server running, and is MEREO_LMM_BASE_URL right?") from e
+        except oa.APIStatusError as e:
+            raise LMMUnavailableError(f"the LMM at {self.client.base_url} answered HTTP {e.status_code}: "
+                                      f"{str(e)[:300]}") from e
+        if not resp.choices or resp.choices[0].message.content is None:
+            raise InvalidLMMResponseError(f"the LMM {self.name} sent an empty reply")
+        return resp.choices[0].message.content
+
+    def _ask_json(self, messages: list[dict[str, Any]], check: Any, what: str) -> Any:
+        """Send ``messages``; parse and ``check`` the JSON reply, with one repair round."""
+        reply = self._chat(messages)
+        try:
+            return check(_loads(reply, what))
+        except ValidationError as first:
+            repair = render("repair.md", error=str(first))
+            messages = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": repair}]
+            reply = self._chat(messages)
+            try:
+                return check(_loads(reply, what))
+            except ValidationError as second:
+                raise InvalidLMMResponseError(
+                    f"the LMM {self.name} gave an invalid {what} twice (the second time after being shown "
+                    f"the error): {second}. Try a stronger model, or the offline planner (lmm='offline')."
+                ) from second
+
+    # -- LMM interface ------------------------------------------------------------------------
+    def plan(self, question: str, images: Sequence[ImageRef], history: Sequence[dict[str, Any]] = ()) -> Plan:
+        """Ask the endpoint for a plan; see :class:`mereo.agent.lmm.base.LMM`."""
+        system = render("understand.md", n_images=len(images), schema=load_text("plan.schema.json"),
+                        history=_history_text(history))
+        content: list[dict[str, Any]] = [{"type": "text", "text": question}]
+        content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+        def check(data: Any) -> Plan:
+            if not isinstance(data, dict):
+                raise ValidationError(f"the plan must be a JSON object, got {type(data).__name__}")
+            data = {**data, "question": question}
+            plan = parse_plan(data)
+            bad = [i for i in plan.images_used() if i >= len(images)]
+            if bad:
+                raise ValidationError(f"the plan uses image index {bad[0]} but there are only {len(images)} "
+                                      "images (indices start at 0)")
+            return plan
+
+        plan = self._ask_json(messages, check, "plan")
+        return plan.model_copy(update={"notes": [*plan.notes, f"planned by {self.name}"]})
+
+    def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
+        """Ask the endpoint for the usual parts of ``obj`` (validated against parts.schema.json)."""
+        schema = load_schema("parts.schema.json")
+        messages = [{"role": "user", "content": render("propose_parts.md", object=obj, max_parts=12)}]
+
+        def check(data: Any) -> list[str]:
+            validate(data, schema, what="part proposal")
+            return list(dict.fromkeys(n for n in (normalize(p) for p in data["parts"]) if n))
+
+        return self._ask_json(messages, check, "part proposal")
+
+
+def _loads(reply: str, what: str) -> Any:
+    text = _FENCE.sub("", reply.strip())
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValidationError(f"the {what} is not valid JSON ({e.msg} at character {e.pos})") from e
+
+
+def build_hosted(arg: str | None, timeout_s: float = 60.0, retries: int = 2) -> HostedLMM:
+    """Builder for ``openai:<model>``."""
+    return HostedLMM(arg or "", timeout_s=timeout_s, retries=retries)

@@ -1,0 +1,111 @@
+"""Which backend each tool family and the LMM use, plus the agent's cache and checkpointer settings.
+
+A config is a small pydantic model; it loads from YAML or JSON (``load_config``) and every field
+can also be passed to :class:`mereo.PartAgent` as a keyword. Backend names follow
+``"<name>"`` or ``"<name>:<argument>"`` (``"dinov2:/models/dinov2-base"``, ``"openai:gpt-4o-mini"``).
+
+Example:
+    >>> cfg = MereoConfig(segment="oracle")
+    >>> cfg.segment, cfg.lmm
+    ('oracle', 'offline')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from mereo.errors import ValidationError
+
+#: The embedded default: the offline planner and the small trained tools.
+DEFAULT_BACKENDS: dict[str, str] = {
+    "lmm": "offline",
+    "segment": "plum-small",
+    "coseg": "calico-small",
+    "correspond": "dinov2-small",
+    "recognize": "clip-small",
+}
+
+#: Tool families whose backends come from ``mereo.tools.<family>.REGISTRY``.
+TOOL_FAMILIES: tuple[str, ...] = ("segment", "coseg", "correspond", "recognize")
+
+
+class MereoConfig(BaseModel):
+    """The agent's configuration.
+
+    Attributes:
+        lmm: planner backend: ``"offline"`` or ``"openai:<model>"``.
+        segment, coseg, correspond, recognize: tool backend names (see ``list_backends()``).
+            ``correspond`` may be ``"none"`` to switch the feature check off.
+        use_coseg: answer two-image common/unique questions with the co-segmenter when True,
+            else with the single-image segmenter plus set algebra.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        cache_items: entries of the shared image-feature cache.
+        checkpointer: ``None`` for an in-memory conversation store, or a SQLite file path.
+        match_threshold: cosine similarity above which two parts' features agree.
+        lmm_timeout_s: seconds per LMM request; ``lmm_retries``: retries with backoff.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lmm: str = DEFAULT_BACKENDS["lmm"]
+    segment: str = DEFAULT_BACKENDS["segment"]
+    coseg: str = DEFAULT_BACKENDS["coseg"]
+    correspond: str = DEFAULT_BACKENDS["correspond"]
+    recognize: str = DEFAULT_BACKENDS["recognize"]
+    use_coseg: bool = True
+    device: str = "auto"
+    cache_items: int = Field(256, ge=1)
+    checkpointer: str | None = None
+    match_threshold: float = Field(0.5, ge=-1.0, le=1.0)
+    lmm_timeout_s: float = Field(60.0, gt=0)
+    lmm_retries: int = Field(2, ge=0, le=10)
+
+    def backends(self) -> dict[str, str]:
+        """The backend name of the LMM and of each tool family."""
+        return {"lmm": self.lmm, **{f: getattr(self, f) for f in TOOL_FAMILIES}}
+
+
+def make_config(base: MereoConfig | None = None, **overrides: Any) -> MereoConfig:
+    """A config from ``base`` (or the defaults) with the non-None ``overrides`` applied.
+
+    Raises:
+        ValidationError: an unknown key or a value of the wrong type.
+    """
+    data = (base or MereoConfig()).model_dump()
+    unknown = sorted(k for k in overrides if k not in MereoConfig.model_fields)
+    if unknown:
+        raise ValidationError(f"unknown config option(s) {unknown}; known: {sorted(MereoConfig.model_fields)}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return MereoConfig(**data)
+    except PydanticValidationError as e:
+        raise ValidationError(f"invalid Mereo config: {e}") from e
+
+
+def load_config(path: str | Path) -> MereoConfig:
+    """Read a config from a ``.yaml``/``.yml`` or ``.json`` file.
+
+    Raises:
+        ValidationError: the file is missing, unreadable, or has unknown or invalid options.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ValidationError(f"config file not found: {p}")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as e:  # yaml and json raise different types
+        raise ValidationError(f"{p} is not valid {p.suffix.lstrip('.').upper() or 'JSON'}: {e}") from e
+    if not isinstance(data, dict):
+        raise ValidationError(f"{p} must hold a mapping of options, got {type(data).__name__}")
+    return make_config(None, **data)

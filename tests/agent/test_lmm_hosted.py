@@ -1,0 +1,157 @@
+"""The openai backend against a real HTTP server on loopback that speaks chat completions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from mereo.agent.lmm import build
+from mereo.agent.lmm.hosted import HostedLMM
+from mereo.config import MereoConfig
+from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, UnknownBackendError
+from mereo.types import ImageRef
+
+GOOD_PLAN = {"objects": [{"name": "chair", "image": 0}, {"name": "stool", "image": 1}],
+             "expr": {"op": "intersect", "args": [{"op": "parts", "object": "chair", "image": 0},
+                                                  {"op": "parts", "object": "stool", "image": 1}]},
+             "returns": "parts"}
+
+
+class ChatServer:
+    """Answers POST /v1/chat/completions with scripted replies: a str (content) or ("sleep", s)."""
+
+    def __init__(self) -> None:
+        self.replies: list[object] = []
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                reply = outer.replies.pop(0) if outer.replies else "{}"
+                if isinstance(reply, tuple):
+                    time.sleep(reply[1])
+                    reply = "{}"
+                payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": reply}}]}
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server() -> Iterator[ChatServer]:
+    s = ChatServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def images() -> list[ImageRef]:
+    rng = np.random.default_rng(0)
+    return [ImageRef(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)) for _ in range(2)]
+
+
+def test_valid_plan_with_images_as_data_urls(server: ChatServer, images: list[ImageRef]) -> None:
+    server.replies = ["```json\n" + json.dumps(GOOD_PLAN) + "\n```"]
+    lmm = HostedLMM("test-model", base_url=server.url, api_key="k", retries=0)
+    plan = lmm.plan("Which parts do the chair and the stool share?", images)
+    assert plan.to_gold_format()["expr"] == GOOD_PLAN["expr"]
+    assert plan.question.startswith("Which parts")
+    req = server.requests[0]
+    assert req["model"] == "test-model" and req["response_format"] == {"type": "json_object"}
+    content = req["messages"][1]["content"]
+    urls = [c["image_url"]["url"] for c in content if c["type"] == "image_url"]
+    assert len(urls) == 2 and all(u.startswith("data:image/png;base64,") for u in urls)
+    assert '"expr"' in req["messages"][0]["content"]  # the schema is in the system prompt
+
+
+def test_invalid_reply_gets_one_repair_round(server: ChatServer, images: list[ImageRef]) -> None:
+    bad = {"expr": {"op": "intersect", "args": [{"op": "parts", "object": "chair", "image": 5}]}}
+    server.replies = [json.dumps(bad), json.dumps(GOOD_PLAN)]
+    plan = HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)
+    assert plan.expr_dict()["op"] == "intersect"
+    assert len(server.requests) == 2
+    repair = server.requests[1]["messages"][-1]["content"]
+    assert "could not be used" in repair and "args" in repair  # the validation error is shown
+
+
+def test_invalid_twice_is_a_clear_error(server: ChatServer, images: list[ImageRef]) -> None:
+    server.replies = ["not json at all", json.dumps({"expr": {"op": "teleport"}})]
+    with pytest.raises(InvalidLMMResponseError, match="invalid plan twice"):
+        HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)
+
+
+def test_image_index_out_of_range_is_repaired(server: ChatServer, images: list[ImageRef]) -> None:
+    far = dict(GOOD_PLAN, expr={"op": "parts", "object": "chair", "image": 3})
+    server.replies = [json.dumps(far), json.dumps(GOOD_PLAN)]
+    HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)
+    assert "only 2 images" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_timeout_is_a_clear_error(server: ChatServer, images: list[ImageRef]) -> None:
+    server.replies = [("sleep", 2.0)]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", timeout_s=0.3, retries=0)
+    t0 = time.perf_counter()
+    with pytest.raises(LMMUnavailableError, match="did not answer within"):
+        lmm.plan("q?", images)
+    assert time.perf_counter() - t0 < 1.9
+
+
+def test_part_proposal_is_validated_and_normalised(server: ChatServer) -> None:
+    server.replies = [json.dumps({"object": "zebra"}),
+                      json.dumps({"object": "zebra", "parts": ["Legs", "the tail", "head"]})]
+    parts = HostedLMM("m", base_url=server.url, api_key="k", retries=0).propose_parts("zebra")
+    assert parts == ["leg", "tail", "head"]
+
+
+def test_unreachable_server_and_missing_endpoint(monkeypatch: pytest.MonkeyPatch, images: list[ImageRef]) -> None:
+    lmm = HostedLMM("m", base_url="http://127.0.0.1:9/v1", api_key="k", retries=0, timeout_s=2)
+    with pytest.raises(LMMUnavailableError, match="could not reach"):
+        lmm.plan("q?", images)
+    for var in ("MEREO_LMM_BASE_URL", "OPENAI_BASE_URL", "MEREO_LMM_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(LMMUnavailableError, match="needs an endpoint"):
+        build("openai:gpt-4o-mini", MereoConfig())
+
+
+def test_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch, server: ChatServer,
+                                   images: list[ImageRef]) -> None:
+    monkeypatch.setenv("MEREO_LMM_BASE_URL", server.url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("MEREO_LMM_API_KEY", raising=False)
+    server.replies = [json.dumps(GOOD_PLAN)]
+    lmm = build("openai:local-model", MereoConfig(lmm="openai:local-model", lmm_retries=0))
+    assert lmm.name == "openai:local-model"
+    assert lmm.plan("q?", images).returns == "parts"
+
+
+def test_unknown_lmm_backend() -> None:
+    with pytest.raises(UnknownBackendError, match="known backends: offline, openai"):
+        build("gemini:pro")

@@ -1,0 +1,1 @@
+"""Bundled knowledge files (package data): taxonomy sources, categories.json, synonyms.json."""

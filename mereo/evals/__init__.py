@@ -1,0 +1,1 @@
+"""Evaluation: SynthParts, dataset loaders, metrics, the eval runner, ablations and reports."""

@@ -12,6 +12,8 @@ import numpy as np
 
 #: A part instance whose visible fraction is below this is dropped from the gold answers.
 VISIBLE_FRACTION = 0.3
+#: ... and so is one with fewer visible pixels than this.
+MIN_PART_PIXELS = 4
 
 
 @dataclass
@@ -34,7 +36,7 @@ class ScenePart:
 
     @property
     def visible(self) -> bool:
-        return self.mask.any() and self.visible_fraction >= VISIBLE_FRACTION
+        return int(self.mask.sum()) >= MIN_PART_PIXELS and self.visible_fraction >= VISIBLE_FRACTION
 
 
 @dataclass
@@ -76,10 +78,39 @@ class Scene:
         image: ``H x W x 3`` uint8 RGB.
         objects: objects in drawing order (back to front).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"novel"``.
-        seed: the seed this scene was drawn from (same seed, same bytes).
+        seed: the base seed this scene was drawn from (same seed, same bytes).
+        index: the scene's index in its split; ``generate_scene(split, seed, index, size)``
+            renders it again alone.
     """
 
     image: np.ndarray
     objects: list[SceneObject]
     split: str
     seed: int
+    index: int = 0
+
+    @property
+    def uid(self) -> str:
+        """A name unique across splits and seeds, e.g. ``"test-0-000042"``."""
+        return f"{self.split}-{self.seed}-{self.index:06d}"
+
+    def part_label_map(self, labels: tuple[str, ...] | list[str]) -> np.ndarray:
+        """``H x W`` int64 map: ``1 + labels.index(part)`` where a counted part is visible, else 0.
+
+        Only parts visible enough to count (:attr:`ScenePart.visible`) are drawn into the map.
+        """
+        index = {name: i + 1 for i, name in enumerate(labels)}
+        out = np.zeros(self.image.shape[:2], dtype=np.int64)
+        for obj in self.objects:
+            for p in obj.parts:
+                if p.visible and p.label in index:
+                    out[p.mask] = index[p.label]
+        return out
+
+    def object_label_map(self, categories: tuple[str, ...] | list[str]) -> np.ndarray:
+        """``H x W`` int64 map: ``1 + categories.index(category)`` on each object's pixels, else 0."""
+        index = {name: i + 1 for i, name in enumerate(categories)}
+        out = np.zeros(self.image.shape[:2], dtype=np.int64)
+        for obj in self.objects:
+            out[obj.mask] = index.get(obj.category, 0)
+        return out

@@ -39,14 +39,16 @@ def _category_levels(kb: PartHierarchy, names: list[str], max_levels: int = 3) -
         frontier, d = [f"object:{o}"], 0
         while frontier and d < max_levels:
             d += 1
-            frontier = [v for u in frontier for _, v, e in kb.graph.out_edges(u, data=True) if e["relation"] == "is_a"]
+            frontier = [v for u in frontier for _, v, e in kb.graph.out_edges(u, data=True)
+                        if e["relation"] == "is_a"]
             for v in frontier:
                 name = kb.graph.nodes[v]["name"]
                 levels[name] = max(levels.get(name, d), d)
     return levels
 
 
-def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, *, dpi: int = 100) -> Path:
+def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, *, dpi: int = 100,
+                   sources: Sequence[str] | None = None) -> Path:
     """Write a PNG of the objects' categories, parts and subparts.
 
     Args:
@@ -54,6 +56,7 @@ def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, 
         objects: one or more object names (unknown ones raise ``UnknownObjectError``).
         path: output file; parent folders are created.
         dpi: resolution; the figure is sized from the number of nodes (about 1.1 inch per part).
+        sources: only draw parts supported by these taxonomy sources (all by default).
 
     Returns:
         The path written.
@@ -62,7 +65,7 @@ def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, 
     from matplotlib.figure import Figure
 
     names = list(dict.fromkeys(canonical(o) for o in objects))
-    parts = {o: kb.parts_of(o) for o in names}
+    parts = {o: kb.parts_of(o, sources) for o in names}
     owners: dict[str, list[str]] = {}
     for o in names:
         for p in parts[o]:

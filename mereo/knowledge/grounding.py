@@ -6,7 +6,8 @@ Rules are tried in order and the first that matches wins:
 2. ``lemma``: its normalised form is (``"Legs" -> "leg"``);
 3. ``synonym``: a synonym of it is (``"tyres" -> "tire"``, ``"aeroplane" -> "airplane"``);
 4. ``head``: its head noun or a trailing compound is (``"chair leg" -> "leg"``,
-   ``"legs of the chair" -> "leg"``, ``"office chair" -> "chair"``);
+   ``"legs of the chair" -> "leg"``, ``"office chair" -> "chair"``), or the end of a closed
+   compound is (``"doorknob" -> "knob"``, ``"teacup" -> "cup"``; both halves at least 3 letters);
 5. ``embedding``: the nearest term by MiniLM sentence-embedding cosine similarity, when at least
    ``threshold`` (vocabulary embeddings are computed once per vocabulary and cached).
 """
@@ -29,7 +30,9 @@ Kind = Literal["part", "object"]
 
 #: Minimum cosine similarity for the ``embedding`` rule (picked on the cases in the tests:
 #: real paraphrases score above it, unrelated words such as "banana" for a part below).
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.7
+#: Shortest halves of a closed compound the head rule splits ("door|knob").
+MIN_COMPOUND = 3
 RULE_SCORES = {"exact": 1.0, "lemma": 0.95, "synonym": 0.9, "head": 0.8}
 
 _lock = threading.Lock()
@@ -160,7 +163,9 @@ def ground(phrase: str, kind: Kind = "part", vocabulary: Sequence[str] | None = 
         return found(t, "lemma", RULE_SCORES["lemma"])
     if (t := index.synonym(phrase)) is not None:
         return found(t, "synonym", RULE_SCORES["synonym"])
-    for cand in _head_candidates(norm):
+    last = norm.split()[-1]
+    closed = [last[i:] for i in range(MIN_COMPOUND, len(last) - MIN_COMPOUND + 1)]
+    for cand in [*_head_candidates(norm), *closed]:
         if (t := index.lemma(cand) or index.synonym(cand)) is not None:
             return found(t, "head", RULE_SCORES["head"])
     if threshold is None:

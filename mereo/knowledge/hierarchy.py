@@ -81,10 +81,11 @@ class PartHierarchy:
             for obj, entry in src.objects.items():
                 o = canonical(obj)
                 kb._add_node("object", o, src.source)
+                conf = src.confidence
                 for part in entry.parts:
-                    kb._add_edge(("object", o), ("part", canonical(part)), "has_part", src.source, src.confidence)
+                    kb._add_edge(("object", o), ("part", canonical(part)), "has_part", src.source, conf)
                 for cat in entry.categories():
-                    kb._add_edge(("object", o), ("category", normalize(cat)), "is_a", src.source, src.confidence)
+                    kb._add_edge(("object", o), ("category", normalize(cat)), "is_a", src.source, conf)
             for part, subs in src.subparts.items():
                 for sub in subs:
                     kb._add_edge(("part", canonical(part)), ("part", canonical(sub)), "has_part",
@@ -176,7 +177,8 @@ class PartHierarchy:
     def unknown_object_message(self, name: str, suggestions: Sequence[str] | None = None) -> str:
         """A user-facing message for an unknown object, with close names from the vocabulary."""
         if suggestions is None:
-            suggestions = difflib.get_close_matches(canonical(name), self.object_vocabulary(), n=4, cutoff=0.6)
+            vocab = self.object_vocabulary()
+            suggestions = difflib.get_close_matches(canonical(name), vocab, n=4, cutoff=0.6)
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         return (f"unknown object {name!r}: it is not in the knowledge base ({len(self.object_vocabulary())} "
                 f"objects).{hint} Run `mereo graph --list` to see them all, or merge LMM-proposed parts with "
@@ -192,7 +194,8 @@ class PartHierarchy:
         return wanted
 
     # -- queries --------------------------------------------------------------------------------
-    def parts_of(self, obj: str, sources: Sequence[str] | None = None, *, subparts: bool = False) -> list[str]:
+    def parts_of(self, obj: str, sources: Sequence[str] | None = None, *,
+                 subparts: bool = False) -> list[str]:
         """The parts of an object, sorted.
 
         Args:
@@ -321,15 +324,20 @@ class PartHierarchy:
         g = self.graph if objects is None else self.subgraph(objects)
         return nx.node_link_data(g, edges="edges")
 
-    def save_png(self, path: str | Path, objects: Sequence[str]) -> Path:
-        """Draw the hierarchy of some objects (shared parts highlighted) to a PNG file."""
+    def save_png(self, path: str | Path, objects: Sequence[str],
+                 sources: Sequence[str] | None = None) -> Path:
+        """Draw the hierarchy of some objects (shared parts highlighted) to a PNG file.
+
+        Rows from top to bottom: categories, objects, parts, subparts. Returns the path written.
+        """
         from mereo.knowledge.drawing import draw_hierarchy
 
-        return draw_hierarchy(self, objects, path)
+        return draw_hierarchy(self, objects, path, sources=sources)
 
     def __repr__(self) -> str:
-        return (f"PartHierarchy({len(self.object_vocabulary())} objects, {len(self.part_vocabulary())} parts, "
-                f"{self.graph.number_of_edges()} edges, sources={self.sources()})")
+        n_obj, n_part = len(self.object_vocabulary()), len(self.part_vocabulary())
+        return (f"PartHierarchy({n_obj} objects, {n_part} parts, {self.graph.number_of_edges()} edges, "
+                f"sources={self.sources()})")
 
 
 @lru_cache(maxsize=1)

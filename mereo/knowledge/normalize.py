@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-ARTICLES = frozenset({"a", "an", "the", "some", "its", "their", "his", "her", "this", "that", "these", "those"})
+ARTICLES = frozenset({"a", "an", "the", "some", "its", "their", "his", "her", "this", "that", "these",
+                      "those"})
 
 #: Irregular plurals (plural -> singular).
 IRREGULAR = {

@@ -1,0 +1,269 @@
+"""The resumable, parallel eval runner: ``mereo eval SUITE`` and ``mereo bench eval``.
+
+Each finished item becomes one JSONL record under ``--out`` (prediction, gold, metrics, seconds,
+backends and versions, seed), appended as it finishes; a restarted run skips the items already
+recorded, so a crash loses nothing and the final numbers equal those of an uninterrupted run
+(every item is seeded the same way wherever it runs, and summaries are computed from the
+records in item order). Items run in ``--workers`` processes (``spawn`` context); each builds its
+predictors once. Several backend configurations can run in one pass (the ablation grid): a
+worker then runs every configuration on an item before the next item, sharing one image-feature
+cache between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mereo.evals.items import QAItem
+from mereo.evals.records import RecordWriter, check_run_file, latest_by_id, read_records, records_path
+from mereo.evals.scoring import gold_record, item_metrics, summarize, summary_table
+from mereo.evals.suites import SUITE_NAMES, load_suite, parse_backends
+
+# per-process state of a worker: config name -> predictor
+_PREDICTORS: dict[str, Any] = {}
+_META: dict[str, dict[str, Any]] = {}
+_SEED = 0
+
+
+def versions(backends: dict[str, str]) -> dict[str, Any]:
+    """mereo and torch versions, and the sha256 (first 12) of each embedded checkpoint a backend names."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    try:
+        mereo_version = version("mereo")
+    except PackageNotFoundError:  # pragma: no cover
+        mereo_version = "unknown"
+    out: dict[str, Any] = {"mereo": mereo_version, "torch": torch.__version__}
+    ckpt_dir = Path(__file__).resolve().parent.parent / "checkpoints"
+    for family, name in sorted(backends.items()):
+        manifest = ckpt_dir / f"{name.split(':')[0]}.json"
+        if manifest.exists():
+            try:
+                out[f"{family}:{name}"] = str(json.loads(manifest.read_text()).get("sha256", ""))[:12]
+            except (json.JSONDecodeError, OSError):
+                out[f"{family}:{name}"] = "unreadable"
+    return out
+
+
+def _init_worker(configs: dict[str, dict[str, str]], seed: int, threads: int,
+                 meta: dict[str, dict[str, Any]]) -> None:
+    """Build one predictor per configuration, all sharing one feature cache.
+
+    ``meta`` maps a config name to what every record of it carries (backends, versions).
+    """
+    global _SEED
+    import torch
+
+    from mereo.cache import FeatureCache
+    from mereo.evals.predictors import build_predictor
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(max(1, threads))
+    _SEED = seed
+    cache = FeatureCache(max_items=1024)
+    _PREDICTORS.clear()
+    _META.clear()
+    _META.update(meta)
+    for name, backends in configs.items():
+        _PREDICTORS[name] = build_predictor(backends, cache=cache)
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
+    pred_obj = _PREDICTORS[name]
+    _seed_everything(_SEED)
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pred = pred_obj.predict(item).to_dict()
+    except Exception as e:  # one failing item must not end the run; it is recorded and scored as empty
+        error = f"{type(e).__name__}: {e}"
+        pred = {"text": "", "labels": [], "parts": [], "plan": None, "choice": None, "steps": [],
+                "traceback": traceback.format_exc(limit=6)}
+    seconds = time.perf_counter() - t0
+    gold = gold_record(item)
+    return {"index": index, "id": item.id, "suite": item.suite, "question_type": item.question_type,
+            "question": item.question, "images": [im.path for im in item.images],
+            "sizes": [[im.height, im.width] for im in item.images], "prediction": pred, "gold": gold,
+            "metrics": item_metrics(pred, gold, len(item.images)), "seconds": round(seconds, 4),
+            "config": name, **_META.get(name, {}), "seed": _SEED, "error": error}
+
+
+def _work(task: tuple[int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
+    index, raw, names = task
+    item = QAItem.model_validate(raw)
+    return [_run_one(name, item, index) for name in names]
+
+
+def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out_dirs: dict[str, Path],
+                suite: str, *, workers: int = 1, seed: int = 0, threads: int | None = None,
+                settings: dict[str, Any] | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Run every configuration on every item not yet recorded, then summarise each run.
+
+    Args:
+        items: the questions, in a fixed order (record ``index`` = position).
+        configs: config name -> backends dict.
+        out_dirs: config name -> its run folder (``run.json``, ``<suite>.jsonl``, ``summary.json``).
+        suite: the suite name (names the JSONL file).
+        workers: processes; 1 runs in this process.
+        seed: seeds python, numpy and torch before every item.
+        threads: torch threads per worker (default: CPU cores / workers).
+        settings: extra keys for ``run.json`` (split, limit, path, ...).
+        progress: show a tqdm bar.
+
+    Returns:
+        config name -> summary (see :func:`mereo.evals.scoring.summarize`).
+    """
+    from tqdm import tqdm
+
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, workers))
+    todo: dict[int, list[str]] = {}
+    writers: dict[str, RecordWriter] = {}
+    meta = {name: {"backends": b, "versions": versions(b)} for name, b in configs.items()}
+    for name in configs:
+        check_run_file(out_dirs[name], {**(settings or {}), "suite": suite, "seed": seed, "config": name,
+                                        **meta[name]})
+        path = records_path(out_dirs[name], suite)
+        done = {i for i, r in latest_by_id(read_records(path)).items() if not r.get("error")}
+        for index, item in enumerate(items):
+            if item.id not in done:
+                todo.setdefault(index, []).append(name)
+        writers[name] = RecordWriter(path)
+    tasks = [(i, items[i].model_dump(mode="json"), names) for i, names in sorted(todo.items())]
+    bar = tqdm(total=len(tasks), desc=f"eval {suite}", unit="item", disable=not progress or not tasks)
+    try:
+        if workers <= 1:
+            _init_worker(configs, seed, threads, meta)
+            results = map(_work, tasks)
+            for recs in results:
+                _write(recs, writers, bar)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(configs, seed, threads, meta)) as pool:
+                for recs in pool.imap_unordered(_work, tasks, chunksize=1):
+                    _write(recs, writers, bar)
+    finally:
+        bar.close()
+        for w in writers.values():
+            w.close()
+    return {name: finish(out_dirs[name], suite, [it.id for it in items]) for name in configs}
+
+
+def _write(recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any) -> None:
+    for r in recs:
+        writers[r["config"]].write(r)
+    bar.update(1)
+
+
+def finish(out_dir: Path, suite: str, ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Summarise the records of a run folder (restricted to ``ids``) into ``summary.json``/``.md``."""
+    recs = latest_by_id(read_records(records_path(out_dir, suite)))
+    chosen = [recs[i] for i in ids if i in recs] if ids is not None else list(recs.values())
+    summary = summarize(chosen)
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    (Path(out_dir) / "summary.md").write_text(summary_table(summary) + "\n")
+    return summary
+
+
+def run_eval(suite: str, *, split: str = "test", limit: int | None = None, workers: int = 1,
+             out: str | Path | None = None, backends: dict[str, str] | None = None, seed: int = 0,
+             path: str | None = None, images_root: str | None = None, threads: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Load a suite and run one backend configuration on it; returns the summary."""
+    backends = backends or parse_backends(None)
+    items = load_suite(suite, split, limit, seed, path, images_root)
+    out_dir = Path(out or f"runs/eval-{suite}-{split}")
+    settings = {"split": split, "limit": limit, "path": path, "images_root": images_root}
+    return run_configs(items, {"run": backends}, {"run": out_dir}, suite, workers=workers, seed=seed,
+                       threads=threads, settings=settings, progress=progress)["run"]
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Evaluate the agent on a suite; resumable.")
+    p.add_argument("suite", choices=SUITE_NAMES)
+    p.add_argument("path", nargs="?", help="dataset file (partonomy-core, mixedparts, items)")
+    p.add_argument("--images", dest="images_root", help="folder of the source images (mixedparts)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=None, help="at most N items")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1: this process)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default cores/workers)")
+    p.add_argument("--out", default=None, help="run folder (default runs/eval-SUITE-SPLIT)")
+    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--backend", nargs="*", default=[], metavar="FAMILY=NAME",
+                   help="e.g. segment=oracle coseg=per-image lmm=blind")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mereo eval SUITE ...``: run, print the summary table, leave records under ``--out``."""
+    args = _parser("mereo eval").parse_args(argv)
+    backends = parse_backends(args.backend, args.preset)
+    out = args.out or f"runs/eval-{args.suite}-{args.split}"
+    summary = run_eval(args.suite, split=args.split, limit=args.limit, workers=args.workers, out=out,
+                       backends=backends, seed=args.seed, path=args.path, images_root=args.images_root,
+                       threads=args.threads, progress=not args.no_progress)
+    print(f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}")
+    print(summary_table(summary))
+    print(f"records and summary in {out}")
+    return 0
+
+
+def bench_main(argv: list[str] | None = None) -> int:
+    """``mereo bench eval``: time the same eval with 1 and with K workers; print the speedup."""
+    p = argparse.ArgumentParser(prog="mereo bench eval", description=bench_main.__doc__)
+    p.add_argument("--suite", default="agent", choices=[s for s in SUITE_NAMES if s not in ("partonomy-core",
+                                                                                              "mixedparts")])
+    p.add_argument("--path", default=None)
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--split", default="test")
+    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--backend", nargs="*", default=[])
+    args = p.parse_args(argv)
+    backends = parse_backends(args.backend, args.preset)
+    items = load_suite(args.suite, args.split, args.n, 0, args.path)
+    times, summaries = {}, {}
+    with tempfile.TemporaryDirectory(prefix="mereo-bench-") as tmp:
+        for k in (1, args.workers):
+            t0 = time.perf_counter()
+            out = Path(tmp) / f"w{k}"
+            summaries[k] = run_configs(items, {"run": backends}, {"run": out}, args.suite, workers=k,
+                                       settings={"split": args.split}, progress=True)["run"]
+            times[k] = time.perf_counter() - t0
+            print(f"workers={k}: {len(items)} items in {times[k]:.1f} s "
+                  f"({times[k] / max(1, len(items)):.3f} s/item, start-up included)", flush=True)
+    same = json.dumps(summaries[1], sort_keys=True) == json.dumps(summaries[args.workers], sort_keys=True)
+    print(f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x "
+          f"(cores: {os.cpu_count()}); same numbers: {same}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

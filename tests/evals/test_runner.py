@@ -1,0 +1,160 @@
+"""The runner on a tiny hand-written item list, with the blind baseline (no agent needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mereo.errors import DatasetError, QuestionError
+from mereo.evals import runner
+from mereo.evals.items import GoldImage, QAItem
+from mereo.evals.predictors import BlindPredictor, choose_by_labels
+from mereo.evals.records import read_records, records_path
+from mereo.evals.suites import parse_backends
+from mereo.knowledge import PartHierarchy
+from mereo.types import Mask, PartMask
+
+
+def _mask(rows: slice) -> Mask:
+    a = np.zeros((16, 16), dtype=bool)
+    a[rows] = True
+    return Mask.from_numpy(a)
+
+
+def make_items(tmp: Path) -> list[QAItem]:
+    kb = PartHierarchy.default()
+    chair, stool = kb.parts_of("chair"), kb.parts_of("stool")
+    img = GoldImage(path=str(tmp / "a.png"), width=16, height=16,
+                    parts=[PartMask(label="seat", object="chair", mask=_mask(slice(0, 4))),
+                           PartMask(label="leg", object="chair", mask=_mask(slice(8, 16)))])
+    ident = QAItem(id="p-0", suite="partonomy", question_type="identification",
+                   question="What visible parts does the chair in the image have?", images=[img],
+                   answer_choices=["seat and leg", "seat", "arm"], answer_types=["correct", "incorrect",
+                                                                                 "incorrect"],
+                   answer_parts=[["leg", "seat"], ["seat"], ["arm"]], gold_labels=["leg", "seat"],
+                   gold_masks=img.parts, gold_plan={"expr": {"op": "parts", "object": "chair", "image": 0},
+                                                    "returns": "parts"})
+    inter_gold = sorted({"leg", "seat"} & set(stool))
+    inter = QAItem(id="p-1", suite="partonomy", question_type="intersection",
+                   question="What visible parts does the chair have in common with a stool?", images=[img],
+                   gold_labels=inter_gold, gold_masks=[p for p in img.parts if p.label in inter_gold],
+                   gold_plan={"expr": {"op": "intersect", "args": [
+                       {"op": "parts", "object": "chair", "image": 0},
+                       {"op": "kb_parts", "object": "stool"}]}, "returns": "parts"})
+    img2 = GoldImage(path=str(tmp / "b.png"), width=16, height=16,
+                     parts=[PartMask(label="leg", object="stool", mask=_mask(slice(6, 16)))])
+    pair = QAItem(id="c-0", suite="pairs", question_type="common_parts",
+                  question="Which parts do the objects in the two images share?", images=[img, img2],
+                  gold_labels=["leg"],
+                  gold_masks=[img.parts[1], img2.parts[0].model_copy(update={"image_index": 1})],
+                  gold_plan={"expr": {"op": "intersect", "args": [
+                      {"op": "parts", "object": "chair", "image": 0}, {"op": "parts", "object": "stool",
+                                                                       "image": 1}]}, "returns": "parts"})
+    assert set(chair) >= {"leg", "seat"}
+    return [ident, inter, pair]
+
+
+@pytest.fixture()
+def items_file(tmp_path: Path) -> Path:
+    items = make_items(tmp_path)
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
+    return path
+
+
+def _numbers(summary: dict) -> str:
+    """The summary without wall times, as comparable text."""
+    return json.dumps({g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()},
+                      sort_keys=True)
+
+
+def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
+    kb = PartHierarchy.default()
+    items = make_items(tmp_path)
+    blind = BlindPredictor()
+    p = blind.predict(items[1])
+    assert p.labels == sorted(set(kb.parts_of("chair")) & set(kb.parts_of("stool")))
+    assert p.parts == []
+    assert blind.evaluate({"op": "difference", "args": [{"op": "kb_parts", "object": "chair"},
+                                                        {"op": "kb_parts", "object": "stool"}]}) == \
+        set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
+    assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
+
+
+def test_choose_by_labels_picks_best_overlap():
+    assert choose_by_labels(["seat", "leg"], [["arm"], ["seat"], ["leg", "seat"]]) == 2
+    assert choose_by_labels([], [["arm"], ["seat"]]) == 0
+    assert choose_by_labels(["wheel"], [], ["it has a seat", "it has a wheel"]) == 1
+
+
+def test_parse_backends_presets_and_errors():
+    assert parse_backends(["segment=oracle"])["segment"] == "oracle"
+    assert parse_backends([], "blind")["lmm"] == "blind"
+    assert parse_backends([], "oracle")["coseg"] == "oracle"
+    with pytest.raises(QuestionError):
+        parse_backends(["segmnt=oracle"])
+    with pytest.raises(QuestionError):
+        parse_backends(["segment"])
+
+
+def test_eval_records_and_summary(items_file: Path, tmp_path: Path, capsys):
+    out = tmp_path / "run"
+    code = runner.main(["items", str(items_file), "--preset", "blind", "--out", str(out), "--no-progress"])
+    assert code == 0
+    recs = read_records(records_path(out, "items"))
+    assert [r["id"] for r in sorted(recs, key=lambda r: r["index"])] == ["p-0", "p-1", "c-0"]
+    by_id = {r["id"]: r for r in recs}
+    # the blind answer to identification is all taxonomy parts of "chair": F1 against {leg, seat}
+    chair = PartHierarchy.default().parts_of("chair")
+    assert by_id["p-0"]["metrics"]["answer_f1"] == pytest.approx(4 / (len(chair) + 2))
+    assert by_id["p-0"]["metrics"]["plan_match"] == 1.0
+    assert by_id["p-0"]["metrics"]["mc_correct"] == 1.0
+    assert by_id["p-0"]["metrics"]["giou"] == 0.0  # no masks
+    assert all(r["error"] is None and r["backends"]["lmm"] == "blind" and r["seed"] == 0 for r in recs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["all"]["n"] == 3
+    assert summary["suite:pairs"]["ap50"] == 0.0
+    assert math.isnan(summary["suite:partonomy"]["ap50"])
+    assert "answer_f1" in capsys.readouterr().out
+    run = json.loads((out / "run.json").read_text())
+    assert run["backends"]["lmm"] == "blind" and "torch" in run["versions"]
+
+
+def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: Path):
+    full = runner.run_eval("items", path=str(items_file), out=tmp_path / "full",
+                           backends=parse_backends([], "blind"), progress=False)
+    out = tmp_path / "crashed"
+    blind = parse_backends([], "blind")
+    runner.run_eval("items", path=str(items_file), out=out, backends=blind, progress=False)
+    path = records_path(out, "items")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # killed while writing the second record
+    assert len(read_records(path)) == 1
+    again = runner.run_eval("items", path=str(items_file), out=out, backends=parse_backends([], "blind"),
+                            progress=False)
+    assert len(read_records(path)) == 3
+    assert _numbers(again) == _numbers(full)
+    with pytest.raises(DatasetError):  # same folder, other backends
+        runner.run_eval("items", path=str(items_file), out=out, backends=parse_backends([], "oracle"),
+                        progress=False)
+
+
+def test_two_worker_processes_match_one(items_file: Path, tmp_path: Path):
+    one = runner.run_eval("items", path=str(items_file), out=tmp_path / "w1",
+                          backends=parse_backends([], "blind"), progress=False)
+    two = runner.run_eval("items", path=str(items_file), out=tmp_path / "w2", workers=2,
+                          backends=parse_backends([], "blind"), progress=False)
+    assert _numbers(one) == _numbers(two)
+
+
+def test_bad_inputs_raise_mereo_errors(tmp_path: Path):
+    with pytest.raises(QuestionError):
+        runner.run_eval("mixedparts", out=tmp_path / "x")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{\"id\": 1}]")
+    with pytest.raises(DatasetError):
+        runner.run_eval("items", path=str(bad), out=tmp_path / "y")

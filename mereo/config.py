@@ -59,11 +59,11 @@ class MereoConfig(BaseModel):
     recognize: str = DEFAULT_BACKENDS["recognize"]
     use_coseg: bool = True
     device: str = "auto"
-    cache_items: int = Field(256, ge=1)
+    cache_items: int = Field(default=256, ge=1)
     checkpointer: str | None = None
-    match_threshold: float = Field(0.5, ge=-1.0, le=1.0)
-    lmm_timeout_s: float = Field(60.0, gt=0)
-    lmm_retries: int = Field(2, ge=0, le=10)
+    match_threshold: float = Field(default=0.5, ge=-1.0, le=1.0)
+    lmm_timeout_s: float = Field(default=60.0, gt=0)
+    lmm_retries: int = Field(default=2, ge=0, le=10)
 
     def backends(self) -> dict[str, str]:
         """The backend name of the LMM and of each tool family."""
@@ -79,7 +79,8 @@ def make_config(base: MereoConfig | None = None, **overrides: Any) -> MereoConfi
     data = (base or MereoConfig()).model_dump()
     unknown = sorted(k for k in overrides if k not in MereoConfig.model_fields)
     if unknown:
-        raise ValidationError(f"unknown config option(s) {unknown}; known: {sorted(MereoConfig.model_fields)}")
+        known = sorted(MereoConfig.model_fields)
+        raise ValidationError(f"unknown config option(s) {unknown}; known: {known}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return MereoConfig(**data)

@@ -235,5 +235,6 @@ def _renamed_matches(args: list[LabelSet], ev: Evidence) -> list[dict[str, Any]]
             s = ev.similarity.get((ka, kb))
             if s is not None and s >= ev.threshold:
                 out.append({"a": {"image": ka[0], "object": ka[1], "label": ka[2]},
-                            "b": {"image": kb[0], "object": kb[1], "label": kb[2]}, "similarity": round(s, 3)})
+                            "b": {"image": kb[0], "object": kb[1], "label": kb[2]},
+                            "similarity": round(s, 3)})
     return out

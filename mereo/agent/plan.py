@@ -36,7 +36,7 @@ class PartsExpr(_Expr):
 
     op: Literal["parts"]
     object: str = Field(min_length=1)
-    image: int | None = Field(None, ge=0)
+    image: int | None = Field(default=None, ge=0)
 
 
 class KbPartsExpr(_Expr):
@@ -72,7 +72,7 @@ class WholeToPartExpr(_Expr):
     """Recognise the unnamed object in ``image``, then give its visible parts."""
 
     op: Literal["whole_to_part"]
-    image: int = Field(0, ge=0)
+    image: int = Field(default=0, ge=0)
 
 
 class CommonObjectsExpr(_Expr):
@@ -104,7 +104,7 @@ class PlanObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
-    image: int | None = Field(None, ge=0)
+    image: int | None = Field(default=None, ge=0)
     description: str | None = None
 
 
@@ -126,7 +126,7 @@ class Plan(BaseModel):
     objects: list[PlanObject] = Field(default_factory=list)
     expr: Expr
     returns: Literal["parts", "objects"] = "parts"
-    n_images: int | None = Field(None, ge=0)
+    n_images: int | None = Field(default=None, ge=0)
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

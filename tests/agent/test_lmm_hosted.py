@@ -131,7 +131,8 @@ def test_part_proposal_is_validated_and_normalised(server: ChatServer) -> None:
     assert parts == ["leg", "tail", "head"]
 
 
-def test_unreachable_server_and_missing_endpoint(monkeypatch: pytest.MonkeyPatch, images: list[ImageRef]) -> None:
+def test_unreachable_server_and_missing_endpoint(monkeypatch: pytest.MonkeyPatch,
+                                                  images: list[ImageRef]) -> None:
     lmm = HostedLMM("m", base_url="http://127.0.0.1:9/v1", api_key="k", retries=0, timeout_s=2)
     with pytest.raises(LMMUnavailableError, match="could not reach"):
         lmm.plan("q?", images)

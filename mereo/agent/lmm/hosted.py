@@ -36,7 +36,8 @@ def image_data_url(image: ImageRef) -> str:
 def _history_text(history: Sequence[dict[str, Any]]) -> str:
     if not history:
         return "(none)"
-    return "\n".join(f"- Q: {h.get('question', '')} -> parts: {', '.join(h.get('labels', []))}" for h in history)
+    lines = [f"- Q: {h.get('question', '')} -> parts: {', '.join(h.get('labels', []))}" for h in history]
+    return "\n".join(lines)
 
 
 class HostedLMM:
@@ -72,15 +73,16 @@ class HostedLMM:
                     "MEREO_LMM_BASE_URL (e.g. http://localhost:11434/v1 for Ollama) for a local server.")
             api_key = "not-needed"  # vLLM and Ollama accept any key
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=retries)
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s,
+                                    max_retries=retries)
         self.timeout_s = timeout_s
 
     # -- transport ----------------------------------------------------------------------------
     def _chat(self, messages: list[dict[str, Any]]) -> str:
         oa = self._openai
         try:
-            resp = self.client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0,  # type: ignore[arg-type]
+            resp = self.client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.model, messages=messages, temperature=0,
                 response_format={"type": "json_object"})
         except oa.APITimeoutError as e:
             raise LMMUnavailableError(f"the LMM at {self.client.base_url} did not answer within "
@@ -103,7 +105,8 @@ class HostedLMM:
             return check(_loads(reply, what))
         except ValidationError as first:
             repair = render("repair.md", error=str(first))
-            messages = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": repair}]
+            messages = [*messages, {"role": "assistant", "content": reply},
+                        {"role": "user", "content": repair}]
             reply = self._chat(messages)
             try:
                 return check(_loads(reply, what))
@@ -120,7 +123,8 @@ class HostedLMM:
                         history=_history_text(history))
         content: list[dict[str, Any]] = [{"type": "text", "text": question}]
         content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                          {"role": "user", "content": content}]
 
         def check(data: Any) -> Plan:
             if not isinstance(data, dict):

@@ -1,0 +1,206 @@
+"""``PartAgent``: the public entry point that runs the graph for a question about images.
+
+Example:
+    >>> agent = PartAgent(segment="oracle", coseg="oracle", correspond="oracle", recognize="oracle")
+    >>> agent.register_gold("a.png", gold_parts_of_a)              # oracle runs only
+    >>> ans = agent.ask("What visible parts does the chair in the image have?", images=["a.png"])
+    >>> ans.labels
+    ['back', 'leg', 'seat']
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from PIL import Image
+
+from mereo.agent import lmm as lmm_backends
+from mereo.agent.answer import Answer, Step
+from mereo.agent.graph import compile_graph, make_checkpointer
+from mereo.agent.plan import parse_plan
+from mereo.agent.state import AgentContext
+from mereo.agent.toolset import build_tools
+from mereo.cache import FeatureCache
+from mereo.config import MereoConfig, load_config, make_config
+from mereo.errors import QuestionError
+from mereo.knowledge import PartHierarchy, canonical
+from mereo.tools.base import ToolContext
+from mereo.types import ImageRef, PartMask
+
+ImageLike = str | Path | Image.Image | np.ndarray | ImageRef
+
+
+class PartAgent:
+    """Answers comparison questions about the parts of objects in images.
+
+    Args:
+        config: a :class:`MereoConfig` (or a path to a YAML/JSON config); the defaults otherwise.
+        lmm, segment, coseg, correspond, recognize: backend names overriding the config, e.g.
+            ``lmm="openai:gpt-4o-mini"``, ``segment="oracle"``, ``correspond="none"``.
+        **options: any other :class:`MereoConfig` field (``device``, ``checkpointer``, ...).
+
+    Raises:
+        UnknownBackendError: a backend name is not registered (the message lists the known ones).
+        CheckpointError: a trained backend's checkpoint is missing or corrupt.
+    """
+
+    def __init__(self, config: MereoConfig | str | Path | None = None, *, lmm: str | None = None,
+                 segment: str | None = None, coseg: str | None = None, correspond: str | None = None,
+                 recognize: str | None = None, **options: Any):
+        base = load_config(config) if isinstance(config, (str, Path)) else config
+        self.config = make_config(base, lmm=lmm, segment=segment, coseg=coseg, correspond=correspond,
+                                  recognize=recognize, **options)
+        self.cache = FeatureCache(self.config.cache_items)
+        self.tool_ctx = ToolContext(cache=self.cache, device=self.config.device)
+        self.lmm = lmm_backends.build(self.config.lmm, self.config)
+        self.tools = build_tools(self.config, self.tool_ctx)
+        self.kb = PartHierarchy.default()
+        self._stateless = compile_graph(None)
+        self._threaded = compile_graph(make_checkpointer(self.config.checkpointer))
+
+    @classmethod
+    def from_config(cls, path: str | Path, **overrides: Any) -> PartAgent:
+        """Build from a YAML or JSON config file; keyword arguments override its values."""
+        return cls(load_config(path), **overrides)
+
+    # -- gold masks for oracle backends ---------------------------------------------------------
+    def register_gold(self, image: ImageLike, parts: Sequence[PartMask]) -> str:
+        """Store an image's gold object and part masks for the ``oracle`` backends.
+
+        Returns:
+            The image's sha256 (the key in ``ToolContext.gold``).
+        """
+        ref = image if isinstance(image, ImageRef) else ImageRef(image)
+        self.tool_ctx.gold[ref.sha256] = [PartMask.model_validate(p) for p in parts]
+        return ref.sha256
+
+    # -- asking ---------------------------------------------------------------------------------
+    def ask(self, question: str, images: Sequence[ImageLike] | ImageLike, thread: str | None = None) -> Answer:
+        """Answer a question about one or more images.
+
+        Args:
+            question: e.g. ``"Which parts do the chair and the stool share?"``.
+            images: paths, PIL images or ``H x W x 3`` uint8 arrays, in the order the question
+                counts them ("image 1" is the first).
+            thread: a conversation id; follow-up questions on the same thread see earlier answers.
+
+        Raises:
+            QuestionError: no images, an empty or unparseable question, or images the question
+                does not refer to.
+            InvalidImageError: an image cannot be read.
+        """
+        result: Answer | None = None
+        for item in self.stream(question, images, thread=thread):
+            if isinstance(item, Answer):
+                result = item
+        if result is None:  # pragma: no cover - stream always ends with an Answer
+            raise QuestionError("the agent finished without an answer")
+        return result
+
+    def stream(self, question: str, images: Sequence[ImageLike] | ImageLike,
+               thread: str | None = None) -> Iterator[Step | Answer]:
+        """Like :meth:`ask`, but yields each :class:`Step` as it finishes, then the :class:`Answer`."""
+        refs = self._images(images)
+        question = self._question(question)
+        t0 = time.perf_counter()
+        self.tool_ctx.events.clear()
+        ctx = AgentContext(lmm=self.lmm, tools=self.tools, tool_ctx=self.tool_ctx, kb=self.kb,
+                           config=self.config, images=refs)
+        graph = self._stateless if thread is None else self._threaded
+        cfg = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
+        inputs = {"question": question, "n_images": len(refs), "image_ids": [r.sha256 for r in refs],
+                  "history": [], "plan": None, "recognized": None, "jobs": [], "hierarchy": {}, "parts": None,
+                  "similarity": [], "result": {}, "text": "", "trace": None}
+        final: dict[str, Any] = {}
+        for mode, chunk in graph.stream(inputs, cfg, context=ctx, stream_mode=["updates", "values"]):
+            if mode == "values":
+                final = chunk
+                continue
+            for update in chunk.values():
+                for d in (update or {}).get("trace") or []:
+                    yield Step.from_dict(d)
+        yield self._answer(final, refs, time.perf_counter() - t0)
+
+    @staticmethod
+    def _images(images: Sequence[ImageLike] | ImageLike) -> list[ImageRef]:
+        if isinstance(images, (str, Path, Image.Image, np.ndarray, ImageRef)):
+            images = [images]
+        refs = [im if isinstance(im, ImageRef) else ImageRef(im) for im in images]
+        if not refs:
+            raise QuestionError("no images were given; pass the images the question is about, "
+                                "e.g. agent.ask(question, images=['a.png']).")
+        return refs
+
+    @staticmethod
+    def _question(question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("the question is empty; ask about the parts of the objects in the images.")
+        return " ".join(question.split())
+
+    def _answer(self, state: dict[str, Any], refs: list[ImageRef], seconds: float) -> Answer:
+        result = state.get("result") or {}
+        graph = (nx.node_link_graph(state["hierarchy"], directed=True, edges="edges")
+                 if state.get("hierarchy") else nx.DiGraph())
+        notes = [*result.get("missing", []), *result.get("notes", [])]
+        for m in result.get("matches", []):
+            notes.append(f"'{m['a']['label']}' of the {m['a']['object']} (image {m['a']['image'] + 1}) looks like "
+                         f"'{m['b']['label']}' of the {m['b']['object']} (image {m['b']['image'] + 1}); "
+                         f"similarity {m['similarity']}")
+        return Answer(question=state.get("question", ""), text=state.get("text", ""),
+                      labels=list(result.get("labels", [])),
+                      parts=[PartMask.model_validate(p) for p in result.get("parts", [])],
+                      plan=parse_plan(state["plan"]), graph=graph,
+                      trace=[Step.from_dict(d) for d in state.get("trace") or []],
+                      kind=result.get("kind", "parts"), notes=list(dict.fromkeys(notes)),
+                      matches=list(result.get("matches", [])), images=refs, seconds=seconds)
+
+    # -- multiple choice ------------------------------------------------------------------------
+    def choose(self, answer: Answer, choices: Sequence[str]) -> int:
+        """The index of the choice whose part set best matches ``answer.labels``.
+
+        Each choice's part set is the list after its last colon ("... has the following visible
+        parts: cockpit, propeller, and wings."), or else the known part and object names it
+        mentions. Score: Jaccard overlap with the answer's labels; ties go to the choice whose
+        MiniLM embedding is closest to the answer's labels.
+
+        Raises:
+            QuestionError: ``choices`` is empty.
+        """
+        if not choices:
+            raise QuestionError("choose() needs at least one choice")
+        gold = {canonical(x) for x in answer.labels}
+        scores = [_jaccard(gold, self.choice_labels(c)) for c in choices]
+        best = max(scores)
+        tied = [i for i, s in enumerate(scores) if s >= best - 1e-9]
+        if len(tied) == 1:
+            return tied[0]
+        from mereo.text import get_encoder
+
+        enc = get_encoder()
+        vecs = enc.encode([", ".join(sorted(gold)) or "nothing", *(choices[i] for i in tied)])
+        sims = vecs[1:] @ vecs[0]
+        return tied[int(np.argmax(sims))]
+
+    def choice_labels(self, choice: str) -> set[str]:
+        """The part (or object) names a multiple-choice answer lists, canonical."""
+        if ":" in choice:
+            tail = choice.rsplit(":", 1)[1]
+            items = re.split(r",|;|\band\b|\bor\b", tail.strip().rstrip("."))
+            return {c for c in (canonical(x) for x in items) if c and c not in ("none", "nothing")}
+        vocab = set(self.kb.part_vocabulary()) | set(self.kb.object_vocabulary())
+        words = canonical(choice)
+        text = " " + " ".join(canonical(w) for w in choice.lower().replace(",", " ").split()) + " "
+        return {v for v in vocab if f" {v} " in text or f" {v} " in f" {words} "}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)

@@ -1,0 +1,66 @@
+"""The LangGraph ``StateGraph`` of the agent: nodes, routers, retry policies and the checkpointer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy
+
+from mereo.agent import nodes
+from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
+from mereo.errors import MereoError
+
+
+def _transient(e: Exception) -> bool:
+    """Retry tool nodes on unexpected runtime or I/O failures, never on a user-facing MereoError."""
+    return not isinstance(e, MereoError) and isinstance(e, (OSError, RuntimeError, TimeoutError))
+
+
+TOOL_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.05, backoff_factor=2.0, jitter=False,
+                         retry_on=_transient)
+
+
+def build_graph() -> StateGraph:
+    """The uncompiled graph (read top to bottom: the order a question passes through)."""
+    g = StateGraph(AgentState, context_schema=AgentContext)
+    g.add_node("understand", nodes.understand)
+    g.add_node("recognize", nodes.recognize, input_schema=RecognizeJob, retry_policy=TOOL_RETRY)
+    g.add_node("hierarchy", nodes.hierarchy)
+    g.add_node("segment", nodes.segment, input_schema=SegmentJob, retry_policy=TOOL_RETRY)
+    g.add_node("cosegment", nodes.cosegment, retry_policy=TOOL_RETRY)
+    g.add_node("gather", nodes.gather)
+    g.add_node("correspond", nodes.correspond, retry_policy=TOOL_RETRY)
+    g.add_node("compose", nodes.compose)
+    g.add_node("answer", nodes.answer)
+
+    g.add_edge(START, "understand")
+    g.add_conditional_edges("understand", nodes.route_after_understand, ["recognize", "hierarchy"])
+    g.add_edge("recognize", "hierarchy")
+    g.add_conditional_edges("hierarchy", nodes.route_tools, ["segment", "cosegment", "compose"])
+    g.add_edge("segment", "gather")
+    g.add_edge("cosegment", "gather")
+    g.add_conditional_edges("gather", nodes.route_after_tools, ["correspond", "compose"])
+    g.add_edge("correspond", "compose")
+    g.add_edge("compose", "answer")
+    g.add_edge("answer", END)
+    return g
+
+
+def make_checkpointer(path: str | Path | None) -> Any:
+    """In memory by default; a SQLite file when ``path`` is given (threads survive restarts)."""
+    if path is None:
+        return InMemorySaver()
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteSaver(sqlite3.connect(str(p), check_same_thread=False))
+
+
+def compile_graph(checkpointer: Any = None) -> Any:
+    """Compile, with ``checkpointer`` (``None``: no memory between runs)."""
+    return build_graph().compile(checkpointer=checkpointer)

@@ -201,7 +201,7 @@ class PartHierarchy:
         Args:
             obj: object name (any spelling known to the synonyms, singular or plural).
             sources: only parts supported by one of these sources; all sources by default (union).
-            subparts: also include the subparts of those parts (transitively).
+            subparts: also include the subparts of those parts (transitively, from every source).
 
         Raises:
             UnknownObjectError: the object is not in the knowledge base.
@@ -214,7 +214,9 @@ class PartHierarchy:
         while frontier:
             u = frontier.pop()
             for _, v, d in self.graph.out_edges(u, data=True):
-                if d["relation"] != "has_part" or (wanted is not None and not wanted & set(d["sources"])):
+                if d["relation"] != "has_part":
+                    continue
+                if u == n and wanted is not None and not wanted & set(d["sources"]):
                     continue
                 name = self.graph.nodes[v]["name"]
                 if name not in found:

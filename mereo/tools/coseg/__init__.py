@@ -1,0 +1,68 @@
+"""Co-segmentation tools: an image pair -> labelled masks of common objects, common parts or unique parts.
+
+Backends (``REGISTRY``):
+
+- ``calico-small`` (default): Calico-small, trained on SynthParts pairs
+  (``mereo/checkpoints/calico-small.safetensors``); ``calico-small:<folder>`` loads a checkpoint
+  from another folder.
+- ``per-image``: the "Multi-Image VLPart" baseline of the Calico paper: the segmentation tool on
+  each image, label sets compared across the pair, common parts checked by correspondence.
+  ``per-image:<segment backend>`` picks the segmenter (default ``plum-small``).
+- ``oracle``: the gold answer from ``ctx.gold`` (``oracle:visible`` ignores the taxonomy).
+
+Example:
+    >>> from mereo.tools import coseg
+    >>> coseg.list_backends()
+    ['calico-small', 'oracle', 'per-image']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mereo.cache import default_cache
+from mereo.tools.base import Builder, ToolContext, build_backend
+
+DEFAULT_BACKEND = "calico-small"
+
+
+def _calico_small(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.coseg import calico
+
+    return calico.build(ctx, arg)
+
+
+def _per_image(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.coseg import per_image
+
+    return per_image.build(ctx, arg)
+
+
+def _oracle(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.coseg import oracle
+
+    return oracle.build(ctx, arg)
+
+
+REGISTRY: dict[str, Builder] = {
+    "calico-small": _calico_small,
+    "per-image": _per_image,
+    "oracle": _oracle,
+}
+
+
+def list_backends() -> list[str]:
+    """The registered backend names."""
+    return sorted(REGISTRY)
+
+
+def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
+    """Build backend ``name`` (``"<name>"`` or ``"<name>:<arg>"``) with ``ctx`` (a fresh one if omitted).
+
+    Raises:
+        UnknownBackendError: the name is not registered.
+    """
+    return build_backend("coseg", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+
+
+__all__ = ["REGISTRY", "DEFAULT_BACKEND", "build", "list_backends"]

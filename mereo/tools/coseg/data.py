@@ -1,0 +1,187 @@
+"""Training and validation pairs for Calico-small, built from SynthParts scenes.
+
+A split is rendered once (shared with the encoder trainers through
+:func:`mereo.tools.correspond.data.load_split`), its images are encoded once by the frozen
+encoders and the tokens cached under the data folder, so training runs only the small trainable
+modules. Pairs are drawn on the fly: for each task a pair is chosen so that the answer is usually
+not empty (two images that share an object; two main objects that share a part), with some
+random pairs so that empty answers are learned too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mereo.tools.base import COSEG_TASKS, CosegTask
+from mereo.tools.coseg.features import FrozenEncoders
+from mereo.tools.coseg.pairs import GoldItem, ObjectGold, main_object, task_answer
+from mereo.tools.correspond.data import SceneArrays, data_dir, load_split
+
+
+def scene_objects(arrays: SceneArrays, i: int) -> list[ObjectGold]:
+    """Image ``i``'s visible objects with their visible parts (full-resolution bool masks)."""
+    return [ObjectGold(name, arrays.object_mask(i, k), arrays.object_parts(i, k)) for k, name in arrays.objects(i)]
+
+
+def downsample_masks(masks: np.ndarray, side: int) -> torch.Tensor:
+    """``N x H x W`` bool -> ``N x side x side`` float coverage in ``[0, 1]`` (area pooling)."""
+    t = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32))
+    if t.shape[-1] == side and t.shape[-2] == side:
+        return t
+    return F.adaptive_avg_pool2d(t[None], (side, side))[0]
+
+
+def pixels_at(images: np.ndarray, side: int) -> torch.Tensor:
+    """``B x H x W x 3`` uint8 -> ``B x 3 x side x side`` float in ``[0, 1]``."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if t.shape[-1] != side:
+        t = F.interpolate(t, size=(side, side), mode="area")
+    return t
+
+
+@dataclass
+class EncodedSplit:
+    """A rendered split and its frozen-encoder tokens.
+
+    Attributes:
+        arrays: the scenes as arrays.
+        clip: ``N x S_c x D_c`` float16 tokens.
+        dino: ``N x S_s x D_s`` float16 tokens.
+    """
+
+    arrays: SceneArrays
+    clip: torch.Tensor
+    dino: torch.Tensor
+
+
+def encode_split(split: str, n: int, encoders: FrozenEncoders, seed: int = 0, size: int = 128,
+                 batch: int = 64, cache: bool = True) -> EncodedSplit:
+    """Render (or load) ``n`` scenes of ``split`` and encode them (or load the cached tokens).
+
+    The token cache is ``<data_dir>/coseg_tokens_<split>_<n>_<seed>_<size>_<clip sha>_<dino sha>``;
+    a retrained encoder has another sha256, hence another file.
+    """
+    arrays = load_split(split, n, seed=seed, size=size, cache=cache)
+    tag = "_".join(str(s["sha256"])[:10] for s in encoders.sources.values())
+    path = Path(data_dir()) / f"coseg_tokens_{split}_{n}_{seed}_{size}_{tag}.safetensors"
+    if cache and path.exists() and not encoders.random:
+        z = load_file(str(path))
+        return EncodedSplit(arrays, z["clip"], z["dino"])
+    clips, dinos = [], []
+    for s in tqdm(range(0, len(arrays), batch), desc=f"encode {split}", leave=False):
+        c, d = encoders.encode(arrays.images[s:s + batch])
+        clips.append(c.half())
+        dinos.append(d.half())
+    out = EncodedSplit(arrays, torch.cat(clips), torch.cat(dinos))
+    if cache and not encoders.random:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"clip": out.clip.contiguous(), "dino": out.dino.contiguous()}, str(tmp))
+        tmp.replace(path)
+    return out
+
+
+@dataclass
+class PairBatch:
+    """A batch of ``B`` pairs.
+
+    Attributes:
+        clip: ``B x 2 x S_c x D_c``; dino: ``B x 2 x S_s x D_s``.
+        pixels: ``B x 2 x 3 x M x M`` in ``[0, 1]``.
+        task: ``B`` task indices.
+        targets: per pair, per image: ``(label indices G, masks G x M x M coverage)``.
+        pairs: the ``(i, j)`` image indices of each pair.
+    """
+
+    clip: torch.Tensor
+    dino: torch.Tensor
+    pixels: torch.Tensor
+    task: torch.Tensor
+    targets: list[list[tuple[torch.Tensor, torch.Tensor]]]
+    pairs: list[tuple[int, int]]
+
+
+class PairSampler:
+    """Draws task-balanced pairs from an encoded split.
+
+    Args:
+        data: the encoded split.
+        vocab_index: ``kind -> {name: index}`` for ``"object"`` and ``"part"`` labels.
+        kb_parts: object name -> the knowledge base's parts (for the part tasks' definitions).
+        mask_side: ``M``, the side of the target masks.
+        random_pair_fraction: share of pairs drawn uniformly (mostly empty answers).
+    """
+
+    def __init__(self, data: EncodedSplit, vocab_index: dict[str, dict[str, int]],
+                 kb_parts: Callable[[str], Sequence[str]], mask_side: int, random_pair_fraction: float = 0.15):
+        self.data = data
+        self.vocab_index = vocab_index
+        self.kb_parts = kb_parts
+        self.side = mask_side
+        self.random_fraction = random_pair_fraction
+        self.objects = [scene_objects(data.arrays, i) for i in range(len(data.arrays))]
+        self.pixels = pixels_at(data.arrays.images, mask_side)
+        self.by_category: dict[str, list[int]] = defaultdict(list)
+        self.main_parts: list[set[str]] = []
+        for i, objs in enumerate(self.objects):
+            for name in {o.category for o in objs}:
+                self.by_category[name].append(i)
+            main = main_object(objs)
+            self.main_parts.append(set(main.parts) | set(kb_parts(main.category)) if main else set())
+        self.by_part: dict[str, list[int]] = defaultdict(list)
+        for i, parts in enumerate(self.main_parts):
+            for p in parts:
+                self.by_part[p].append(i)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def draw_pair(self, rng: np.random.Generator, task: CosegTask) -> tuple[int, int]:
+        n = len(self.objects)
+        i = int(rng.integers(n))
+        if rng.random() < self.random_fraction:
+            return i, int(rng.integers(n))
+        if task == "common_objects":
+            names = sorted({o.category for o in self.objects[i]})
+            pool = self.by_category[names[int(rng.integers(len(names)))]] if names else []
+        else:
+            parts = sorted(self.main_parts[i])
+            pool = self.by_part[parts[int(rng.integers(len(parts)))]] if parts else []
+        j = int(pool[int(rng.integers(len(pool)))]) if pool else int(rng.integers(n))
+        return i, j
+
+    def gold(self, i: int, j: int, task: CosegTask) -> list[GoldItem]:
+        return task_answer(self.objects[i], self.objects[j], task, self.kb_parts)
+
+    def batch(self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None) -> PairBatch:
+        """Draw ``size`` pairs (tasks cycle through ``COSEG_TASKS`` unless given)."""
+        tasks = list(tasks) if tasks is not None else [COSEG_TASKS[int(rng.integers(3))] for _ in range(size)]
+        pairs = [self.draw_pair(rng, t) for t in tasks]
+        return self.make_batch(pairs, tasks)
+
+    def make_batch(self, pairs: Sequence[tuple[int, int]], tasks: Sequence[CosegTask]) -> PairBatch:
+        idx = torch.tensor([[i, j] for i, j in pairs])
+        targets = []
+        for (i, j), task in zip(pairs, tasks, strict=True):
+            kind = "object" if task == "common_objects" else "part"
+            items = self.gold(i, j, task)
+            per_image = []
+            for side in (0, 1):
+                mine = [g for g in items if g.image_index == side and g.label in self.vocab_index[kind]]
+                labels = torch.tensor([self.vocab_index[kind][g.label] for g in mine], dtype=torch.long)
+                masks = (downsample_masks(np.stack([g.mask for g in mine]), self.side) if mine
+                         else torch.zeros(0, self.side, self.side))
+                per_image.append((labels, masks))
+            targets.append(per_image)
+        return PairBatch(
+            clip=self.data.clip[idx].float(), dino=self.data.dino[idx].float(), pixels=self.pixels[idx],
+            task=torch.tensor([COSEG_TASKS.index(t) for t in tasks]), targets=targets, pairs=list(pairs))

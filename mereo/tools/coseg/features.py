@@ -1,0 +1,132 @@
+"""The frozen encoders Calico-small reads: a CLIP-style and a DINOv2-style patch-token encoder.
+
+Both are the project's own small trained checkpoints (``clip-small`` from the recognition tool,
+``dinov2-small`` from the correspondence tool), used frozen. Every encoder here offers
+``encode_batch(images B x H x W x 3 uint8) -> B x N x D`` float32 patch tokens (no class token,
+row-major over a ``grid``) plus ``grid`` and ``dim``.
+
+When a checkpoint is missing (a fresh clone before ``make train``), ``allow_random=True`` builds
+a randomly initialised encoder of the same architecture, for tests and development only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from mereo.errors import CheckpointError
+from mereo.tools.base import ToolContext
+from mereo.types import ImageRef
+
+CLIP_NAME = "clip-small"
+DINO_NAME = "dinov2-small"
+
+
+class TokenEncoder(Protocol):
+    grid: tuple[int, int]
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_batch(self, images: np.ndarray) -> torch.Tensor: ...
+
+
+@dataclass
+class FrozenEncoders:
+    """The two frozen encoders and where their weights came from.
+
+    Attributes:
+        clip: the CLIP-style encoder (queries of the correspondence extraction).
+        dino: the DINOv2-style encoder (keys and values).
+        sources: encoder name -> ``{"checkpoint": name, "sha256": ...}`` (``"random"`` when
+            randomly initialised).
+    """
+
+    clip: TokenEncoder
+    dino: TokenEncoder
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def random(self) -> bool:
+        return any(s.get("sha256") == "random" for s in self.sources.values())
+
+    def encode(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``B x H x W x 3`` uint8 -> ``(clip B x S_c x D_c, dino B x S_s x D_s)`` float32."""
+        return self.clip.encode_batch(images), self.dino.encode_batch(images)
+
+    def encode_cached(self, ctx: ToolContext, image: ImageRef) -> tuple[torch.Tensor, torch.Tensor]:
+        """One image's ``(clip S_c x D_c, dino S_s x D_s)`` tokens through the shared feature cache.
+
+        The namespaces are the owning tools' (``"recognize:clip-small:patches"``,
+        ``"correspond:dinov2-small"``), so features another tool computed for the same pixels are reused.
+        """
+        from mereo.tools.correspond.backends import DenseFeatures
+
+        out = []
+        for name, enc, family in ((CLIP_NAME, self.clip, "recognize"), (DINO_NAME, self.dino, "correspond")):
+            tag = name if self.sources.get(name, {}).get("sha256") != "random" else f"{name}-random"
+            namespace = f"{family}:{tag}" + (":patches" if family == "recognize" else "")
+
+            def compute(e: TokenEncoder = enc) -> DenseFeatures:
+                return DenseFeatures(tokens=e.encode_batch(image.array[None])[0], grid=tuple(e.grid))
+
+            value, hit = ctx.cache.get_or_compute(namespace, image.sha256, compute)
+            ctx.note(tool="coseg", step=f"{name} tokens", image=image.sha256[:12], cache="hit" if hit else "miss")
+            out.append(value.tokens)
+        return out[0], out[1]
+
+
+def _dino(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]]:
+    from mereo.checkpoints import read_manifest
+    from mereo.tools.correspond import encoder as dino_encoder
+
+    try:
+        enc = dino_encoder.load_small(device=device)
+        return enc, {"checkpoint": DINO_NAME, "sha256": read_manifest(DINO_NAME)["sha256"]}
+    except CheckpointError:
+        if not allow_random:
+            raise
+    warnings.warn(f"{DINO_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
+    torch.manual_seed(0)
+    return dino_encoder.DenseEncoder(dino_encoder.build_model(), device=device), {
+        "checkpoint": DINO_NAME, "sha256": "random"}
+
+
+def _clip(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]]:
+    from mereo.checkpoints import read_manifest
+
+    try:
+        from mereo.tools.recognize import encoder as clip_encoder  # type: ignore[attr-defined]
+    except ImportError:
+        clip_encoder = None
+    if clip_encoder is not None:
+        try:
+            enc = clip_encoder.load_small_dense(device=device)
+            return enc, {"checkpoint": CLIP_NAME, "sha256": read_manifest(CLIP_NAME)["sha256"]}
+        except CheckpointError:
+            if not allow_random:
+                raise
+    elif not allow_random:
+        raise CheckpointError(f"the {CLIP_NAME} encoder is not available; run `mereo train recognize` first.")
+    warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised stand-in", stacklevel=3)
+    from mereo.tools.correspond import encoder as dino_encoder
+
+    torch.manual_seed(1)
+    cfg = dict(dino_encoder.SMALL_CONFIG, patch_size=16)
+    return dino_encoder.DenseEncoder(dino_encoder.build_model(cfg), device=device), {
+        "checkpoint": CLIP_NAME, "sha256": "random"}
+
+
+def load_encoders(device: str = "auto", allow_random: bool = False) -> FrozenEncoders:
+    """The frozen ``clip-small`` and ``dinov2-small`` encoders.
+
+    Raises:
+        CheckpointError: a checkpoint is missing and ``allow_random`` is False.
+    """
+    clip, clip_src = _clip(device, allow_random)
+    dino, dino_src = _dino(device, allow_random)
+    return FrozenEncoders(clip, dino, {CLIP_NAME: clip_src, DINO_NAME: dino_src})

@@ -51,12 +51,21 @@ class PartAgent:
         CheckpointError: a trained backend's checkpoint is missing or corrupt.
     """
 
-    def __init__(self, config: MereoConfig | str | Path | None = None, *, lmm: str | None = None,
-                 segment: str | None = None, coseg: str | None = None, correspond: str | None = None,
-                 recognize: str | None = None, **options: Any):
+    def __init__(
+        self,
+        config: MereoConfig | str | Path | None = None,
+        *,
+        lmm: str | None = None,
+        segment: str | None = None,
+        coseg: str | None = None,
+        correspond: str | None = None,
+        recognize: str | None = None,
+        **options: Any,
+    ):
         base = load_config(config) if isinstance(config, (str, Path)) else config
-        self.config = make_config(base, lmm=lmm, segment=segment, coseg=coseg, correspond=correspond,
-                                  recognize=recognize, **options)
+        self.config = make_config(
+            base, lmm=lmm, segment=segment, coseg=coseg, correspond=correspond, recognize=recognize, **options
+        )
         self.cache = FeatureCache(self.config.cache_items)
         self.tool_ctx = ToolContext(cache=self.cache, device=self.config.device)
         self.lmm = lmm_backends.build(self.config.lmm, self.config)
@@ -82,7 +91,9 @@ class PartAgent:
         return ref.sha256
 
     # -- asking ---------------------------------------------------------------------------------
-    def ask(self, question: str, images: Sequence[ImageLike] | ImageLike, thread: str | None = None) -> Answer:
+    def ask(
+        self, question: str, images: Sequence[ImageLike] | ImageLike, thread: str | None = None
+    ) -> Answer:
         """Answer a question about one or more images.
 
         Args:
@@ -104,20 +115,39 @@ class PartAgent:
             raise QuestionError("the agent finished without an answer")
         return result
 
-    def stream(self, question: str, images: Sequence[ImageLike] | ImageLike,
-               thread: str | None = None) -> Iterator[Step | Answer]:
+    def stream(
+        self, question: str, images: Sequence[ImageLike] | ImageLike, thread: str | None = None
+    ) -> Iterator[Step | Answer]:
         """Like :meth:`ask`, but yields each :class:`Step` as it finishes, then the :class:`Answer`."""
         refs = self._images(images)
         question = self._question(question)
         t0 = time.perf_counter()
         self.tool_ctx.events.clear()
-        ctx = AgentContext(lmm=self.lmm, tools=self.tools, tool_ctx=self.tool_ctx, kb=self.kb,
-                           config=self.config, images=refs)
+        ctx = AgentContext(
+            lmm=self.lmm,
+            tools=self.tools,
+            tool_ctx=self.tool_ctx,
+            kb=self.kb,
+            config=self.config,
+            images=refs,
+        )
         graph = self._stateless if thread is None else self._threaded
         cfg = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
-        inputs = {"question": question, "n_images": len(refs), "image_ids": [r.sha256 for r in refs],
-                  "history": [], "plan": None, "recognized": None, "jobs": [], "hierarchy": {}, "parts": None,
-                  "similarity": [], "result": {}, "text": "", "trace": None}
+        inputs = {
+            "question": question,
+            "n_images": len(refs),
+            "image_ids": [r.sha256 for r in refs],
+            "history": [],
+            "plan": None,
+            "recognized": None,
+            "jobs": [],
+            "hierarchy": {},
+            "parts": None,
+            "similarity": [],
+            "result": {},
+            "text": "",
+            "trace": None,
+        }
         final: dict[str, Any] = {}
         for mode, chunk in graph.stream(inputs, cfg, context=ctx, stream_mode=["updates", "values"]):
             if mode == "values":
@@ -134,8 +164,10 @@ class PartAgent:
             images = [images]
         refs = [im if isinstance(im, ImageRef) else ImageRef(im) for im in images]
         if not refs:
-            raise QuestionError("no images were given; pass the images the question is about, "
-                                "e.g. agent.ask(question, images=['a.png']).")
+            raise QuestionError(
+                "no images were given; pass the images the question is about, "
+                "e.g. agent.ask(question, images=['a.png'])."
+            )
         return refs
 
     @staticmethod
@@ -146,20 +178,32 @@ class PartAgent:
 
     def _answer(self, state: dict[str, Any], refs: list[ImageRef], seconds: float) -> Answer:
         result = state.get("result") or {}
-        graph = (nx.node_link_graph(state["hierarchy"], directed=True, edges="edges")
-                 if state.get("hierarchy") else nx.DiGraph())
+        graph = (
+            nx.node_link_graph(state["hierarchy"], directed=True, edges="edges")
+            if state.get("hierarchy")
+            else nx.DiGraph()
+        )
         notes = [*result.get("missing", []), *result.get("notes", [])]
         for m in result.get("matches", []):
-            notes.append(f"'{m['a']['label']}' of the {m['a']['object']} (image {m['a']['image'] + 1}) looks like "
-                         f"'{m['b']['label']}' of the {m['b']['object']} (image {m['b']['image'] + 1}); "
-                         f"similarity {m['similarity']}")
-        return Answer(question=state.get("question", ""), text=state.get("text", ""),
-                      labels=list(result.get("labels", [])),
-                      parts=[PartMask.model_validate(p) for p in result.get("parts", [])],
-                      plan=parse_plan(state["plan"]), graph=graph,
-                      trace=[Step.from_dict(d) for d in state.get("trace") or []],
-                      kind=result.get("kind", "parts"), notes=list(dict.fromkeys(notes)),
-                      matches=list(result.get("matches", [])), images=refs, seconds=seconds)
+            notes.append(
+                f"'{m['a']['label']}' of the {m['a']['object']} (image {m['a']['image'] + 1}) looks like "
+                f"'{m['b']['label']}' of the {m['b']['object']} (image {m['b']['image'] + 1}); "
+                f"similarity {m['similarity']}"
+            )
+        return Answer(
+            question=state.get("question", ""),
+            text=state.get("text", ""),
+            labels=list(result.get("labels", [])),
+            parts=[PartMask.model_validate(p) for p in result.get("parts", [])],
+            plan=parse_plan(state["plan"]),
+            graph=graph,
+            trace=[Step.from_dict(d) for d in state.get("trace") or []],
+            kind=result.get("kind", "parts"),
+            notes=list(dict.fromkeys(notes)),
+            matches=list(result.get("matches", [])),
+            images=refs,
+            seconds=seconds,
+        )
 
     # -- multiple choice ------------------------------------------------------------------------
     def choose(self, answer: Answer, choices: Sequence[str]) -> int:

@@ -20,8 +20,20 @@ from mereo.agent.plan import Plan
 from mereo.types import ImageRef, PartMask
 
 #: Distinct overlay colours (RGB), cycled by label.
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
+]
 
 
 @dataclass
@@ -46,13 +58,27 @@ class Step:
     cache_hit: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "tool": self.tool, "backend": self.backend, "inputs": self.inputs,
-                "outputs": self.outputs, "seconds": round(self.seconds, 4), "cache_hit": self.cache_hit}
+        return {
+            "node": self.node,
+            "tool": self.tool,
+            "backend": self.backend,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 4),
+            "cache_hit": self.cache_hit,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Step:
-        return cls(**{k: d.get(k) for k in ("node", "tool", "backend", "cache_hit")},
-                   inputs=d.get("inputs") or {}, outputs=d.get("outputs") or {}, seconds=d.get("seconds", 0.0))
+        return cls(
+            node=str(d.get("node", "")),
+            tool=d.get("tool"),
+            backend=d.get("backend"),
+            cache_hit=d.get("cache_hit"),
+            inputs=d.get("inputs") or {},
+            outputs=d.get("outputs") or {},
+            seconds=d.get("seconds", 0.0),
+        )
 
 
 @dataclass
@@ -90,10 +116,17 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: masks as COCO RLE, the graph as node-link JSON."""
         return {
-            "question": self.question, "text": self.text, "labels": self.labels, "kind": self.kind,
-            "parts": [p.model_dump(mode="json") for p in self.parts], "plan": self.plan.model_dump(mode="json"),
-            "graph": nx.node_link_data(self.graph, edges="edges"), "trace": [s.to_dict() for s in self.trace],
-            "notes": self.notes, "matches": self.matches, "seconds": round(self.seconds, 4),
+            "question": self.question,
+            "text": self.text,
+            "labels": self.labels,
+            "kind": self.kind,
+            "parts": [p.model_dump(mode="json") for p in self.parts],
+            "plan": self.plan.model_dump(mode="json"),
+            "graph": nx.node_link_data(self.graph, edges="edges"),
+            "trace": [s.to_dict() for s in self.trace],
+            "notes": self.notes,
+            "matches": self.matches,
+            "seconds": round(self.seconds, 4),
             "images": [im.name for im in self.images],
         }
 
@@ -109,8 +142,12 @@ class Answer:
         written = []
         for k, image in enumerate(self.images):
             path = out / f"image{k + 1}.png"
-            overlay([p for p in self.parts if p.image_index == k], image, colours,
-                    title=f"image {k + 1}: {self.text}").save(path)
+            overlay(
+                [p for p in self.parts if p.image_index == k],
+                image,
+                colours,
+                title=f"image {k + 1}: {self.text}",
+            ).save(path)
             written.append(path)
         (out / "answer.json").write_text(json.dumps(self.to_dict(), indent=1) + "\n")
         (out / "trace.html").write_text(trace_html(self))
@@ -120,8 +157,13 @@ class Answer:
         return self.text
 
 
-def overlay(parts: list[PartMask], image: ImageRef, colours: dict[str, tuple[int, int, int]],
-            title: str = "", alpha: float = 0.5) -> Image.Image:
+def overlay(
+    parts: list[PartMask],
+    image: ImageRef,
+    colours: dict[str, tuple[int, int, int]],
+    title: str = "",
+    alpha: float = 0.5,
+) -> Image.Image:
     """The image with each part's mask blended in its label colour, a legend strip and a title.
 
     Args:
@@ -163,17 +205,19 @@ def trace_html(answer: Answer) -> str:
     """A self-contained HTML page: question, answer, plan, and one table row per step."""
     esc = html.escape
     rows = "\n".join(
-        f"<tr><td>{i}</td><td>{esc(s.node)}</td><td>{esc(str(s.tool or ''))}</td><td>{esc(str(s.backend or ''))}"
-        f"</td><td>{s.seconds:.3f}</td><td>{'' if s.cache_hit is None else s.cache_hit}</td>"
+        f"<tr><td>{i}</td><td>{esc(s.node)}</td><td>{esc(str(s.tool or ''))}</td>"
+        f"<td>{esc(str(s.backend or ''))}</td><td>{s.seconds:.3f}</td>"
+        f"<td>{'' if s.cache_hit is None else s.cache_hit}</td>"
         f"<td><pre>{esc(json.dumps(s.inputs, indent=1)[:2000])}</pre></td>"
         f"<td><pre>{esc(json.dumps(s.outputs, indent=1)[:2000])}</pre></td></tr>"
-        for i, s in enumerate(answer.trace))
+        for i, s in enumerate(answer.trace)
+    )
     notes = "".join(f"<li>{esc(n)}</li>" for n in answer.notes)
     plan = esc(json.dumps(answer.plan.to_gold_format(), indent=1))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Mereo trace</title>
 <style>body{{font-family:sans-serif;margin:1em}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 table{{border-collapse:collapse}}pre{{margin:0;font-size:11px}}</style></head><body>
-<h2>{esc(answer.question)}</h2><p><b>{esc(answer.text)}</b></p><p>labels: {esc(', '.join(answer.labels))}</p>
+<h2>{esc(answer.question)}</h2><p><b>{esc(answer.text)}</b></p><p>labels: {esc(", ".join(answer.labels))}</p>
 <ul>{notes}</ul><h3>Plan</h3><pre>{plan}</pre><h3>Trace ({answer.seconds:.2f} s)</h3>
 <table><tr><th>#</th><th>node</th><th>tool</th><th>backend</th><th>s</th><th>cache hit</th><th>inputs</th>
 <th>outputs</th></tr>

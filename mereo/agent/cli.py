@@ -19,8 +19,16 @@ def demo_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    return graph_main(["chair", "stool", "--out", str(out / "graph_chair_stool.png"),
-                       "--json", str(out / "graph_chair_stool.json")])
+    return graph_main(
+        [
+            "chair",
+            "stool",
+            "--out",
+            str(out / "graph_chair_stool.png"),
+            "--json",
+            str(out / "graph_chair_stool.json"),
+        ]
+    )
 
 
 def ask_main(argv: list[str]) -> int:

@@ -71,8 +71,15 @@ class Evidence:
         if not parts:
             return None
         merged = Mask.union([p.mask for p in parts])
-        return PartMask(label=name, object=name, image_index=image, mask=merged, kind="object",
-                        score=min(p.score for p in parts), source=parts[0].source)
+        return PartMask(
+            label=name,
+            object=name,
+            image_index=image,
+            mask=merged,
+            kind="object",
+            score=min(p.score for p in parts),
+            source=parts[0].source,
+        )
 
 
 @dataclass
@@ -165,8 +172,9 @@ def _common_objects(expr: CommonObjectsExpr, ev: Evidence) -> LabelSet:
     return out
 
 
-def _set_op(op: str, args: list[LabelSet], ev: Evidence, notes: list[str],
-            renamed: list[dict[str, Any]]) -> LabelSet:
+def _set_op(
+    op: str, args: list[LabelSet], ev: Evidence, notes: list[str], renamed: list[dict[str, Any]]
+) -> LabelSet:
     kind = args[0].kind
     if op == "union":
         out = LabelSet(kind=kind)
@@ -180,8 +188,10 @@ def _set_op(op: str, args: list[LabelSet], ev: Evidence, notes: list[str],
         for label in sorted(common):
             masks = [m for a in args for m in a.masks[label]]
             if _features_disagree(masks, ev):
-                notes.append(f"'{label}' is named in every set, but its features disagree across the images; "
-                             "it is left out")
+                notes.append(
+                    f"'{label}' is named in every set, but its features disagree across the images; "
+                    "it is left out"
+                )
                 continue
             out.masks[label] = masks
         renamed.extend(_renamed_matches(args, ev))
@@ -212,7 +222,7 @@ def _features_disagree(masks: list[PartMask], ev: Evidence) -> bool:
         return False
     sims = []
     for i, a in enumerate(masks):
-        for b in masks[i + 1:]:
+        for b in masks[i + 1 :]:
             if a.image_index == b.image_index:
                 continue
             s = ev.similarity.get((_key(a, ev), _key(b, ev)))
@@ -234,7 +244,11 @@ def _renamed_matches(args: list[LabelSet], ev: Evidence) -> list[dict[str, Any]]
                 continue
             s = ev.similarity.get((ka, kb))
             if s is not None and s >= ev.threshold:
-                out.append({"a": {"image": ka[0], "object": ka[1], "label": ka[2]},
-                            "b": {"image": kb[0], "object": kb[1], "label": kb[2]},
-                            "similarity": round(s, 3)})
+                out.append(
+                    {
+                        "a": {"image": ka[0], "object": ka[1], "label": ka[2]},
+                        "b": {"image": kb[0], "object": kb[1], "label": kb[2]},
+                        "similarity": round(s, 3),
+                    }
+                )
     return out

@@ -20,17 +20,22 @@ def _transient(e: Exception) -> bool:
     return not isinstance(e, MereoError) and isinstance(e, (OSError, RuntimeError, TimeoutError))
 
 
-TOOL_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.05, backoff_factor=2.0, jitter=False,
-                         retry_on=_transient)
+TOOL_RETRY = RetryPolicy(
+    max_attempts=2, initial_interval=0.05, backoff_factor=2.0, jitter=False, retry_on=_transient
+)
 
 
-def build_graph() -> StateGraph:
+def build_graph() -> Any:
     """The uncompiled graph (read top to bottom: the order a question passes through)."""
     g = StateGraph(AgentState, context_schema=AgentContext)
     g.add_node("understand", nodes.understand)
-    g.add_node("recognize", nodes.recognize, input_schema=RecognizeJob, retry_policy=TOOL_RETRY)
+    g.add_node(  # type: ignore[call-overload]
+        "recognize", nodes.recognize, input_schema=RecognizeJob, retry_policy=TOOL_RETRY
+    )
     g.add_node("hierarchy", nodes.hierarchy)
-    g.add_node("segment", nodes.segment, input_schema=SegmentJob, retry_policy=TOOL_RETRY)
+    g.add_node(  # type: ignore[call-overload]
+        "segment", nodes.segment, input_schema=SegmentJob, retry_policy=TOOL_RETRY
+    )
     g.add_node("cosegment", nodes.cosegment, retry_policy=TOOL_RETRY)
     g.add_node("gather", nodes.gather)
     g.add_node("correspond", nodes.correspond, retry_policy=TOOL_RETRY)

@@ -47,12 +47,20 @@ class _Probe:
         self.ctx, self.t0 = ctx, time.perf_counter()
         self.h0, self.m0 = ctx.tool_ctx.cache.hits, ctx.tool_ctx.cache.misses
 
-    def step(self, node: str, tool: str | None = None, backend: str | None = None,
-             inputs: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    def step(
+        self,
+        node: str,
+        tool: str | None = None,
+        backend: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         c = self.ctx.tool_ctx.cache
         dh, dm = c.hits - self.h0, c.misses - self.m0
         hit = None if tool in (None, "lmm", "kb") or dh + dm == 0 else dm == 0
-        return Step(node, tool, backend, inputs or {}, outputs or {}, time.perf_counter() - self.t0, hit).to_dict()
+        return Step(
+            node, tool, backend, inputs or {}, outputs or {}, time.perf_counter() - self.t0, hit
+        ).to_dict()
 
 
 @contextmanager
@@ -81,12 +89,15 @@ def check_plan_images(plan: Plan, n_images: int) -> None:
     used = plan.images_used()
     far = [i for i in used if i >= n_images]
     if far:
-        raise QuestionError(f"the question refers to image {far[0] + 1}, but only {n_images} image(s) were given.")
+        raise QuestionError(
+            f"the question refers to image {far[0] + 1}, but only {n_images} image(s) were given."
+        )
     unplaced = any(isinstance(n, PartsExpr) and n.image is None for n in walk(plan.expr))
     if used and not unplaced and len(used) < n_images:
         raise QuestionError(
             f"the question refers to {len(used)} image(s) but {n_images} were given; pass only the images "
-            "it is about, or name each one (e.g. 'the stool in image 2').")
+            "it is about, or name each one (e.g. 'the stool in image 2')."
+        )
 
 
 def coseg_task(plan: Plan, ctx: AgentContext) -> str | None:
@@ -96,10 +107,18 @@ def coseg_task(plan: Plan, ctx: AgentContext) -> str | None:
     e = plan.expr
     if isinstance(e, CommonObjectsExpr) and sorted(e.images) == [0, 1]:
         return "common_objects"
-    if (isinstance(e, SetOpExpr) and len(e.args) == 2 and all(isinstance(a, PartsExpr) for a in e.args)
-            and sorted(a.image for a in e.args if isinstance(a, PartsExpr)) == [0, 1]):
-        return {"intersect": "common_parts", "difference": "unique_parts",
-                "symmetric_difference": "unique_parts"}.get(e.op)
+    if (
+        isinstance(e, SetOpExpr)
+        and len(e.args) == 2
+        and all(isinstance(a, PartsExpr) for a in e.args)
+        and sorted(a.image if a.image is not None else -1 for a in e.args if isinstance(a, PartsExpr))
+        == [0, 1]
+    ):
+        return {
+            "intersect": "common_parts",
+            "difference": "unique_parts",
+            "symmetric_difference": "unique_parts",
+        }.get(e.op)
     return None
 
 
@@ -126,8 +145,13 @@ def understand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     probe = _Probe(c)
     plan = c.lmm.plan(state["question"], c.images, state.get("history") or [])
     check_plan_images(plan, len(c.images))
-    step = probe.step("understand", "lmm", c.lmm.name, {"question": state["question"], "images": len(c.images)},
-                      {"plan": plan.to_gold_format(), "notes": plan.notes})
+    step = probe.step(
+        "understand",
+        "lmm",
+        c.lmm.name,
+        {"question": state["question"], "images": len(c.images)},
+        {"plan": plan.to_gold_format(), "notes": plan.notes},
+    )
     return {"plan": plan.model_dump(mode="json"), "trace": [step]}
 
 
@@ -151,18 +175,31 @@ def recognize(job: RecognizeJob, runtime: Runtime[AgentContext]) -> dict[str, An
         if r.score < RELATIVE_SCORE * best:
             continue
         mask = r.mask if r.mask is not None else _box_mask(r.box, image.height, image.width)
-        out.append(PartMask(label=canonical(r.label), object=canonical(r.label), image_index=job["image"],
-                            mask=mask, score=float(np.clip(r.score, 0, 1)), kind="object",
-                            source=f"recognize:{c.tools.names['recognize']}").model_dump(mode="json"))
-    step = probe.step("recognize", "recognize", c.tools.names["recognize"], {"image": job["image"]},
-                      {"objects": [(o["label"], round(o["score"], 3)) for o in out]})
+        out.append(
+            PartMask(
+                label=canonical(r.label),
+                object=canonical(r.label),
+                image_index=job["image"],
+                mask=mask,
+                score=float(np.clip(r.score, 0, 1)),
+                kind="object",
+                source=f"recognize:{c.tools.names['recognize']}",
+            ).model_dump(mode="json")
+        )
+    step = probe.step(
+        "recognize",
+        "recognize",
+        c.tools.names["recognize"],
+        {"image": job["image"]},
+        {"objects": [(o["label"], round(o["score"], 3)) for o in out]},
+    )
     return {"recognized": out, "trace": [step]}
 
 
 def _box_mask(box: tuple[float, float, float, float], h: int, w: int) -> Mask:
     x, y, bw, bh = box
     m = np.zeros((h, w), dtype=bool)
-    m[max(0, int(y)):min(h, int(np.ceil(y + bh))), max(0, int(x)):min(w, int(np.ceil(x + bw)))] = True
+    m[max(0, int(y)) : min(h, int(np.ceil(y + bh))), max(0, int(x)) : min(w, int(np.ceil(x + bw)))] = True
     return Mask.from_numpy(m)
 
 
@@ -193,14 +230,17 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     expected: dict[str, list[str]] = {}
     for obj in dict.fromkeys([t[0] for t in targets] + kb_only):
         expected[obj], provenance[obj] = _expected_parts(obj, c)
-    described = {(canonical(o.name), o.image): o.description for o in plan.objects if o.name and o.description}
+    described = {
+        (canonical(o.name), o.image): o.description for o in plan.objects if o.name and o.description
+    }
     jobs = []
     for obj, img in dict.fromkeys(targets):
         text = described.get((obj, img)) or described.get((obj, None)) or _describe(obj, expected[obj])
         jobs.append(SegmentJob(object=obj, image=img, parts=expected[obj], description=text))
     graph = c.kb.to_node_link(list(expected)) if expected else {"nodes": [], "edges": []}
-    step = probe.step("hierarchy", "kb", None, {"objects": list(expected)},
-                      {"parts": expected, "provenance": provenance})
+    step = probe.step(
+        "hierarchy", "kb", None, {"objects": list(expected)}, {"parts": expected, "provenance": provenance}
+    )
     return {"jobs": jobs, "hierarchy": graph, "trace": [step]}
 
 
@@ -232,13 +272,26 @@ def segment(job: SegmentJob, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Segment one object's parts in one image (span-tagged description)."""
     c = runtime.context
     probe = _Probe(c)
-    found = c.tools.segment.segment(c.images[job["image"]], text=job["description"], parts=job["parts"],
-                                    object=job["object"], image_index=job["image"])
-    out = [p.model_copy(update={"object": p.object or job["object"], "image_index": job["image"]})
-           .model_dump(mode="json") for p in found]
-    step = probe.step("segment", "segment", c.tools.names["segment"],
-                      {"object": job["object"], "image": job["image"], "description": job["description"]},
-                      {"parts": sorted({p["label"] for p in out})})
+    found = c.tools.segment.segment(
+        c.images[job["image"]],
+        text=job["description"],
+        parts=job["parts"],
+        object=job["object"],
+        image_index=job["image"],
+    )
+    out = [
+        p.model_copy(update={"object": p.object or job["object"], "image_index": job["image"]}).model_dump(
+            mode="json"
+        )
+        for p in found
+    ]
+    step = probe.step(
+        "segment",
+        "segment",
+        c.tools.names["segment"],
+        {"object": job["object"], "image": job["image"], "description": job["description"]},
+        {"parts": sorted({p["label"] for p in out})},
+    )
     return {"parts": out, "trace": [step]}
 
 
@@ -251,8 +304,10 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     update: dict[str, Any]
     if task == "common_objects":
         found = c.tools.coseg.cosegment(c.images[0], c.images[1], "common_objects")
-        objs = [p.model_copy(update={"kind": "object", "object": p.object or p.label}).model_dump(mode="json")
-                for p in found]
+        objs = [
+            p.model_copy(update={"kind": "object", "object": p.object or p.label}).model_dump(mode="json")
+            for p in found
+        ]
         update, tasks = {"recognized": objs}, ["common_objects"]
     else:
         # common + unique parts = every part of each image's object; the set algebra then answers
@@ -260,13 +315,18 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         tasks = ["common_parts", "unique_parts"]
         found = [p for t in tasks for p in c.tools.coseg.cosegment(c.images[0], c.images[1], t)]
         names = {a.image: canonical(a.object) for a in walk(plan.expr) if isinstance(a, PartsExpr)}
-        parts = [p.model_copy(update={"object": names.get(p.image_index, p.object), "kind": "part"})
-                 .model_dump(mode="json") for p in found
-                 if p.kind == "part" and (p.object is None or canonical(p.object) == names.get(p.image_index))]
+        parts = [
+            p.model_copy(update={"object": names.get(p.image_index, p.object), "kind": "part"}).model_dump(
+                mode="json"
+            )
+            for p in found
+            if p.kind == "part" and (p.object is None or canonical(p.object) == names.get(p.image_index))
+        ]
         update = {"parts": parts}
     labels = sorted({(p["image_index"], p["label"]) for v in update.values() for p in v})
-    step = probe.step("cosegment", "coseg", c.tools.names["coseg"], {"tasks": tasks, "for": task},
-                      {"found": labels})
+    step = probe.step(
+        "cosegment", "coseg", c.tools.names["coseg"], {"tasks": tasks, "for": task}, {"found": labels}
+    )
     return {**update, "trace": [step]}
 
 
@@ -296,17 +356,27 @@ def correspond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     keys = sorted(groups)
     sims: list[dict[str, Any]] = []
     for i, ka in enumerate(keys):
-        for kb in keys[i + 1:]:
+        for kb in keys[i + 1 :]:
             if ka[0] == kb[0]:
                 continue
             pa, pb = groups[ka], groups[kb]
             corr = c.tools.correspond.correspond(c.images[ka[0]], pa, c.images[kb[0]], pb)
             for r, a in enumerate(pa):
                 for s, b in enumerate(pb):
-                    sims.append({"a": [ka[0], ka[1], canonical(a.label)], "b": [kb[0], kb[1], canonical(b.label)],
-                                 "s": float(corr.similarity[r][s])})
-    step = probe.step("correspond", "correspond", c.tools.names["correspond"], {"groups": [list(k) for k in keys]},
-                      {"pairs": len(sims)})
+                    sims.append(
+                        {
+                            "a": [ka[0], ka[1], canonical(a.label)],
+                            "b": [kb[0], kb[1], canonical(b.label)],
+                            "s": float(corr.similarity[r][s]),
+                        }
+                    )
+    step = probe.step(
+        "correspond",
+        "correspond",
+        c.tools.names["correspond"],
+        {"groups": [list(k) for k in keys]},
+        {"pairs": len(sims)},
+    )
     return {"similarity": sims, "trace": [step]}
 
 
@@ -315,8 +385,11 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     c = runtime.context
     probe = _Probe(c)
     plan = _plan(state)
-    ev = Evidence(normalize=canonical, threshold=c.config.match_threshold,
-                  kb_parts=lambda o: c.kb.parts_of(o) if c.kb.has_object(o) else [])
+    ev = Evidence(
+        normalize=canonical,
+        threshold=c.config.match_threshold,
+        kb_parts=lambda o: c.kb.parts_of(o) if c.kb.has_object(o) else [],
+    )
     for d in state.get("parts") or []:
         pm = _pm(d)
         ev.parts.setdefault((pm.image_index, canonical(pm.object or "")), []).append(pm)
@@ -327,13 +400,22 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         a, b = tuple(s["a"]), tuple(s["b"])
         ev.similarity[(a, b)] = ev.similarity[(b, a)] = s["s"]  # type: ignore[index]
     res = evaluate(plan.expr, ev)
-    missing = [f"I could not find {_a(obj)} in image {img + 1}." for (obj, img) in _searched(state)
-               if not ev.parts.get((img, obj))]
-    result = {"labels": res.value.labels, "kind": res.value.kind,
-              "parts": [m.model_dump(mode="json") for m in _dedupe(res.value.all_masks())],
-              "notes": res.notes, "matches": res.renamed_matches, "missing": missing}
-    step = probe.step("compose", None, None, {"expr": plan.expr_dict()},
-                      {"labels": result["labels"], "notes": res.notes})
+    missing = [
+        f"I could not find {_a(obj)} in image {img + 1}."
+        for (obj, img) in _searched(state)
+        if not ev.parts.get((img, obj))
+    ]
+    result = {
+        "labels": res.value.labels,
+        "kind": res.value.kind,
+        "parts": [m.model_dump(mode="json") for m in _dedupe(res.value.all_masks())],
+        "notes": res.notes,
+        "matches": res.renamed_matches,
+        "missing": missing,
+    }
+    step = probe.step(
+        "compose", None, None, {"expr": plan.expr_dict()}, {"labels": result["labels"], "notes": res.notes}
+    )
     return {"result": result, "trace": [step]}
 
 
@@ -365,8 +447,11 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     c = runtime.context
     probe = _Probe(c)
     plan, result = _plan(state), state["result"]
-    recognized = {i: names[0] for i in range(len(c.images))
-                  if (names := _top_objects(state.get("recognized") or [], i, 1))}
+    recognized = {
+        i: names[0]
+        for i in range(len(c.images))
+        if (names := _top_objects(state.get("recognized") or [], i, 1))
+    }
     text = answer_text(plan, result["labels"], recognized, result.get("missing", []))
     step = probe.step("answer", None, None, {}, {"text": text})
     turn = {"question": state["question"], "labels": result["labels"], "text": text}

@@ -43,8 +43,14 @@ class OracleSegmenter:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
 
-    def segment(self, image: ImageRef, text: str | None = None, parts: Sequence[str] | None = None,
-                object: str | None = None, image_index: int = 0) -> list[PartMask]:
+    def segment(
+        self,
+        image: ImageRef,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
         """Gold parts of ``object`` (all objects when None), named in ``parts`` or ``text``."""
         wanted = {_norm(p) for p in parts} if parts is not None else None
         out = []
@@ -95,8 +101,9 @@ class OracleCorresponder:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
 
-    def correspond(self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef,
-                   parts_b: Sequence[PartMask]) -> Correspondence:
+    def correspond(
+        self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
+    ) -> Correspondence:
         sim = [[1.0 if _norm(a.label) == _norm(b.label) else 0.0 for b in parts_b] for a in parts_a]
         matches = []
         for i, row in enumerate(sim):
@@ -105,8 +112,9 @@ class OracleCorresponder:
                     matches.append((i, j, s))
         return Correspondence(similarity=sim, matches=matches, threshold=self.threshold)
 
-    def match_points(self, image_a: ImageRef, points: Sequence[tuple[float, float]],
-                     image_b: ImageRef) -> list[tuple[float, float]]:
+    def match_points(
+        self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
+    ) -> list[tuple[float, float]]:
         """Points mapped by the images' size ratio (gold has no point correspondences)."""
         sx, sy = image_b.width / image_a.width, image_b.height / image_a.height
         return [(x * sx, y * sy) for x, y in points]
@@ -120,8 +128,9 @@ class OracleRecognizer:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
 
-    def recognize(self, image: ImageRef, candidates: Sequence[str] | None = None,
-                  top_k: int = 3) -> list[Recognition]:
+    def recognize(
+        self, image: ImageRef, candidates: Sequence[str] | None = None, top_k: int = 3
+    ) -> list[Recognition]:
         objs = [p for p in _gold(self.ctx, image, "recognize") if p.kind == "object"]
         if candidates is not None:
             allowed = {_norm(c) for c in candidates}

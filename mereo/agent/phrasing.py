@@ -48,8 +48,9 @@ def _name(expr: object, recognized: dict[int, str]) -> str:
     return "it"
 
 
-def answer_text(plan: Plan, labels: Sequence[str], recognized: dict[int, str],
-                missing: Sequence[str] = ()) -> str:
+def answer_text(
+    plan: Plan, labels: Sequence[str], recognized: dict[int, str], missing: Sequence[str] = ()
+) -> str:
     """The answer in one or two sentences.
 
     Args:
@@ -61,30 +62,53 @@ def answer_text(plan: Plan, labels: Sequence[str], recognized: dict[int, str],
     e = plan.expr
     parts = join(list(labels))
     if isinstance(e, PartToWholeExpr):
-        body = (f"{join([f'the {x}' for x in labels]).capitalize()} {'has' if len(labels) == 1 else 'have'} "
-                f"{_article(e.part)}." if labels else f"No object in the image has {_article(e.part)}.")
+        body = (
+            f"{join([f'the {x}' for x in labels]).capitalize()} {'has' if len(labels) == 1 else 'have'} "
+            f"{_article(e.part)}."
+            if labels
+            else f"No object in the image has {_article(e.part)}."
+        )
     elif isinstance(e, CommonObjectsExpr):
-        body = (f"Every image shows {join([_article(x) for x in labels])}." if labels
-                else "The images have no object in common.")
+        body = (
+            f"Every image shows {join([_article(x) for x in labels])}."
+            if labels
+            else "The images have no object in common."
+        )
     elif isinstance(e, WholeToPartExpr):
         obj = recognized.get(e.image)
-        body = (f"It is {_article(obj)}; its visible parts are: {parts}." if obj and labels else
-                f"It is {_article(obj)}, but no parts of it were found." if obj else
-                "No object was recognised in the image.")
+        body = (
+            f"It is {_article(obj)}; its visible parts are: {parts}."
+            if obj and labels
+            else f"It is {_article(obj)}, but no parts of it were found."
+            if obj
+            else "No object was recognised in the image."
+        )
     elif isinstance(e, PartsExpr):
-        body = (f"{_name(e, recognized).capitalize()} has these visible parts: {parts}." if labels
-                else f"No visible parts of {_name(e, recognized)} were found.")
+        body = (
+            f"{_name(e, recognized).capitalize()} has these visible parts: {parts}."
+            if labels
+            else f"No visible parts of {_name(e, recognized)} were found."
+        )
     elif isinstance(e, SetOpExpr) and len(e.args) == 2:
         a, b = (_name(x, recognized) for x in e.args)
         if e.op == "intersect":
-            body = (f"{a.capitalize()} and {b} share: {parts}." if labels
-                    else f"{a.capitalize()} and {b} share no parts.")
+            body = (
+                f"{a.capitalize()} and {b} share: {parts}."
+                if labels
+                else f"{a.capitalize()} and {b} share no parts."
+            )
         elif e.op == "difference":
-            body = (f"{a.capitalize()} has these parts that {b} lacks: {parts}." if labels
-                    else f"{a.capitalize()} has no part that {b} lacks.")
+            body = (
+                f"{a.capitalize()} has these parts that {b} lacks: {parts}."
+                if labels
+                else f"{a.capitalize()} has no part that {b} lacks."
+            )
         elif e.op == "symmetric_difference":
-            body = (f"The parts only one of {a} and {b} has: {parts}." if labels
-                    else f"{a.capitalize()} and {b} have the same parts.")
+            body = (
+                f"The parts only one of {a} and {b} has: {parts}."
+                if labels
+                else f"{a.capitalize()} and {b} have the same parts."
+            )
         else:
             body = f"Together, {a} and {b} have: {parts}." if labels else "Neither has any visible part."
     else:

@@ -92,6 +92,8 @@ def build_tools(cfg: MereoConfig, ctx: ToolContext) -> Toolset:
         except MereoError:
             raise
         except (FileNotFoundError, OSError) as e:
-            raise CheckpointError(f"could not build the {family} backend {name!r}: {e}. Train it with "
-                                  f"`mereo train {family}`, or pick another: {', '.join(sorted(registry))}") from e
+            raise CheckpointError(
+                f"could not build the {family} backend {name!r}: {e}. Train it with "
+                f"`mereo train {family}`, or pick another: {', '.join(sorted(registry))}"
+            ) from e
     return Toolset(names={f: getattr(cfg, f) for f in TOOL_FAMILIES}, **built)

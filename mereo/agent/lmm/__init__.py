@@ -43,8 +43,10 @@ def build(name: str, cfg: MereoConfig | None = None) -> LMM:
     key, _, arg = name.partition(":")
     if key not in REGISTRY:
         known = ", ".join(list_backends())
-        raise UnknownBackendError(f"unknown lmm backend {name!r}; known backends: {known}. "
-                                  "A hosted model looks like 'openai:gpt-4o-mini'.")
+        raise UnknownBackendError(
+            f"unknown lmm backend {name!r}; known backends: {known}. "
+            "A hosted model looks like 'openai:gpt-4o-mini'."
+        )
     return REGISTRY[key](arg or None, cfg or MereoConfig())
 
 

@@ -53,13 +53,20 @@ class HostedLMM:
         MereoError: the ``openai`` package is missing, or no endpoint/key is configured.
     """
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 60.0, retries: int = 2):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+    ):
         try:
             import openai
         except ImportError as e:  # pragma: no cover - the `hosted` extra
-            raise MereoError("the openai LMM backend needs the `openai` package: "
-                             "pip install 'mereo[hosted]'") from e
+            raise MereoError(
+                "the openai LMM backend needs the `openai` package: pip install 'mereo[hosted]'"
+            ) from e
         if not model:
             raise ValidationError("name the model: lmm='openai:<model>', e.g. 'openai:gpt-4o-mini'")
         self.name = f"openai:{model}"
@@ -70,11 +77,13 @@ class HostedLMM:
             if not base_url:
                 raise LMMUnavailableError(
                     "the openai LMM backend needs an endpoint: set OPENAI_API_KEY for api.openai.com, or "
-                    "MEREO_LMM_BASE_URL (e.g. http://localhost:11434/v1 for Ollama) for a local server.")
+                    "MEREO_LMM_BASE_URL (e.g. http://localhost:11434/v1 for Ollama) for a local server."
+                )
             api_key = "not-needed"  # vLLM and Ollama accept any key
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s,
-                                    max_retries=retries)
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=retries
+        )
         self.timeout_s = timeout_s
 
     # -- transport ----------------------------------------------------------------------------
@@ -82,18 +91,23 @@ class HostedLMM:
         oa = self._openai
         try:
             resp = self.client.chat.completions.create(  # type: ignore[call-overload]
-                model=self.model, messages=messages, temperature=0,
-                response_format={"type": "json_object"})
+                model=self.model, messages=messages, temperature=0, response_format={"type": "json_object"}
+            )
         except oa.APITimeoutError as e:
-            raise LMMUnavailableError(f"the LMM at {self.client.base_url} did not answer within "
-                                      f"{self.timeout_s:g} s (after retries); raise lmm_timeout_s or check "
-                                      "the server") from e
+            raise LMMUnavailableError(
+                f"the LMM at {self.client.base_url} did not answer within "
+                f"{self.timeout_s:g} s (after retries); raise lmm_timeout_s or check "
+                "the server"
+            ) from e
         except oa.APIConnectionError as e:
-            raise LMMUnavailableError(f"could not reach the LMM at {self.client.base_url}: {e}. "
-                                      "Is the server running, and is MEREO_LMM_BASE_URL right?") from e
+            raise LMMUnavailableError(
+                f"could not reach the LMM at {self.client.base_url}: {e}. "
+                "Is the server running, and is MEREO_LMM_BASE_URL right?"
+            ) from e
         except oa.APIStatusError as e:
-            raise LMMUnavailableError(f"the LMM at {self.client.base_url} answered HTTP {e.status_code}: "
-                                      f"{str(e)[:300]}") from e
+            raise LMMUnavailableError(
+                f"the LMM at {self.client.base_url} answered HTTP {e.status_code}: {str(e)[:300]}"
+            ) from e
         if not resp.choices or resp.choices[0].message.content is None:
             raise InvalidLMMResponseError(f"the LMM {self.name} sent an empty reply")
         return resp.choices[0].message.content
@@ -105,8 +119,11 @@ class HostedLMM:
             return check(_loads(reply, what))
         except ValidationError as first:
             repair = render("repair.md", error=str(first))
-            messages = [*messages, {"role": "assistant", "content": reply},
-                        {"role": "user", "content": repair}]
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": repair},
+            ]
             reply = self._chat(messages)
             try:
                 return check(_loads(reply, what))
@@ -119,12 +136,18 @@ class HostedLMM:
     # -- LMM interface ------------------------------------------------------------------------
     def plan(self, question: str, images: Sequence[ImageRef], history: Sequence[dict[str, Any]] = ()) -> Plan:
         """Ask the endpoint for a plan; see :class:`mereo.agent.lmm.base.LMM`."""
-        system = render("understand.md", n_images=len(images), schema=load_text("plan.schema.json"),
-                        history=_history_text(history))
+        system = render(
+            "understand.md",
+            n_images=len(images),
+            schema=load_text("plan.schema.json"),
+            history=_history_text(history),
+        )
         content: list[dict[str, Any]] = [{"type": "text", "text": question}]
         content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
-        messages: list[dict[str, Any]] = [{"role": "system", "content": system},
-                                          {"role": "user", "content": content}]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": content},
+        ]
 
         def check(data: Any) -> Plan:
             if not isinstance(data, dict):
@@ -133,8 +156,10 @@ class HostedLMM:
             plan = parse_plan(data)
             bad = [i for i in plan.images_used() if i >= len(images)]
             if bad:
-                raise ValidationError(f"the plan uses image index {bad[0]} but there are only {len(images)} "
-                                      "images (indices start at 0)")
+                raise ValidationError(
+                    f"the plan uses image index {bad[0]} but there are only {len(images)} "
+                    "images (indices start at 0)"
+                )
             return plan
 
         plan = self._ask_json(messages, check, "plan")

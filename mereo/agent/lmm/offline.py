@@ -33,16 +33,61 @@ _NEG = re.compile(r"\black(?:s|ing)?\b|\bnot\b|n't\b|\bwithout\b|\bmissing\b|\ba
 #: A negation at the end of a segment that belongs to the mention after it.
 _NEG_BEFORE = re.compile(r"(?:\b(?:missing|absent|lacking) from|\bneither|\bnor|\bnot (?:on|in|from))\s*$")
 _FILLER = {"the", "a", "an", "on", "in", "of", "from", ",", "to"}
-_PARTS_WORDS = re.compile(r"\b(?:parts?|have|has|had|share[sd]?|sharing|common|lacks?|missing|find|found|appear|"
-                          r"segment|list|name|identify|visible|see|belong|does|do)\b")
+_PARTS_WORDS = re.compile(
+    r"\b(?:parts?|have|has|had|share[sd]?|sharing|common|lacks?|missing|find|found|appear|"
+    r"segment|list|name|identify|visible|see|belong|does|do)\b"
+)
 _SINGLE_IMAGE = re.compile(r"\b(?:in|on) (?:the|this) (?:image|picture|photo)\b|\bhere\b|\bshown\b")
 #: Phrases after a determiner that are never object mentions.
-_NOT_OBJECTS = {"image", "picture", "photo", "object", "objects", "other", "parts", "part", "common", "unique",
-                "visible", "same", "answer", "one", "least", "earlier"}
+_NOT_OBJECTS = {
+    "image",
+    "picture",
+    "photo",
+    "object",
+    "objects",
+    "other",
+    "parts",
+    "part",
+    "common",
+    "unique",
+    "visible",
+    "same",
+    "answer",
+    "one",
+    "least",
+    "earlier",
+}
 
 
-_STOP = {"the", "a", "an", "and", "or", "nor", "of", "in", "on", "parts", "part", "which", "what", "does", "do",
-         "has", "have", "both", "each", "only", "not", "that", "with", "by", "to", "is", "are"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "nor",
+    "of",
+    "in",
+    "on",
+    "parts",
+    "part",
+    "which",
+    "what",
+    "does",
+    "do",
+    "has",
+    "have",
+    "both",
+    "each",
+    "only",
+    "not",
+    "that",
+    "with",
+    "by",
+    "to",
+    "is",
+    "are",
+}
 
 
 @dataclass
@@ -70,10 +115,16 @@ class Group:
 def _tokens(question: str) -> list[str]:
     """Lower-case tokens; image references become ``<imgK>`` (0-based) or ``<img>`` (the only image)."""
     t = question.lower().replace("\u2019", "'")
-    t = re.sub(r"\(\s*image\s*(\d+)\s*\)|\bimage\s*#?\s*(\d+)\b|\bimg\s*(\d+)\b",
-               lambda m: f" <img{int(next(g for g in m.groups() if g)) - 1}> ", t)
-    t = re.sub(r"\bthe (first|second|third|fourth|1st|2nd|3rd) (?:image|picture|photo)\b",
-               lambda m: f" <img{_ORDINALS[m.group(1)]}> ", t)
+    t = re.sub(
+        r"\(\s*image\s*(\d+)\s*\)|\bimage\s*#?\s*(\d+)\b|\bimg\s*(\d+)\b",
+        lambda m: f" <img{int(next(g for g in m.groups() if g)) - 1}> ",
+        t,
+    )
+    t = re.sub(
+        r"\bthe (first|second|third|fourth|1st|2nd|3rd) (?:image|picture|photo)\b",
+        lambda m: f" <img{_ORDINALS[m.group(1)]}> ",
+        t,
+    )
     t = _SINGLE_IMAGE.sub(" <img> ", t)
     t = re.sub(r"([,;?!.()])", r" \1 ", t)
     return [w for w in t.split() if w not in ("(", ")")]
@@ -111,18 +162,29 @@ class OfflinePlanner:
             if plan is not None:
                 return plan
         mentions = self._mentions(toks, n, notes)
-        if not mentions and re.search(r"\bobjects\b", text) and re.search(r"\b(both|common|every|all|each)\b", text):
+        if (
+            not mentions
+            and re.search(r"\bobjects\b", text)
+            and re.search(r"\b(both|common|every|all|each)\b", text)
+        ):
             imgs = refs or list(range(n))
             if len(imgs) < 2:
-                raise QuestionError(f"'{question}' asks for objects common to several images, but only "
-                                    f"{n} image was given; pass at least two images.")
+                raise QuestionError(
+                    f"'{question}' asks for objects common to several images, but only "
+                    f"{n} image was given; pass at least two images."
+                )
             return self._make(question, {"op": "common_objects", "images": imgs}, "objects", [], notes)
-        previous = history[-1]["labels"] if history and re.search(r"\b(those|these|them|they)\b", text) else None
+        previous = (
+            history[-1]["labels"] if history and re.search(r"\b(those|these|them|they)\b", text) else None
+        )
         if not mentions:
             raise self._unparsed(question, "it names no object the knowledge base knows")
         expr = self._compose(toks, mentions, previous, notes)
-        objects = [PlanObject(name=m.name, image=m.image, description=self._describe(m.name))
-                   for m in mentions if m.definite]
+        objects = [
+            PlanObject(name=m.name, image=m.image, description=self._describe(m.name))
+            for m in mentions
+            if m.definite
+        ]
         return self._make(question, expr, "parts", objects, notes)
 
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
@@ -133,8 +195,10 @@ class OfflinePlanner:
         """
         g = ground(obj, "object", threshold=0.6)
         if g is None:
-            raise UnknownObjectError(self.kb.unknown_object_message(obj) + " The offline planner cannot "
-                                     "propose parts for it; use a hosted LMM (lmm='openai:<model>').")
+            raise UnknownObjectError(
+                self.kb.unknown_object_message(obj) + " The offline planner cannot "
+                "propose parts for it; use a hosted LMM (lmm='openai:<model>')."
+            )
         return self.kb.parts_of(g.term)
 
     # -- parsing ---------------------------------------------------------------------------------
@@ -144,35 +208,58 @@ class OfflinePlanner:
             f"the offline planner could not parse '{question}': {why}. It reads questions such as "
             "'Which parts do the chair in image 1 and the stool in image 2 share?', 'What visible parts "
             "does the chair in the image have that a stool lacks?' or 'Which object in the image has a "
-            "wheel?'. Rephrase, or use a hosted LMM (lmm='openai:<model>').")
+            "wheel?'. Rephrase, or use a hosted LMM (lmm='openai:<model>')."
+        )
 
-    def _make(self, question: str, expr: dict[str, Any], returns: str, objects: list[PlanObject],
-              notes: list[str]) -> Plan:
-        return parse_plan({"question": question, "expr": expr, "returns": returns,
-                           "objects": [o.model_dump() for o in objects], "notes": notes})
+    def _make(
+        self, question: str, expr: dict[str, Any], returns: str, objects: list[PlanObject], notes: list[str]
+    ) -> Plan:
+        return parse_plan(
+            {
+                "question": question,
+                "expr": expr,
+                "returns": returns,
+                "objects": [o.model_dump() for o in objects],
+                "notes": notes,
+            }
+        )
 
-    def _about_one_object(self, question: str, toks: list[str], text: str, refs: list[int],
-                          n: int) -> Plan | None:
+    def _about_one_object(
+        self, question: str, toks: list[str], text: str, refs: list[int], n: int
+    ) -> Plan | None:
         """Whole-to-part ("what is the object ... its parts") or part-to-whole ("which object has a X")."""
         imgs = refs or ([0] if n == 1 else list(range(n)))
         if re.search(r"\bparts?\b", text) and re.search(r"\b(what|which|identify|name)\b", text):
             if len(imgs) != 1:
-                raise QuestionError(f"'{question}' asks about the object in one image; say which (e.g. "
-                                    "'in image 2') or pass one image.")
-            return self._make(question, {"op": "whole_to_part", "image": imgs[0]}, "parts",
-                              [PlanObject(name=None, image=imgs[0])], [])
-        m = (re.search(r"\bdoes (?:the|a|an) (?P<p>[a-z][a-z' -]*?) belong to\b", text)
-             or re.search(r"\b(?:has|have|with|having|contains?) (?:a |an |the |some )?(?P<p>[a-z][a-z' -]*?)"
-                          r"(?: (?:<img\d*>|in|on|here|shown|\?|\.|!|,)|$)", text))
+                raise QuestionError(
+                    f"'{question}' asks about the object in one image; say which (e.g. "
+                    "'in image 2') or pass one image."
+                )
+            return self._make(
+                question,
+                {"op": "whole_to_part", "image": imgs[0]},
+                "parts",
+                [PlanObject(name=None, image=imgs[0])],
+                [],
+            )
+        m = re.search(r"\bdoes (?:the|a|an) (?P<p>[a-z][a-z' -]*?) belong to\b", text) or re.search(
+            r"\b(?:has|have|with|having|contains?) (?:a |an |the |some )?(?P<p>[a-z][a-z' -]*?)"
+            r"(?: (?:<img\d*>|in|on|here|shown|\?|\.|!|,)|$)",
+            text,
+        )
         if m is None:
             return None
         phrase = m.group("p").strip()
         g = ground(phrase, "part")
         if g is None:
-            raise QuestionError(f"could not ground the part '{phrase}' of '{question}' in the knowledge base's "
-                                "part names; try a common part name (leg, wheel, handle, ...).")
+            raise QuestionError(
+                f"could not ground the part '{phrase}' of '{question}' in the knowledge base's "
+                "part names; try a common part name (leg, wheel, handle, ...)."
+            )
         notes = [] if g.rule in ("exact", "lemma") else [f"part '{phrase}' read as '{g.term}' ({g.rule})"]
-        return self._make(question, {"op": "part_to_whole", "part": g.term, "images": imgs}, "objects", [], notes)
+        return self._make(
+            question, {"op": "part_to_whole", "part": g.term, "images": imgs}, "objects", [], notes
+        )
 
     def _mentions(self, toks: list[str], n: int, notes: list[str]) -> list[Mention]:
         """Object mentions after a determiner, with the image reference that follows them."""
@@ -208,22 +295,31 @@ class OfflinePlanner:
         """The known object named at token ``j`` (1-3 words, longest first), or an unknown noun
         followed by an image reference (grounded with MiniLM, else kept for an LMM part proposal)."""
         for length in (3, 2, 1):
-            words = toks[j:j + length]
+            words = toks[j : j + length]
             if len(words) < length or any(w.startswith("<") or not w[0].isalpha() for w in words):
                 continue
             c = canonical(" ".join(words))
             if c in self._objects:
                 return c, length, ""
         for length in (2, 1):
-            words = toks[j:j + length]
-            after = [a for a in toks[j + length:j + length + 2] if a not in ("in", "on", "from")][:1]
-            if (len(words) == length and all(w.isalpha() and w not in _STOP for w in words)
-                    and words[-1] not in _NOT_OBJECTS and after and after[0].startswith("<img")):
+            words = toks[j : j + length]
+            after = [a for a in toks[j + length : j + length + 2] if a not in ("in", "on", "from")][:1]
+            if (
+                len(words) == length
+                and all(w.isalpha() and w not in _STOP for w in words)
+                and words[-1] not in _NOT_OBJECTS
+                and after
+                and after[0].startswith("<img")
+            ):
                 phrase = " ".join(words)
                 g = ground(phrase, "object")
                 if g is not None:
                     return g.term, length, f"object '{phrase}' read as '{g.term}' ({g.rule})"
-                return canonical(phrase), length, f"'{phrase}' is not in the knowledge base; its parts are proposed"
+                return (
+                    canonical(phrase),
+                    length,
+                    f"'{phrase}' is not in the knowledge base; its parts are proposed",
+                )
         return None
 
     @staticmethod
@@ -236,12 +332,18 @@ class OfflinePlanner:
             return (int(idx) if idx else 0), j + 1
         return None, k
 
-    def _compose(self, toks: list[str], mentions: list[Mention], previous: list[str] | None,
-                 notes: list[str]) -> dict[str, Any]:
+    def _compose(
+        self, toks: list[str], mentions: list[Mention], previous: list[str] | None, notes: list[str]
+    ) -> dict[str, Any]:
         text = " ".join(toks)
         leaves = [self._leaf(m) for m in mentions]
-        if len(mentions) == 2 and previous is None and re.search(
-                r"\beach\b.*\bother\b|\bunique\b|\bonly (?:the|a|an)\b.*\bor only\b|\bexclusive", text):
+        if (
+            len(mentions) == 2
+            and previous is None
+            and re.search(
+                r"\beach\b.*\bother\b|\bunique\b|\bonly (?:the|a|an)\b.*\bor only\b|\bexclusive", text
+            )
+        ):
             return {"op": "symmetric_difference", "args": leaves}
         groups = self._groups(toks, mentions, leaves)
         if previous is not None:
@@ -259,8 +361,8 @@ class OfflinePlanner:
         return {"op": "kb_parts", "object": m.name}
 
     def _groups(self, toks: list[str], mentions: list[Mention], leaves: list[dict[str, Any]]) -> list[Group]:
-        segs = [" ".join(toks[(mentions[i - 1].end if i else 0):m.start]) for i, m in enumerate(mentions)]
-        segs.append(" ".join(toks[mentions[-1].end:]))  # segs[i]: before mention i; segs[-1]: the tail
+        segs = [" ".join(toks[(mentions[i - 1].end if i else 0) : m.start]) for i, m in enumerate(mentions)]
+        segs.append(" ".join(toks[mentions[-1].end :]))  # segs[i]: before mention i; segs[-1]: the tail
         groups: list[Group] = []
         for i, leaf in enumerate(leaves):
             seg = segs[i]
@@ -281,7 +383,9 @@ class OfflinePlanner:
             if i + 1 < len(mentions):
                 after = _NEG_BEFORE.sub("", after)  # that negation belongs to the next mention
             nxt_words = [w for w in after.split() if w not in _FILLER]
-            last_in_group = i + 1 == len(mentions) or not (nxt_words and set(nxt_words) <= {"and", "or", "nor"})
+            last_in_group = i + 1 == len(mentions) or not (
+                nxt_words and set(nxt_words) <= {"and", "or", "nor"}
+            )
             if last_in_group and len(groups) > 1 and _NEG.search(after):
                 groups[-1].negated = True
         for g in groups[1:]:

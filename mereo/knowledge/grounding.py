@@ -64,10 +64,10 @@ class _Index:
         self.terms = list(dict.fromkeys(vocabulary))
         self.lower = {t.strip().lower(): t for t in self.terms}
         self.norm: dict[str, str] = {}
+        self.canon: dict[str, str] = {}
         for t in self.terms:
             self.norm.setdefault(normalize(t), t)
-        for t in self.terms:
-            self.norm.setdefault(canonical(t), t)
+            self.canon.setdefault(canonical(t), t)
 
     def lemma(self, text: str) -> str | None:
         return self.norm.get(normalize(text))
@@ -76,7 +76,7 @@ class _Index:
         for name in synonyms_of(text):
             if name in self.norm:
                 return self.norm[name]
-        return None
+        return self.canon.get(canonical(text))
 
 
 def default_vocabulary(kind: Kind) -> list[str]:

@@ -151,16 +151,17 @@ class AgentPredictor:
     """
 
     def __init__(self, backends: dict[str, str], cache: Any | None = None):
-        from mereo.agent import PartAgent
-
-        kwargs: dict[str, Any] = dict(backends)
-        if cache is not None:
-            kwargs["cache"] = cache
         try:
-            self.agent = PartAgent(**kwargs)
-        except TypeError:  # an agent without a ``cache`` keyword
-            kwargs.pop("cache", None)
-            self.agent = PartAgent(**kwargs)
+            from mereo.agent import PartAgent  # type: ignore[attr-defined]
+        except ImportError:  # the package __init__ may not re-export it
+            from mereo.agent.agent import PartAgent
+
+        self.agent = PartAgent(**backends)
+        if cache is not None and hasattr(self.agent, "tool_ctx"):
+            # share image features with the other configurations of an ablation grid: tools read
+            # the cache from their ToolContext at call time, keyed by "<family>:<backend>"
+            self.agent.cache = cache
+            self.agent.tool_ctx.cache = cache
         self.name = ",".join(f"{k}={v}" for k, v in sorted(backends.items()))
 
     def predict(self, item: QAItem) -> Prediction:

@@ -80,7 +80,20 @@ def _init_worker(configs: dict[str, dict[str, str]], seed: int, threads: int,
     _META.clear()
     _META.update(meta)
     for name, backends in configs.items():
-        _PREDICTORS[name] = build_predictor(backends, cache=cache)
+        try:
+            _PREDICTORS[name] = build_predictor(backends, cache=cache)
+        except Exception as e:  # e.g. a missing checkpoint: every item of this config records the error
+            _PREDICTORS[name] = _Unbuilt(f"{type(e).__name__}: {e}")
+
+
+class _Unbuilt:
+    """Stands in for a predictor whose backends could not be built; raises on every item."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def predict(self, item: QAItem) -> Any:
+        raise RuntimeError(f"the backends could not be built: {self.message}")
 
 
 def _seed_everything(seed: int) -> None:
@@ -170,7 +183,14 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
         bar.close()
         for w in writers.values():
             w.close()
-    return {name: finish(out_dirs[name], suite, [it.id for it in items]) for name in configs}
+    summaries = {name: finish(out_dirs[name], suite, [it.id for it in items]) for name in configs}
+    for name in configs:
+        failed = [r for r in latest_by_id(read_records(records_path(out_dirs[name], suite))).values()
+                  if r.get("error")]
+        if failed:
+            print(f"warning: {len(failed)} item(s) of {name} failed and count as empty answers; first: "
+                  f"{failed[0]['error']}", file=sys.stderr)
+    return summaries
 
 
 def _write(recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any) -> None:

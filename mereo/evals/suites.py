@@ -53,12 +53,18 @@ def parse_backends(pairs: list[str] | None, preset: str = "default") -> dict[str
     return out
 
 
+def _loader(name: str) -> Any:
+    """A loader function of :mod:`mereo.evals.datasets` (imported when first needed)."""
+    from mereo.evals import datasets
+
+    fn = getattr(datasets, name, None)
+    if fn is None:  # pragma: no cover - the loaders ship with the package
+        raise DatasetError(f"mereo.evals.datasets has no {name}(); this install is incomplete")
+    return fn
+
+
 def _synth(suite: str, split: str, n: int, seed: int) -> list[QAItem]:
-    try:
-        from mereo.evals.synthparts import load_synthparts
-    except ImportError as e:  # pragma: no cover - SynthParts ships with the package
-        raise DatasetError("SynthParts questions are not available in this install") from e
-    return list(load_synthparts(split, n, seed, suite))
+    return list(_loader("load_synthparts")(split, n, seed=seed, suite=suite))
 
 
 def _read_items(path: Path) -> list[QAItem]:
@@ -108,13 +114,9 @@ def load_suite(suite: str, split: str = "test", limit: int | None = None, seed: 
     if suite == "items":
         items = _read_items(p)
     elif suite == "partonomy-core":
-        from mereo.evals.datasets import load_partonomy_core
-
-        items = list(load_partonomy_core(p))
+        items = list(_loader("load_partonomy")(p, images_root))
     else:
-        from mereo.evals.datasets import load_mixedparts
-
         if not images_root:
             raise QuestionError("mixedparts needs the folder of its source images: --images ROOT")
-        items = list(load_mixedparts(p, images_root))
+        items = list(_loader("load_mixedparts")(p, images_root))
     return items[:limit] if limit else items

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from mereo.agent.plan import Plan
 from mereo.types import ImageRef, PartMask
@@ -162,7 +163,7 @@ def overlay(
     image: ImageRef,
     colours: dict[str, tuple[int, int, int]],
     title: str = "",
-    alpha: float = 0.5,
+    alpha: float = 0.6,
 ) -> Image.Image:
     """The image with each part's mask blended in its label colour, a legend strip and a title.
 
@@ -176,29 +177,55 @@ def overlay(
         An RGB PIL image, ``(H + legend) x max(W, 320)``, upscaled 2x for small images.
     """
     base = image.array.astype(np.float32)
-    for p in parts:
-        m = p.mask.to_numpy()
-        if m.shape != base.shape[:2]:
-            continue
+    masks = [(p, p.mask.to_numpy()) for p in parts]
+    masks = [(p, m) for p, m in masks if m.shape == base.shape[:2]]
+    if masks:  # dim everything outside the answer so the masks stand out
+        inside = np.logical_or.reduce([m for _, m in masks])
+        base[~inside] = 0.35 * base[~inside] + 0.65 * 128.0
+    for p, m in masks:
         col = np.array(colours.get(p.label, (255, 255, 255)), dtype=np.float32)
         base[m] = (1 - alpha) * base[m] + alpha * col
+        edge = m & ~_erode(m)
+        base[edge] = col
     im = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     if max(im.size) < 256:
         im = im.resize((im.width * 2, im.height * 2), Image.Resampling.NEAREST)
     labels = list(dict.fromkeys(p.label for p in parts))
     row_h, width = 16, max(im.width, 320)
-    canvas = Image.new("RGB", (width, im.height + row_h * (len(labels) + 2)), (255, 255, 255))
+    lines = textwrap.wrap(title, width=max(20, width // 7))[:4]
+    canvas = Image.new("RGB", (width, im.height + row_h * (len(labels) + len(lines) + 1)), (255, 255, 255))
     canvas.paste(im, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    y = im.height + 2
-    draw.text((4, y), title[: width // 6], fill=(0, 0, 0))
+    font = _font()
+    y = im.height + 2 - row_h
+    for line in lines:
+        y += row_h
+        draw.text((4, y), line, fill=(0, 0, 0), font=font)
     for label in labels:
         y += row_h
         draw.rectangle([4, y + 2, 16, y + 12], fill=colours.get(label, (255, 255, 255)), outline=(0, 0, 0))
-        draw.text((22, y), label, fill=(0, 0, 0))
+        draw.text((22, y), label, fill=(0, 0, 0), font=font)
     if not labels:
         draw.text((4, y + row_h), "(no answer masks in this image)", fill=(90, 90, 90))
     return canvas
+
+
+def _font() -> Any:
+    """Pillow's bundled scalable font when available (Pillow >= 10.1), else its bitmap font."""
+    try:
+        return ImageFont.load_default(size=12)
+    except TypeError:  # pragma: no cover - old Pillow
+        return ImageFont.load_default()
+
+
+def _erode(m: np.ndarray) -> np.ndarray:
+    """One-pixel binary erosion of an ``H x W`` bool mask (4-neighbourhood)."""
+    out = m.copy()
+    out[1:, :] &= m[:-1, :]
+    out[:-1, :] &= m[1:, :]
+    out[:, 1:] &= m[:, :-1]
+    out[:, :-1] &= m[:, 1:]
+    return out
 
 
 def trace_html(answer: Answer) -> str:

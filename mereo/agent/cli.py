@@ -1,41 +1,179 @@
-"""Placeholder `mereo demo | ask | bench agent` until the agent lands (its owner replaces this file).
+"""``mereo ask``, ``mereo demo`` and ``mereo bench [agent]``.
 
-``mereo demo`` shows the knowledge graph of a chair and a stool, which works without any model.
+Heavy imports happen inside the functions so ``mereo --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import statistics
+import time
 from pathlib import Path
+from typing import Any
+
+from mereo.config import TOOL_FAMILIES
+
+DEMO_TYPES = (
+    "identification",
+    "intersection",
+    "difference",
+    "part_to_whole",
+    "whole_to_part",
+    "common_objects",
+    "common_parts",
+    "unique_parts",
+    "multistep",
+)
 
 
-def demo_main(argv: list[str]) -> int:
-    """Print and draw the part hierarchy of a chair and a stool (``--out DIR``, default ``demo_out``)."""
-    import argparse
-
-    from mereo.knowledge.cli import main as graph_main
-
-    p = argparse.ArgumentParser(prog="mereo demo")
-    p.add_argument("--out", default="demo_out", help="folder for the pictures")
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return graph_main(
-        [
-            "chair",
-            "stool",
-            "--out",
-            str(out / "graph_chair_stool.png"),
-            "--json",
-            str(out / "graph_chair_stool.json"),
-        ]
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("backends (see `mereo.list_backends()`)")
+    g.add_argument("--config", help="YAML or JSON config file")
+    g.add_argument("--lmm", help="planner: offline (default) or openai:<model>")
+    for family in TOOL_FAMILIES:
+        g.add_argument(f"--{family}", help=f"{family} backend name")
+    g.add_argument(
+        "--oracle", action="store_true", help="oracle tools with SynthParts gold masks (demo and bench only)"
     )
+    g.add_argument("--device", help="auto, cpu or cuda")
+
+
+def _agent(args: argparse.Namespace) -> Any:
+    from mereo.agent.agent import PartAgent
+
+    over: dict[str, Any] = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device")}
+    if getattr(args, "oracle", False):
+        over.update({f: "oracle" for f in TOOL_FAMILIES})
+    return PartAgent(args.config, **over)
+
+
+def _print_answer(ans: Any, show_trace: bool = True) -> None:
+    print(f"A: {ans.text}")
+    print(f"   labels: {', '.join(ans.labels) or '(none)'}   masks: {len(ans.parts)}   {ans.seconds:.2f} s")
+    for n in ans.notes:
+        print(f"   note: {n}")
+    if show_trace:
+        for s in ans.trace:
+            backend = f" [{s.tool}:{s.backend}]" if s.backend else ""
+            hit = "" if s.cache_hit is None else f" cache {'hit' if s.cache_hit else 'miss'}"
+            print(f"   - {s.node}{backend} {s.seconds * 1000:.0f} ms{hit}")
 
 
 def ask_main(argv: list[str]) -> int:
-    print("mereo ask: not available yet (the agent is being built); try `mereo graph chair stool`")
-    return 2
+    """``mereo ask --image a.png [--image b.png] "question"``: print the answer, write the pictures."""
+    p = argparse.ArgumentParser(prog="mereo ask", description="Answer a question about the parts of objects.")
+    p.add_argument("question")
+    p.add_argument("--image", action="append", default=[], help="an image file (repeat, in order)")
+    p.add_argument("--out", default="ask_out", help="folder for overlays, answer.json, trace.html")
+    p.add_argument("--thread", help="conversation id (follow-ups need --checkpointer FILE to persist)")
+    p.add_argument("--checkpointer", help="SQLite file that keeps threads between runs")
+    p.add_argument("--json", action="store_true", help="print answer.json instead of text")
+    _backend_args(p)
+    args = p.parse_args(argv)
+    if args.oracle:
+        p.error("--oracle needs gold masks; use it with `mereo demo` or `mereo bench`")
+    from mereo.agent.agent import PartAgent
+
+    over = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device", "checkpointer")}
+    agent = PartAgent(args.config, **over)
+    ans = agent.ask(args.question, images=args.image, thread=args.thread)
+    if args.json:
+        print(json.dumps(ans.to_dict(), indent=1))
+    else:
+        print(f"Q: {args.question}")
+        _print_answer(ans)
+    written = ans.save(args.out)
+    print(f"wrote {', '.join(str(w) for w in written)}")
+    return 0
+
+
+def _demo_items(n_scenes: int, seed: int) -> tuple[list[Any], dict[Any, Any]]:
+    """One SynthParts test question per type, drawn deterministically, and the scenes by uid."""
+    from mereo.evals.synthparts import generate_scenes
+    from mereo.evals.synthparts.questions import make_questions
+
+    scenes = list(generate_scenes("test", n_scenes, seed=seed))
+    by_uid = {s.uid: s for s in scenes}
+    picked: dict[str, Any] = {}
+    for suite in ("partonomy", "pairs", "multistep"):
+        for item in make_questions(scenes, suite, seed=seed, per_image=1):
+            picked.setdefault(item.question_type, item)
+    return [picked[t] for t in DEMO_TYPES if t in picked], by_uid
+
+
+def demo_main(argv: list[str]) -> int:
+    """``mereo demo [--out demo_out]``: answer one question of each type on SynthParts images."""
+    p = argparse.ArgumentParser(prog="mereo demo", description="Answer a handful of SynthParts questions.")
+    p.add_argument("--out", default="demo_out", help="folder for the pictures")
+    p.add_argument("--seed", type=int, default=0)
+    _backend_args(p)
+    args = p.parse_args(argv)
+    from PIL import Image
+
+    agent = _agent(args)
+    items, by_uid = _demo_items(12, args.seed)
+    out = Path(args.out)
+    correct = 0
+    for k, item in enumerate(items):
+        arrays = [by_uid[g.image_id].image for g in item.images]
+        folder = out / f"{k + 1:02d}_{item.question_type}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (arr, g) in enumerate(zip(arrays, item.images, strict=True)):
+            Image.fromarray(arr).save(folder / f"input{i + 1}.png")
+            agent.register_gold(arr, g.parts)
+        ans = agent.ask(item.question, images=arrays)
+        ans.save(folder)
+        correct += ans.labels == item.gold_labels
+        print(f"\n[{item.question_type}] Q: {item.question}")
+        _print_answer(ans, show_trace=False)
+        print(f"   gold:   {', '.join(item.gold_labels)}   -> {folder}")
+    print(f"\n{correct}/{len(items)} answers match the gold labels exactly; pictures in {out}/")
+    return 0
 
 
 def bench_main(argv: list[str]) -> int:
-    print("mereo bench agent: not available yet (the agent is being built)")
-    return 2
+    """``mereo bench [agent]``: seconds per two-image question after the first (models loaded)."""
+    p = argparse.ArgumentParser(prog="mereo bench agent", description="Time two-image questions.")
+    p.add_argument("--n", type=int, default=6, help="timed questions (after one warm-up)")
+    p.add_argument("--seed", type=int, default=0)
+    _backend_args(p)
+    args = p.parse_args(argv)
+    from mereo.evals.synthparts import generate_scenes
+    from mereo.evals.synthparts.questions import make_questions
+
+    t0 = time.perf_counter()
+    agent = _agent(args)
+    print(f"agent built in {time.perf_counter() - t0:.2f} s; backends: {agent.config.backends()}")
+    scenes = list(generate_scenes("test", max(8, args.n + 2), seed=args.seed))
+    by_uid = {s.uid: s for s in scenes}
+    items = [
+        it
+        for it in make_questions(scenes, "pairs", seed=args.seed, per_image=1)
+        if it.question_type in ("common_parts", "unique_parts")
+    ][: args.n + 1]
+    times, repeat = [], []
+    for k, item in enumerate(items):
+        arrays = [by_uid[g.image_id].image for g in item.images]
+        for arr, g in zip(arrays, item.images, strict=True):
+            agent.register_gold(arr, g.parts)
+        t = time.perf_counter()
+        agent.ask(item.question, images=arrays)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        agent.ask(item.question, images=arrays)
+        again = time.perf_counter() - t
+        label = "warm-up" if k == 0 else f"q{k}"
+        print(
+            f"{label:8s} {first:6.3f} s new images   {again:6.3f} s same images (feature cache)   "
+            f"{item.question}"
+        )
+        if k:
+            times.append(first)
+            repeat.append(again)
+    if times:
+        print(
+            f"two-image question after the first: mean {statistics.mean(times):.3f} s, "
+            f"max {max(times):.3f} s (new images); mean {statistics.mean(repeat):.3f} s (cached)"
+        )
+    return 0

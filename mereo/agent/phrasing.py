@@ -48,6 +48,53 @@ def _name(expr: object, recognized: dict[int, str]) -> str:
     return "it"
 
 
+def _is_leaf(expr: object) -> bool:
+    return isinstance(expr, (PartsExpr, KbPartsExpr, WholeToPartExpr))
+
+
+def _set_phrase(expr: object, recognized: dict[int, str]) -> tuple[str, list[str]]:
+    """A noun phrase for the part set of ``expr``: a head and relative clauses ("that ... lacks")."""
+    if isinstance(expr, LabelsExpr):
+        return "those parts", []
+    if _is_leaf(expr):
+        return f"the parts of {_name(expr, recognized)}", []
+    assert isinstance(expr, SetOpExpr)
+    x, ys = expr.args[0], expr.args[1:]
+    names = [_name(y, recognized) for y in ys]
+    leaves = all(_is_leaf(y) for y in ys)
+    union_leaves = (
+        len(ys) == 1
+        and isinstance(ys[0], SetOpExpr)
+        and ys[0].op == "union"
+        and all(_is_leaf(a) for a in ys[0].args)
+    )
+    if union_leaves:
+        names = [_name(a, recognized) for a in ys[0].args]  # type: ignore[union-attr]
+    if expr.op == "symmetric_difference" and _is_leaf(x) and leaves:
+        return f"the parts only one of {join([_name(x, recognized), *names])} has", []
+    if expr.op in ("intersect", "union") and _is_leaf(x) and leaves:
+        verb = "share" if expr.op == "intersect" else "have between them"
+        return f"the parts {join([_name(x, recognized), *names])} {verb}", []
+    head, clauses = _set_phrase(x, recognized)
+    if expr.op == "intersect" and (leaves or union_leaves):
+        return head, [
+            *clauses,
+            f"{' or '.join(names)} also {'has' if len(names) == 1 or union_leaves else 'have'}",
+        ]
+    if expr.op == "difference" and leaves:
+        return head, [*clauses, f"{join(names)} {'lacks' if len(names) == 1 else 'lack'}"]
+    if expr.op == "difference" and union_leaves:
+        return head, [*clauses, f"neither {' nor '.join(names)} has"]
+    rest = [_set_phrase(y, recognized)[0] for y in ys]
+    word = {
+        "intersect": "are also among",
+        "difference": "are not among",
+        "union": "or are among",
+        "symmetric_difference": "are in exactly one of",
+    }[expr.op]
+    return head, [*clauses, f"{word} {join(rest)}"]
+
+
 def answer_text(
     plan: Plan, labels: Sequence[str], recognized: dict[int, str], missing: Sequence[str] = ()
 ) -> str:
@@ -89,28 +136,10 @@ def answer_text(
             if labels
             else f"No visible parts of {_name(e, recognized)} were found."
         )
-    elif isinstance(e, SetOpExpr) and len(e.args) == 2:
-        a, b = (_name(x, recognized) for x in e.args)
-        if e.op == "intersect":
-            body = (
-                f"{a.capitalize()} and {b} share: {parts}."
-                if labels
-                else f"{a.capitalize()} and {b} share no parts."
-            )
-        elif e.op == "difference":
-            body = (
-                f"{a.capitalize()} has these parts that {b} lacks: {parts}."
-                if labels
-                else f"{a.capitalize()} has no part that {b} lacks."
-            )
-        elif e.op == "symmetric_difference":
-            body = (
-                f"The parts only one of {a} and {b} has: {parts}."
-                if labels
-                else f"{a.capitalize()} and {b} have the same parts."
-            )
-        else:
-            body = f"Together, {a} and {b} have: {parts}." if labels else "Neither has any visible part."
+    elif isinstance(e, SetOpExpr):
+        head, clauses = _set_phrase(e, recognized)
+        phrase = head + "".join(f" {'that' if i == 0 else 'and that'} {c}" for i, c in enumerate(clauses))
+        body = f"{phrase[0].upper()}{phrase[1:]}: {parts if labels else 'none'}."
     else:
         body = f"The answer: {parts}." if labels else "The answer is empty: no part fits."
     return " ".join([*missing, body])

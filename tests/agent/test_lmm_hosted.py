@@ -17,10 +17,17 @@ from mereo.config import MereoConfig
 from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, UnknownBackendError
 from mereo.types import ImageRef
 
-GOOD_PLAN = {"objects": [{"name": "chair", "image": 0}, {"name": "stool", "image": 1}],
-             "expr": {"op": "intersect", "args": [{"op": "parts", "object": "chair", "image": 0},
-                                                  {"op": "parts", "object": "stool", "image": 1}]},
-             "returns": "parts"}
+GOOD_PLAN = {
+    "objects": [{"name": "chair", "image": 0}, {"name": "stool", "image": 1}],
+    "expr": {
+        "op": "intersect",
+        "args": [
+            {"op": "parts", "object": "chair", "image": 0},
+            {"op": "parts", "object": "stool", "image": 1},
+        ],
+    },
+    "returns": "parts",
+}
 
 
 class ChatServer:
@@ -42,9 +49,19 @@ class ChatServer:
                 if isinstance(reply, tuple):
                     time.sleep(reply[1])
                     reply = "{}"
-                payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                           "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": reply}}]}
+                payload = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": reply},
+                        }
+                    ],
+                }
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(200)
@@ -125,14 +142,17 @@ def test_timeout_is_a_clear_error(server: ChatServer, images: list[ImageRef]) ->
 
 
 def test_part_proposal_is_validated_and_normalised(server: ChatServer) -> None:
-    server.replies = [json.dumps({"object": "zebra"}),
-                      json.dumps({"object": "zebra", "parts": ["Legs", "the tail", "head"]})]
+    server.replies = [
+        json.dumps({"object": "zebra"}),
+        json.dumps({"object": "zebra", "parts": ["Legs", "the tail", "head"]}),
+    ]
     parts = HostedLMM("m", base_url=server.url, api_key="k", retries=0).propose_parts("zebra")
     assert parts == ["leg", "tail", "head"]
 
 
-def test_unreachable_server_and_missing_endpoint(monkeypatch: pytest.MonkeyPatch,
-                                                  images: list[ImageRef]) -> None:
+def test_unreachable_server_and_missing_endpoint(
+    monkeypatch: pytest.MonkeyPatch, images: list[ImageRef]
+) -> None:
     lmm = HostedLMM("m", base_url="http://127.0.0.1:9/v1", api_key="k", retries=0, timeout_s=2)
     with pytest.raises(LMMUnavailableError, match="could not reach"):
         lmm.plan("q?", images)
@@ -142,8 +162,9 @@ def test_unreachable_server_and_missing_endpoint(monkeypatch: pytest.MonkeyPatch
         build("openai:gpt-4o-mini", MereoConfig())
 
 
-def test_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch, server: ChatServer,
-                                   images: list[ImageRef]) -> None:
+def test_endpoint_from_environment(
+    monkeypatch: pytest.MonkeyPatch, server: ChatServer, images: list[ImageRef]
+) -> None:
     monkeypatch.setenv("MEREO_LMM_BASE_URL", server.url)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("MEREO_LMM_API_KEY", raising=False)

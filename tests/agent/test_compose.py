@@ -1,0 +1,110 @@
+"""The set-expression interpreter over labelled masks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mereo.agent.compose import Evidence, evaluate
+from mereo.agent.plan import parse_expr
+from mereo.types import Mask, PartMask
+
+
+def _pm(label: str, obj: str, image: int, box: tuple[int, int, int, int], kind: str = "part") -> PartMask:
+    m = np.zeros((16, 16), dtype=bool)
+    y0, y1, x0, x1 = box
+    m[y0:y1, x0:x1] = True
+    return PartMask(label=label, object=obj, image_index=image, mask=Mask.from_numpy(m), kind=kind)
+
+
+def _evidence() -> Evidence:
+    chair = [
+        _pm("seat", "chair", 0, (0, 4, 0, 4)),
+        _pm("leg", "chair", 0, (4, 8, 0, 4)),
+        _pm("back", "chair", 0, (8, 12, 0, 4)),
+    ]
+    stool = [
+        _pm("seat", "stool", 1, (0, 4, 0, 4)),
+        _pm("leg", "stool", 1, (4, 8, 0, 4)),
+        _pm("footrest", "stool", 1, (8, 12, 0, 4)),
+    ]
+    objects = {
+        0: [_pm("chair", "chair", 0, (0, 12, 0, 4), "object")],
+        1: [_pm("stool", "stool", 1, (0, 12, 0, 4), "object")],
+    }
+    kb = {"table": ["leg", "top"], "bed": ["leg", "headboard"]}
+    return Evidence(
+        parts={(0, "chair"): chair, (1, "stool"): stool}, objects=objects, kb_parts=lambda o: kb.get(o, [])
+    )
+
+
+def _run(expr: dict, ev: Evidence | None = None):
+    return evaluate(parse_expr(expr), ev or _evidence())
+
+
+A = {"op": "parts", "object": "chair", "image": 0}
+B = {"op": "parts", "object": "stool", "image": 1}
+
+
+def test_intersect_keeps_the_shared_parts_masks_in_every_image() -> None:
+    r = _run({"op": "intersect", "args": [A, B]})
+    assert r.value.labels == ["leg", "seat"]
+    assert sorted((m.label, m.image_index) for m in r.value.all_masks()) == [
+        ("leg", 0),
+        ("leg", 1),
+        ("seat", 0),
+        ("seat", 1),
+    ]
+
+
+def test_difference_returns_the_first_sets_masks_only() -> None:
+    r = _run({"op": "difference", "args": [A, B]})
+    assert r.value.labels == ["back"]
+    assert {m.image_index for m in r.value.all_masks()} == {0}
+
+
+def test_symmetric_difference_and_union() -> None:
+    assert _run({"op": "symmetric_difference", "args": [A, B]}).value.labels == ["back", "footrest"]
+    assert _run({"op": "union", "args": [A, B]}).value.labels == ["back", "footrest", "leg", "seat"]
+
+
+def test_nested_with_knowledge_base_parts() -> None:
+    expr = {
+        "op": "difference",
+        "args": [{"op": "intersect", "args": [A, B]}, {"op": "kb_parts", "object": "table"}],
+    }
+    assert _run(expr).value.labels == ["seat"]
+    expr = {"op": "intersect", "args": [A, {"op": "union", "args": [B, {"op": "kb_parts", "object": "bed"}]}]}
+    assert _run(expr).value.labels == ["leg", "seat"]
+
+
+def test_object_level_operations_return_object_masks() -> None:
+    r = _run({"op": "part_to_whole", "part": "footrest", "images": [0, 1]})
+    assert r.value.labels == ["stool"] and r.value.kind == "objects"
+    assert [m.kind for m in r.value.all_masks()] == ["object"]
+    r = _run({"op": "whole_to_part", "image": 0})
+    assert r.value.labels == ["back", "leg", "seat"]
+    ev = _evidence()
+    ev.objects[1].append(_pm("chair", "chair", 1, (12, 16, 0, 4), "object"))
+    r = evaluate(parse_expr({"op": "common_objects", "images": [0, 1]}), ev)
+    assert r.value.labels == ["chair"] and len(r.value.masks["chair"]) == 2
+
+
+def test_features_that_disagree_drop_a_shared_name_and_renamed_matches_are_reported() -> None:
+    ev = _evidence()
+    key = lambda i, o, label: (i, o, label)  # noqa: E731
+    pairs = {
+        (key(0, "chair", "seat"), key(1, "stool", "seat")): 0.9,
+        (key(0, "chair", "leg"), key(1, "stool", "leg")): 0.1,
+        (key(0, "chair", "back"), key(1, "stool", "footrest")): 0.8,
+    }
+    for (a, b), s in pairs.items():
+        ev.similarity[(a, b)] = ev.similarity[(b, a)] = s
+    r = evaluate(parse_expr({"op": "intersect", "args": [A, B]}), ev)
+    assert r.value.labels == ["seat"]
+    assert any("'leg'" in n and "disagree" in n for n in r.notes)
+    assert [(m["a"]["label"], m["b"]["label"]) for m in r.renamed_matches] == [("back", "footrest")]
+
+
+def test_missing_object_gives_an_empty_set_and_a_note() -> None:
+    r = _run({"op": "parts", "object": "sofa", "image": 0})
+    assert r.value.labels == [] and "no parts of a sofa" in r.notes[0]

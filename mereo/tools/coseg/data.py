@@ -110,26 +110,21 @@ class PairBatch:
     pairs: list[tuple[int, int]]
 
 
-class PairSampler:
-    """Draws task-balanced pairs from an encoded split.
+class PairIndex:
+    """Scenes indexed for drawing pairs whose task answer is usually not empty.
 
     Args:
-        data: the encoded split.
-        vocab_index: ``kind -> {name: index}`` for ``"object"`` and ``"part"`` labels.
+        arrays: the rendered split.
         kb_parts: object name -> the knowledge base's parts (for the part tasks' definitions).
-        mask_side: ``M``, the side of the target masks.
         random_pair_fraction: share of pairs drawn uniformly (mostly empty answers).
     """
 
-    def __init__(self, data: EncodedSplit, vocab_index: dict[str, dict[str, int]],
-                 kb_parts: Callable[[str], Sequence[str]], mask_side: int, random_pair_fraction: float = 0.15):
-        self.data = data
-        self.vocab_index = vocab_index
+    def __init__(self, arrays: SceneArrays, kb_parts: Callable[[str], Sequence[str]],
+                 random_pair_fraction: float = 0.15):
+        self.arrays = arrays
         self.kb_parts = kb_parts
-        self.side = mask_side
         self.random_fraction = random_pair_fraction
-        self.objects = [scene_objects(data.arrays, i) for i in range(len(data.arrays))]
-        self.pixels = pixels_at(data.arrays.images, mask_side)
+        self.objects = [scene_objects(arrays, i) for i in range(len(arrays))]
         self.by_category: dict[str, list[int]] = defaultdict(list)
         self.main_parts: list[set[str]] = []
         for i, objs in enumerate(self.objects):
@@ -146,6 +141,7 @@ class PairSampler:
         return len(self.objects)
 
     def draw_pair(self, rng: np.random.Generator, task: CosegTask) -> tuple[int, int]:
+        """Image indices ``(i, j)`` for ``task``: sharing an object (common objects) or a part."""
         n = len(self.objects)
         i = int(rng.integers(n))
         if rng.random() < self.random_fraction:
@@ -160,7 +156,42 @@ class PairSampler:
         return i, j
 
     def gold(self, i: int, j: int, task: CosegTask) -> list[GoldItem]:
+        """The gold answer of ``task`` for images ``i`` (index 0) and ``j`` (index 1)."""
         return task_answer(self.objects[i], self.objects[j], task, self.kb_parts)
+
+    def fixed_pairs(self, per_task: int, seed: int) -> list[tuple[int, int, CosegTask]]:
+        """``per_task`` pairs per task of two different images with a non-empty answer."""
+        rng = np.random.default_rng(seed)
+        out: list[tuple[int, int, CosegTask]] = []
+        for task in COSEG_TASKS:
+            got = tries = 0
+            while got < per_task and tries < per_task * 50:
+                tries += 1
+                i, j = self.draw_pair(rng, task)
+                if i != j and self.gold(i, j, task):
+                    out.append((i, j, task))
+                    got += 1
+        return out
+
+
+class PairSampler(PairIndex):
+    """Draws task-balanced training batches from an encoded split.
+
+    Args:
+        data: the encoded split.
+        vocab_index: ``kind -> {name: index}`` for ``"object"`` and ``"part"`` labels.
+        kb_parts: object name -> the knowledge base's parts.
+        mask_side: ``M``, the side of the target masks.
+        random_pair_fraction: share of pairs drawn uniformly (mostly empty answers).
+    """
+
+    def __init__(self, data: EncodedSplit, vocab_index: dict[str, dict[str, int]],
+                 kb_parts: Callable[[str], Sequence[str]], mask_side: int, random_pair_fraction: float = 0.15):
+        super().__init__(data.arrays, kb_parts, random_pair_fraction)
+        self.data = data
+        self.vocab_index = vocab_index
+        self.side = mask_side
+        self.pixels = pixels_at(data.arrays.images, mask_side)
 
     def batch(self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None) -> PairBatch:
         """Draw ``size`` pairs (tasks cycle through ``COSEG_TASKS`` unless given)."""

@@ -96,29 +96,40 @@ def _dino(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]
         "checkpoint": DINO_NAME, "sha256": "random"}
 
 
+class ClipTokens:
+    """Adapter: the recognition tool's ``ClipModel`` as a :class:`TokenEncoder` (projected patch tokens)."""
+
+    def __init__(self, clip: Any):
+        self.clip = clip
+        self.grid = tuple(clip.grid)
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.encode_batch(np.zeros((1, 32, 32, 3), np.uint8)).shape[-1])
+        return self._dim
+
+    def encode_batch(self, images: np.ndarray) -> torch.Tensor:
+        return self.clip.patch_tokens_batch(images)
+
+
 def _clip(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]]:
     from mereo.checkpoints import read_manifest
+    from mereo.tools.recognize import model as clip_model
 
     try:
-        from mereo.tools.recognize import encoder as clip_encoder  # type: ignore[attr-defined]
-    except ImportError:
-        clip_encoder = None
-    if clip_encoder is not None:
-        try:
-            enc = clip_encoder.load_small_dense(device=device)
-            return enc, {"checkpoint": CLIP_NAME, "sha256": read_manifest(CLIP_NAME)["sha256"]}
-        except CheckpointError:
-            if not allow_random:
-                raise
-    elif not allow_random:
-        raise CheckpointError(f"the {CLIP_NAME} encoder is not available; run `mereo train recognize` first.")
-    warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised stand-in", stacklevel=3)
-    from mereo.tools.correspond import encoder as dino_encoder
-
+        enc = ClipTokens(clip_model.load_small(device=device))
+        return enc, {"checkpoint": CLIP_NAME, "sha256": read_manifest(CLIP_NAME)["sha256"]}
+    except CheckpointError:
+        if not allow_random:
+            raise
+    warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
     torch.manual_seed(1)
-    cfg = dict(dino_encoder.SMALL_CONFIG, patch_size=16)
-    return dino_encoder.DenseEncoder(dino_encoder.build_model(cfg), device=device), {
-        "checkpoint": CLIP_NAME, "sha256": "random"}
+    cfg = clip_model.small_config()
+    model = clip_model.ClipModel(clip_model.build_clip(cfg), clip_model.make_tokenizer(cfg["text_cfg"]["context_length"]),
+                                 device)
+    return ClipTokens(model), {"checkpoint": CLIP_NAME, "sha256": "random"}
 
 
 def load_encoders(device: str = "auto", allow_random: bool = False) -> FrozenEncoders:

@@ -94,7 +94,7 @@ def coseg_loss(out: CosegOutput, targets: list[list[tuple[torch.Tensor, torch.Te
             lab_target.append(labels[cols_t])
             qual_pred.append(out.quality[bi, side, rows_t])
     obj_loss = F.binary_cross_entropy_with_logits(out.objectness, obj_target)
-    parts = {"objectness": float(obj_loss)}
+    parts = {"objectness": float(obj_loss.detach())}
     total = w.objectness * obj_loss
     if mask_logits:
         ml, mt = torch.cat(mask_logits), torch.cat(mask_targets)
@@ -105,6 +105,7 @@ def coseg_loss(out: CosegOutput, targets: list[list[tuple[torch.Tensor, torch.Te
                                 for lp, lt in zip(lab_pred, lab_target, strict=True)]).mean()
         qual = F.mse_loss(torch.cat(qual_pred).sigmoid(), soft_iou(ml.detach(), mt))
         total = total + w.mask_bce * bce + w.mask_dice * dice + w.label * label_loss + w.quality * qual
-        parts.update(bce=float(bce), dice=float(dice), label=float(label_loss), quality=float(qual))
-    parts["total"] = float(total)
+        parts.update(bce=float(bce.detach()), dice=float(dice.detach()), label=float(label_loss.detach()),
+                     quality=float(qual.detach()))
+    parts["total"] = float(total.detach())
     return total, parts

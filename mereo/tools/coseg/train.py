@@ -56,22 +56,6 @@ def vocabularies() -> dict[str, Vocabulary]:
             "part": default_vocabulary("part", tuple(PART_LABELS))}
 
 
-def validation_pairs(sampler: PairSampler, per_task: int, seed: int) -> list[tuple[int, int, CosegTask]]:
-    """Fixed validation pairs whose gold answer is not empty."""
-    rng = np.random.default_rng(seed + 991)
-    out: list[tuple[int, int, CosegTask]] = []
-    for task in COSEG_TASKS:
-        tries = 0
-        got = 0
-        while got < per_task and tries < per_task * 20:
-            tries += 1
-            i, j = sampler.draw_pair(rng, task)
-            if i != j and sampler.gold(i, j, task):
-                out.append((i, j, task))
-                got += 1
-    return out
-
-
 def to_partmasks(items: list[Any]) -> list[PartMask]:
     return [PartMask(label=g.label, object=g.object, image_index=g.image_index, mask=Mask.from_numpy(g.mask),
                      kind=g.kind) for g in items]
@@ -125,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     kb_parts = default_kb_parts()
     train_s = PairSampler(train, index, kb_parts, config.mask_side)
     val_s = PairSampler(val, index, kb_parts, config.mask_side)
-    val_pairs = validation_pairs(val_s, args.n_val, args.seed)
+    val_pairs = val_s.fixed_pairs(args.n_val, args.seed + 991)
     vocab_emb = {i: vocabs["object" if t == "common_objects" else "part"].embeddings for i, t in enumerate(COSEG_TASKS)}
     model = CalicoSmall(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -81,10 +82,20 @@ class _Index:
 
 def default_vocabulary(kind: Kind) -> list[str]:
     """The bundled knowledge base's part or object vocabulary."""
-    from mereo.knowledge.hierarchy import PartHierarchy
+    return list(_default_vocabulary(kind))
 
-    kb = PartHierarchy.default()
-    return kb.part_vocabulary() if kind == "part" else kb.object_vocabulary()
+
+@lru_cache(maxsize=2)
+def _default_vocabulary(kind: Kind) -> tuple[str, ...]:
+    from mereo.knowledge.hierarchy import PartHierarchy, default_graph
+
+    kb = PartHierarchy(default_graph())  # read only: no copy needed
+    return tuple(kb.part_vocabulary() if kind == "part" else kb.object_vocabulary())
+
+
+@lru_cache(maxsize=32)
+def _index(vocabulary: tuple[str, ...]) -> _Index:
+    return _Index(vocabulary)
 
 
 def _head_candidates(norm: str) -> list[str]:
@@ -148,8 +159,8 @@ def ground(phrase: str, kind: Kind = "part", vocabulary: Sequence[str] | None = 
         raise ValidationError(f"ground(kind=...) must be 'part' or 'object', got {kind!r}")
     if not isinstance(phrase, str):
         raise ValidationError(f"ground() needs a string phrase, got {type(phrase).__name__}")
-    vocab = list(vocabulary) if vocabulary is not None else default_vocabulary(kind)
-    index = _Index(vocab)
+    vocab = tuple(vocabulary) if vocabulary is not None else _default_vocabulary(kind)
+    index = _index(vocab)
 
     def found(term: str, rule: Rule, score: float) -> Grounding:
         return Grounding(phrase=phrase, term=term, rule=rule, score=score, broader=broader(term))

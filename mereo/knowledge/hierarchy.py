@@ -103,9 +103,7 @@ class PartHierarchy:
 
         Merging into the returned hierarchy never changes what later calls return.
         """
-        with _lock:
-            base = _default_graph()
-        return cls(base.copy())
+        return cls(default_graph().copy())
 
     @classmethod
     def from_node_link(cls, data: dict[str, Any]) -> PartHierarchy:
@@ -342,6 +340,12 @@ class PartHierarchy:
                 f"sources={self.sources()})")
 
 
+def default_graph() -> nx.DiGraph:
+    """The bundled hierarchy graph, built once per process. Treat it as read-only."""
+    with _lock:
+        return _build_default_graph()
+
+
 @lru_cache(maxsize=1)
-def _default_graph() -> nx.DiGraph:
+def _build_default_graph() -> nx.DiGraph:
     return PartHierarchy.from_sources(load_sources()).graph

@@ -122,3 +122,15 @@ def test_a_new_source_file_in_the_shared_format_loads(tmp_path):
     assert kb.categories("stool") == ["seating", "furniture"]
     assert kb.categories("robot") == ["machine"]  # unknown categories become roots
     assert kb.subparts_of("seat") == ["cushion"]
+
+
+def test_the_bundled_hierarchy_is_acyclic_and_typed():
+    g = PartHierarchy.default().graph
+    assert nx.is_directed_acyclic_graph(g)
+    kinds = {d["kind"] for _, d in g.nodes(data=True)}
+    assert kinds == {"object", "part", "category"}
+    for u, v, d in g.edges(data=True):
+        ku, kv = g.nodes[u]["kind"], g.nodes[v]["kind"]
+        assert (ku, d["relation"], kv) in {("object", "has_part", "part"), ("part", "has_part", "part"),
+                                           ("object", "is_a", "category"), ("category", "is_a", "category")}
+        assert d["sources"] and 0.0 <= d["confidence"] <= 1.0 and d["source"] in d["sources"]

@@ -1,0 +1,301 @@
+"""PLUM-small: span tagger + SAM-style promptable mask decoder with mask feedback.
+
+The model reads frozen MiniLM token embeddings of a description and an RGB image:
+
+- span extractor: token embeddings -> MLP -> one bidirectional TransformerEncoder layer ->
+  B/I/O logits;
+- span query: the mean over a span's tokens of a separate linear projection of the token
+  embeddings, used as the sparse prompt of segment-anything's ``PromptEncoder``/``MaskDecoder``;
+- image encoder: a small strided CNN, ``B x 3 x S x S -> B x D x S/8 x S/8``;
+- mask feedback: earlier spans' low-resolution mask logits are encoded by the prompt encoder's
+  mask-downscaling stages with FiLM conditioned on their queries, pooled per patch by attention
+  (queried by the current span) and used as the dense prompt embedding of the next span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
+from segment_anything.modeling.common import LayerNorm2d
+from torch import nn
+
+PIXEL_MEAN = (0.485, 0.456, 0.406)
+PIXEL_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class PlumConfig:
+    """Architecture of PLUM-small (stored in the checkpoint manifest).
+
+    Attributes:
+        image_size: square input side in pixels; the image embedding is ``image_size / 8``.
+        embed_dim: channels of the image embedding and the decoder's token dimension.
+        text_dim: MiniLM token embedding size.
+        span_hidden: width of the span extractor.
+        bidirectional: whether the span extractor has its bidirectional Transformer layer.
+        feedback: whether earlier spans' masks feed the next span's dense prompt.
+        mask_in_chans: hidden channels of the mask-downscaling stages.
+        decoder_depth, decoder_heads, decoder_mlp: the TwoWayTransformer's size.
+        encoder_channels: channels of the CNN's first two stages (the third has ``embed_dim``).
+    """
+
+    image_size: int = 128
+    embed_dim: int = 64
+    text_dim: int = 384
+    span_hidden: int = 128
+    bidirectional: bool = True
+    feedback: bool = True
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_heads: int = 4
+    decoder_mlp: int = 256
+    encoder_channels: tuple[int, int] = (24, 48)
+
+    @property
+    def grid(self) -> int:
+        """Side of the image embedding (tokens per row)."""
+        return self.image_size // 8
+
+    @property
+    def mask_size(self) -> int:
+        """Side of the low-resolution mask logits (4x the embedding)."""
+        return self.grid * 4
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["encoder_channels"] = list(self.encoder_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PlumConfig:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        if "encoder_channels" in kw:
+            kw["encoder_channels"] = tuple(kw["encoder_channels"])
+        return cls(**kw)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch),
+                                  nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class SmallCNNEncoder(nn.Module):
+    """Strided CNN image encoder: ``B x 3 x S x S`` normalised RGB -> ``B x D x S/8 x S/8``."""
+
+    def __init__(self, channels: tuple[int, int], out_dim: int):
+        super().__init__()
+        c1, c2 = channels
+        self.stages = nn.Sequential(
+            _down(3, c1),
+            _down(c1, c2), _ResBlock(c2),
+            _down(c2, out_dim), _ResBlock(out_dim), _ResBlock(out_dim),
+        )
+        self.neck = nn.Sequential(nn.Conv2d(out_dim, out_dim, 1), LayerNorm2d(out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.stages(x))
+
+
+class BatchedMaskDecoder(MaskDecoder):
+    """segment-anything's MaskDecoder, taking one image embedding per prompt.
+
+    SAM's decoder repeats a single image embedding for every prompt; in training every prompt
+    comes from a different image, so here ``image_embeddings`` already has one row per prompt.
+    """
+
+    def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      sparse_prompt_embeddings: torch.Tensor,
+                      dense_prompt_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = sparse_prompt_embeddings.shape[0]
+        if image_embeddings.shape[0] != n:  # the SAM case: one image, many prompts
+            image_embeddings = image_embeddings.expand(n, -1, -1, -1)
+        out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat([out_tokens.unsqueeze(0).expand(n, -1, -1), sparse_prompt_embeddings], dim=1)
+        src = image_embeddings + dense_prompt_embeddings
+        pos = image_pe.expand(n, -1, -1, -1)
+        b, c, h, w = src.shape
+        hs, src = self.transformer(src, pos, tokens)
+        iou_out = hs[:, 0, :]
+        mask_out = hs[:, 1:1 + self.num_mask_tokens, :]
+        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        hyper = torch.stack([mlp(mask_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
+                            dim=1)
+        _, c2, h2, w2 = upscaled.shape
+        masks = (hyper @ upscaled.reshape(b, c2, h2 * w2)).reshape(b, -1, h2, w2)
+        return masks, self.iou_prediction_head(iou_out)
+
+
+class SpanExtractor(nn.Module):
+    """Token embeddings ``B x T x text_dim`` -> B/I/O logits ``B x T x 3``."""
+
+    def __init__(self, text_dim: int, hidden: int, bidirectional: bool):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.layer = None
+        if bidirectional:
+            self.layer = nn.TransformerEncoderLayer(hidden, nhead=4, dim_feedforward=2 * hidden, dropout=0.1,
+                                                    batch_first=True, norm_first=True)
+        self.head = nn.Linear(hidden, 3)
+
+    def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.mlp(tokens)
+        if self.layer is not None:
+            x = self.layer(x, src_key_padding_mask=~attention_mask)
+        return self.head(x)
+
+
+class MaskFeedback(nn.Module):
+    """Encodes earlier masks (FiLM on their queries) and pools them per patch by attention.
+
+    The convolutions are the prompt encoder's own ``mask_downscaling`` stages; FiLM is applied
+    before its last 1x1 projection.
+    """
+
+    def __init__(self, embed_dim: int, mask_in_chans: int):
+        super().__init__()
+        self.film = nn.Linear(embed_dim, 2 * mask_in_chans)
+        self.key = nn.Conv2d(embed_dim, embed_dim, 1)
+        self.query = nn.Linear(embed_dim, embed_dim)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def encode(self, stages: nn.Sequential, mask_logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """``B x 1 x M x M`` logits + ``B x D`` query -> ``B x D x M/4 x M/4`` features.
+
+        ``stages`` is the prompt encoder's ``mask_downscaling`` (passed in, not owned, so the
+        weights are stored once).
+        """
+        x = stages[:-1](mask_logits)
+        gamma, beta = self.film(query).chunk(2, dim=-1)
+        x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        return stages[-1](x)
+
+    def pool(self, feats: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Attention over history ``B x K x D x h x w`` queried by ``B x D`` -> ``B x D x h x w``."""
+        b, k, d, h, w = feats.shape
+        keys = self.key(feats.reshape(b * k, d, h, w)).reshape(b, k, d, h, w)
+        q = self.query(query)[:, None, :, None, None]
+        weights = torch.softmax((keys * q).sum(2) / d ** 0.5, dim=1)  # B x K x h x w
+        return (weights.unsqueeze(2) * feats).sum(1)
+
+
+class PlumSmall(nn.Module):
+    """The whole model; see the module docstring."""
+
+    def __init__(self, config: PlumConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or PlumConfig()
+        d = cfg.embed_dim
+        self.image_encoder = SmallCNNEncoder(cfg.encoder_channels, d)
+        self.span_extractor = SpanExtractor(cfg.text_dim, cfg.span_hidden, cfg.bidirectional)
+        self.query_proj = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
+        self.prompt_encoder = PromptEncoder(embed_dim=d, image_embedding_size=(cfg.grid, cfg.grid),
+                                            input_image_size=(cfg.image_size, cfg.image_size),
+                                            mask_in_chans=cfg.mask_in_chans)
+        self.mask_decoder = BatchedMaskDecoder(
+            transformer_dim=d, num_multimask_outputs=0, iou_head_depth=2, iou_head_hidden_dim=d,
+            transformer=TwoWayTransformer(depth=cfg.decoder_depth, embedding_dim=d,
+                                          num_heads=cfg.decoder_heads, mlp_dim=cfg.decoder_mlp))
+        self.feedback = MaskFeedback(d, cfg.mask_in_chans) if cfg.feedback else None
+        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+
+    # -- image ----------------------------------------------------------------------------------
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """``B x 3 x S x S`` uint8 or float in [0, 255] -> ``B x D x S/8 x S/8`` embedding."""
+        x = (images.float() / 255.0 - self.pixel_mean) / self.pixel_std
+        return self.image_encoder(x)
+
+    # -- text -----------------------------------------------------------------------------------
+    def tag(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """B/I/O logits ``B x T x 3`` of token embeddings ``B x T x text_dim``."""
+        return self.span_extractor(tokens, attention_mask)
+
+    def span_queries(self, tokens: torch.Tensor, span_index: torch.Tensor) -> torch.Tensor:
+        """Queries of spans.
+
+        Args:
+            tokens: ``B x T x text_dim`` token embeddings.
+            span_index: ``B x K x T`` 0/1 float, which tokens belong to each of K spans.
+
+        Returns:
+            ``B x K x D`` queries (mean of the projected tokens of each span).
+        """
+        proj = self.query_proj(tokens)
+        weights = span_index / span_index.sum(-1, keepdim=True).clamp(min=1.0)
+        return weights @ proj
+
+    # -- masks ----------------------------------------------------------------------------------
+    def decode(self, image_embedding: torch.Tensor, query: torch.Tensor,
+               history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One span's mask.
+
+        Args:
+            image_embedding: ``B x D x g x g`` (or ``1 x D x g x g`` shared by all B queries).
+            query: ``B x D`` span queries.
+            history: encoded earlier masks ``B x K x D x g x g`` (see :meth:`encode_history`),
+                or None for the first span / no feedback.
+
+        Returns:
+            ``(mask logits B x 1 x M x M, presence logits B)`` with ``M = 4 g``.
+        """
+        b = query.shape[0]
+        sparse = query.unsqueeze(1)
+        if self.feedback is not None and history is not None and history.shape[1] > 0:
+            dense = self.feedback.pool(history, query)
+        else:
+            g = self.config.grid
+            dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(b, -1, g, g)
+        masks, presence = self.mask_decoder(image_embeddings=image_embedding,
+                                            image_pe=self.prompt_encoder.get_dense_pe(),
+                                            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                            multimask_output=False)
+        return masks, presence[:, 0]
+
+    def encode_history(self, mask_logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Feedback features ``B x D x g x g`` of one span's mask logits ``B x 1 x M x M`` and query."""
+        if self.feedback is None:
+            raise RuntimeError("this model was built without mask feedback")
+        return self.feedback.encode(self.prompt_encoder.mask_downscaling, mask_logits, query)
+
+    def decode_all(self, image_embedding: torch.Tensor, queries: torch.Tensor,
+                   detach_history: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """All K spans in order, each seeing the earlier ones' masks (each encoded once).
+
+        Args:
+            image_embedding: ``B x D x g x g``.
+            queries: ``B x K x D``.
+            detach_history: stop gradients through the fed-back masks (as in training).
+
+        Returns:
+            ``(mask logits B x K x M x M, presence logits B x K)``.
+        """
+        feats: list[torch.Tensor] = []
+        masks, presence = [], []
+        for k in range(queries.shape[1]):
+            history = torch.stack(feats, dim=1) if feats else None
+            m, p = self.decode(image_embedding, queries[:, k], history)
+            masks.append(m[:, 0])
+            presence.append(p)
+            if self.feedback is not None and k + 1 < queries.shape[1]:
+                feats.append(self.encode_history(m.detach() if detach_history else m, queries[:, k]))
+        if not masks:
+            b, g = queries.shape[0], self.config.mask_size
+            return queries.new_zeros(b, 0, g, g), queries.new_zeros(b, 0)
+        return torch.stack(masks, 1), torch.stack(presence, 1)

@@ -34,6 +34,7 @@ class Prediction:
         seconds: wall time of the question, choice included.
         steps: a short trace: ``[{"node", "tool", "backend", "seconds", "cache_hit"}, ...]``.
         notes: remarks of the agent.
+        no_plan: the predictor does not plan (the blind baseline): plan accuracy does not apply.
     """
 
     text: str
@@ -44,11 +45,12 @@ class Prediction:
     seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    no_plan: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "labels": self.labels, "plan": self.plan, "choice": self.choice,
                 "parts": [p.model_dump(mode="json") for p in self.parts], "steps": self.steps,
-                "notes": self.notes}
+                "notes": self.notes, "no_plan": self.no_plan}
 
 
 class Predictor(Protocol):
@@ -133,13 +135,12 @@ class BlindPredictor:
             labels = self.evaluate(plan["expr"])
         else:
             labels = set().union(*[self._parts(o) for o in self._objects_in_question(item.question)])
-            plan = None
         out = sorted(labels)
         choice = None
         if item.answer_choices:
             choice = choose_by_labels(out, item.answer_parts, item.answer_choices)
         text = ("The parts are: " + ", ".join(out) + ".") if out else "I cannot tell without looking."
-        return Prediction(text=text, labels=out, plan=plan, choice=choice,
+        return Prediction(text=text, labels=out, plan=None, choice=choice, no_plan=True,
                           seconds=time.perf_counter() - t0, steps=[{"node": "blind", "tool": "kb"}])
 
 

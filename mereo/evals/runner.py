@@ -120,7 +120,7 @@ def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
     return {"index": index, "id": item.id, "suite": item.suite, "question_type": item.question_type,
             "question": item.question, "images": [im.path for im in item.images],
             "sizes": [[im.height, im.width] for im in item.images], "prediction": pred, "gold": gold,
-            "metrics": item_metrics(pred, gold, len(item.images)), "seconds": round(seconds, 4),
+            "metrics": item_metrics(pred, gold), "seconds": round(seconds, 4),
             "config": name, **_META.get(name, {}), "seed": _SEED, "error": error}
 
 

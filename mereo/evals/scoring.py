@@ -45,24 +45,29 @@ def _parts(raw: Iterable[dict[str, Any]]) -> list[PartMask]:
     return [PartMask.model_validate(p) for p in raw]
 
 
-def item_metrics(pred: dict[str, Any], gold: dict[str, Any], n_images: int) -> dict[str, float]:
+def item_metrics(pred: dict[str, Any], gold: dict[str, Any]) -> dict[str, float]:
     """Metrics of one item from the ``prediction`` and ``gold`` dicts of its record.
 
     Returns:
         ``answer_f1``, ``exact_set``; ``mc_correct`` for multiple-choice items; ``plan_match`` when
-        there is a gold plan; ``giou`` (paired, mean over the item's images) when the item has gold
-        masks.
+        there is a gold plan (not for predictors that do not plan); ``giou`` (paired, mean over
+        the item's images that have a mask) when the item has gold masks.
     """
     out = {"answer_f1": M.answer_set_f1(pred.get("labels", []), gold.get("labels", [])),
            "exact_set": M.exact_set_match(pred.get("labels", []), gold.get("labels", []))}
     if gold.get("choice") is not None:
         out["mc_correct"] = float(pred.get("choice") == gold["choice"])
-    if gold.get("plan"):
+    if gold.get("plan") and not pred.get("no_plan"):
         out["plan_match"] = M.plan_match(pred.get("plan"), gold["plan"])
     if gold.get("parts"):
-        images = M.split_by_image(_parts(pred.get("parts", [])), _parts(gold["parts"]), n_images)
-        out["giou"] = M.giou(images)
+        out["giou"] = M.giou(_item_images(pred, gold))
     return out
+
+
+def _item_images(pred: dict[str, Any], gold: dict[str, Any]) -> list[M.ImagePair]:
+    """Per-image (pred, gold) masks of one item; images with no mask on either side are left out
+    (they would count IoU 1 each and reward an item for the images it is not about)."""
+    return M.split_by_image(_parts(pred.get("parts", [])), _parts(gold.get("parts", []))) or [([], [])]
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -73,8 +78,7 @@ def _images(records: Sequence[dict[str, Any]]) -> list[M.ImagePair]:
     out: list[M.ImagePair] = []
     for r in records:
         if r["gold"].get("parts"):
-            out += M.split_by_image(_parts(r["prediction"].get("parts", [])), _parts(r["gold"]["parts"]),
-                                    len(r.get("images", [])) or None)
+            out += _item_images(r["prediction"], r["gold"])
     return out
 
 

@@ -1,0 +1,56 @@
+"""`mereo report` on a tiny run (oracle tools and the blind baseline on hand-written items)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evalfixtures import make_items
+from PIL import Image
+
+from mereo.errors import DatasetError
+from mereo.evals import report, runner
+from mereo.evals.records import read_records, records_path
+from mereo.evals.suites import parse_backends
+
+
+def test_report_of_a_blind_run(tmp_path: Path):
+    items = make_items(tmp_path)
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
+    out = tmp_path / "run"
+    runner.run_eval("items", path=str(path), out=out, backends=parse_backends([], "blind"), progress=False)
+    assert report.main([str(out), "--worst", "2"]) == 0
+    md = (out / "report.md").read_text()
+    assert "| all | 3 |" in md and "lmm=blind" in md
+    assert md.count("### `") == 2
+    assert (out / "plots" / "per_type.png").exists() and (out / "plots" / "distributions.png").exists()
+    # the gallery shows the worst items first: every blind answer has gIoU 0, so it picks the
+    # lowest answer F1, and each picture has one row (gold | predicted) per image of the item
+    recs = read_records(records_path(out, "items"))
+    worst = min(recs, key=lambda r: (report.item_score(r), r["index"]))
+    pic = Image.open(out / "gallery" / f"{worst['index']:05d}.png")
+    assert pic.width >= 2 * 192
+    assert f"`{worst['id']}`" in md.split("worst items")[1].split("###")[1]
+
+
+def test_overlay_colours_the_mask_pixels():
+    from mereo.types import Mask, PartMask
+
+    img = np.zeros((8, 8, 3), dtype=np.uint8)
+    m = np.zeros((8, 8), dtype=bool)
+    m[:4] = True
+    part = PartMask(label="seat", mask=Mask.from_numpy(m))
+    pic = np.asarray(report.overlay(img, [part], {"seat": (200, 0, 0)}, "t", alpha=1.0))
+    # upscaled 24x (8 -> 192 px), pasted 16 px below the top: mask rows red, others black
+    assert tuple(pic[16 + 10, 10]) == (200, 0, 0)
+    assert tuple(pic[16 + 150, 10]) == (0, 0, 0)
+
+
+def test_report_errors_on_a_folder_without_records(tmp_path: Path):
+    with pytest.raises(DatasetError):
+        report.main([str(tmp_path)])
+    with pytest.raises(DatasetError):
+        report.main([str(tmp_path / "missing")])

@@ -1,0 +1,114 @@
+"""Correspondence tools: part-to-part similarity and point matching from dense patch features.
+
+Backends (``REGISTRY``):
+
+- ``dinov2-small`` (default): the small DINOv2 encoder trained on SynthParts
+  (``mereo/checkpoints/dinov2-small.safetensors``).
+- ``dinov2:<hub id or local dir>``: published DINOv2 weights via ``Dinov2Model.from_pretrained``.
+- ``clip-patches`` or ``clip-patches:<recognize backend>``: the recognizer's CLIP patch tokens.
+- ``none``: no visual evidence (neutral similarities, no matches).
+
+For other tools (co-segmentation) :func:`dense_features` gives an image's patch tokens and
+:func:`load_encoder` the trained encoder itself, for batched frozen feature extraction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mereo.cache import default_cache
+from mereo.errors import ValidationError
+from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.correspond.backends import DenseFeatures, FeatureCorresponder, NoCorresponder
+from mereo.tools.correspond.encoder import DenseEncoder, load_pretrained, load_small
+from mereo.types import ImageRef
+
+DEFAULT_BACKEND = "dinov2-small"
+
+
+def _dinov2_small(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
+    encoder = load_small(ctx.device)
+    return FeatureCorresponder("dinov2-small", encoder.encode, ctx)
+
+
+def _dinov2(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
+    if not arg:
+        raise ValidationError("the dinov2 backend needs weights: 'dinov2:facebook/dinov2-small' "
+                              "(hub id in the local cache) or 'dinov2:/path/to/save_pretrained/folder'.")
+    encoder = load_pretrained(arg, ctx.device)
+    return FeatureCorresponder(f"dinov2:{arg}", encoder.encode, ctx)
+
+
+def _clip_patches(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
+    from mereo.tools import recognize
+
+    recognizer = recognize.build(arg or recognize.DEFAULT_BACKEND, ctx)
+    name = "clip-patches" + (f":{arg}" if arg else "")
+
+    def encode(array: np.ndarray):
+        f = recognizer.patch_features(ImageRef(array))
+        return f.tokens, f.grid
+
+    return FeatureCorresponder(name, encode, ctx)
+
+
+def _none(ctx: ToolContext, arg: str | None) -> NoCorresponder:
+    return NoCorresponder(ctx)
+
+
+REGISTRY: dict[str, Builder] = {
+    "dinov2-small": _dinov2_small,
+    "dinov2": _dinov2,
+    "clip-patches": _clip_patches,
+    "none": _none,
+}
+
+
+def list_backends() -> list[str]:
+    """Registered backend names (``dinov2`` takes ``:<hub id or dir>``)."""
+    return sorted(REGISTRY)
+
+
+def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
+    """Build a correspondence backend by name (see the module docstring)."""
+    return build_backend("correspond", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+
+
+def dense_features(backend: str | FeatureCorresponder, image: ImageRef | np.ndarray,
+                   ctx: ToolContext | None = None) -> DenseFeatures:
+    """Patch tokens of ``image``: ``.tokens`` is ``N x D`` float32, ``.grid`` is ``(grid_h, grid_w)``.
+
+    Args:
+        backend: a backend name (e.g. ``"dinov2-small"``) or a built backend.
+        image: the image.
+        ctx: the tool context whose cache is used (the process-wide cache when omitted).
+
+    Raises:
+        ValidationError: the backend has no features (``none``).
+    """
+    corr = build(backend, ctx) if isinstance(backend, str) else backend
+    if not hasattr(corr, "features"):
+        name = getattr(corr, "name", backend)
+        raise ValidationError(f"correspondence backend {name!r} has no dense features.")
+    return corr.features(image)
+
+
+def load_encoder(name: str = DEFAULT_BACKEND, device: str = "auto") -> DenseEncoder:
+    """The encoder behind ``dinov2-small`` or ``dinov2:<source>``, for batched frozen features.
+
+    ``encoder.encode_batch(images)`` maps ``B x H x W x 3`` uint8 to ``B x N x D`` tokens on the
+    ``encoder.grid``; ``encoder.forward_pixels`` takes normalised pixels (see ``encoder.to_pixels``).
+    """
+    key, _, arg = name.partition(":")
+    if key == "dinov2-small":
+        return load_small(device)
+    if key == "dinov2" and arg:
+        return load_pretrained(arg, device)
+    raise ValidationError(f"no DINOv2 encoder named {name!r}; use 'dinov2-small' or "
+                          "'dinov2:<hub id or dir>'.")
+
+
+__all__ = ["REGISTRY", "DEFAULT_BACKEND", "DenseFeatures", "DenseEncoder", "build", "dense_features",
+           "list_backends", "load_encoder"]

@@ -1,0 +1,75 @@
+"""Part segmentation after PLUM: a text that names parts -> one mask per named part.
+
+Backends (``REGISTRY``; a name may carry an argument after ``:``):
+
+- ``plum-small`` (default): the trained span tagger + SAM-style decoder with mask feedback;
+  ``plum-small:/path/to/plum-small.safetensors`` loads another checkpoint.
+- ``sam-clip``: segment-anything automatic masks ranked by CLIP, with the user's weights
+  (``sam-clip:vit_b:/path/sam.pth``; see :mod:`mereo.tools.segment.sam_clip`).
+- ``oracle``: the gold masks from ``ToolContext.gold`` (upper bound).
+- ``whole-object``: the gold object mask for every part (a baseline that finds objects only).
+
+Example:
+    >>> from mereo.cache import FeatureCache
+    >>> from mereo.tools.base import ToolContext
+    >>> seg = build("plum-small", ToolContext(FeatureCache()))            # doctest: +SKIP
+    >>> seg.segment("chair.png", text=describe("chair", ["seat", "leg"]))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.segment.text import describe
+
+DEFAULT_BACKEND = "plum-small"
+
+
+def _plum(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.plum import build_plum
+
+    return build_plum(ctx, arg)
+
+
+def _sam_clip(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.sam_clip import build_sam_clip
+
+    return build_sam_clip(ctx, arg)
+
+
+def _oracle(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.oracle import build_oracle
+
+    return build_oracle(ctx, arg)
+
+
+def _whole_object(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.oracle import build_whole_object
+
+    return build_whole_object(ctx, arg)
+
+
+REGISTRY: dict[str, Builder] = {
+    "plum-small": _plum,
+    "sam-clip": _sam_clip,
+    "oracle": _oracle,
+    "whole-object": _whole_object,
+}
+
+
+def list_backends() -> list[str]:
+    """Names of the registered segment backends."""
+    return list(REGISTRY)
+
+
+def build(name: str, ctx: ToolContext) -> Any:
+    """Build backend ``name`` (``"<backend>"`` or ``"<backend>:<arg>"``).
+
+    Raises:
+        UnknownBackendError: the name is not registered.
+    """
+    return build_backend("segment", REGISTRY, name or DEFAULT_BACKEND, ctx)
+
+
+__all__ = ["DEFAULT_BACKEND", "REGISTRY", "build", "describe", "list_backends"]

@@ -327,7 +327,17 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     step = probe.step(
         "cosegment", "coseg", c.tools.names["coseg"], {"tasks": tasks, "for": task}, {"found": labels}
     )
-    return {**update, "trace": [step]}
+    steps = [step]
+    if task != "common_objects":
+        # co-segmentation describes each image's main object; a named object it did not cover is
+        # segmented on its own (recorded in the trace as its own segment step)
+        covered = {(p["image_index"], p["object"]) for p in update["parts"]}
+        for job in state.get("jobs") or []:
+            if (job["image"], job["object"]) not in covered:
+                extra = segment(job, runtime)
+                update["parts"] = update["parts"] + extra["parts"]
+                steps += extra["trace"]
+    return {**update, "trace": steps}
 
 
 def gather(state: AgentState) -> dict[str, Any]:

@@ -174,9 +174,13 @@ class OfflinePlanner:
                     f"{n} image was given; pass at least two images."
                 )
             return self._make(question, {"op": "common_objects", "images": imgs}, "objects", [], notes)
-        previous = (
-            history[-1]["labels"] if history and re.search(r"\b(those|these|them|they)\b", text) else None
-        )
+        anaphora = re.search(r"\b(those|these|them)\b", text)
+        if anaphora and not history:
+            raise QuestionError(
+                f"'{question}' refers to an earlier answer ('{anaphora.group(1)}'), but there is none on "
+                "this thread; ask the earlier question first with the same thread=..."
+            )
+        previous = history[-1]["labels"] if history and anaphora else None
         if not mentions:
             raise self._unparsed(question, "it names no object the knowledge base knows")
         expr = self._compose(toks, mentions, previous, notes)
@@ -283,6 +287,8 @@ class OfflinePlanner:
         definite = [m for m in out if m.definite and m.image is None]
         used = {m.image for m in out if m.image is not None}
         free = [k for k in range(n) if k not in used]
+        if "<img>" in toks and not used:
+            free = [0]  # "in the image" / "here": the question is about one image
         if definite and len(definite) == len(free):
             for m, k in zip(definite, free, strict=True):
                 m.image = k

@@ -1,0 +1,179 @@
+"""PartAgent end to end with oracle tools on SynthParts: accuracy, threads, streaming, saving, bad input."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mereo.agent.agent import PartAgent
+from mereo.agent.answer import Answer, Step
+from mereo.errors import InvalidImageError, MereoError, QuestionError, UnknownBackendError, ValidationError
+from mereo.evals.synthparts import generate_scenes
+from mereo.evals.synthparts.questions import make_questions
+
+ORACLE = {"segment": "oracle", "coseg": "oracle", "correspond": "oracle", "recognize": "oracle"}
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[list, dict]:
+    scenes = list(generate_scenes("test", 12, seed=5))
+    items = []
+    for suite in ("partonomy", "pairs", "multistep"):
+        items += make_questions(scenes, suite, seed=2, per_image=1)
+    return items, {s.uid: s for s in scenes}
+
+
+@pytest.fixture(scope="module")
+def agent() -> PartAgent:
+    return PartAgent(**ORACLE)
+
+
+def _images(agent: PartAgent, item, by_uid) -> list[np.ndarray]:
+    arrays = [by_uid[g.image_id].image for g in item.images]
+    for arr, g in zip(arrays, item.images, strict=True):
+        agent.register_gold(arr, g.parts)
+    return arrays
+
+
+def test_oracle_exact_set_accuracy_on_every_question_type(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    right, types = 0, Counter()
+    for it in items:
+        ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+        types[it.question_type] += 1
+        right += ans.labels == it.gold_labels
+        assert ans.plan.to_gold_format()["expr"] == it.gold_plan["expr"]
+        if it.gold_labels and ans.kind == "parts":
+            # every answer mask carries an answer label, in an image the question is about
+            assert {m.label for m in ans.parts} <= set(ans.labels)
+            assert {m.image_index for m in ans.parts} <= set(range(len(it.images)))
+    assert len(types) == 9
+    assert right / len(items) >= 0.95
+
+
+def test_answer_masks_match_gold_masks(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "common_parts")
+    ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+    got = {(m.image_index, m.label): m.mask for m in ans.parts}
+    gold = {(m.image_index, m.label): m.mask for m in it.gold_masks}
+    assert set(got) == set(gold)
+    assert all(got[k].iou(gold[k]) == 1.0 for k in gold)
+
+
+def test_trace_records_each_step_and_backend(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "multistep" and len(i.images) == 3)
+    ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+    nodes = [s.node for s in ans.trace]
+    assert nodes[0] == "understand" and nodes[-1] == "answer"
+    assert nodes.count("segment") == 3  # fanned out: one task per object and image
+    assert "correspond" in nodes and "compose" in nodes
+    seg = [s for s in ans.trace if s.node == "segment"]
+    assert {s.backend for s in seg} == {"oracle"} and all(s.seconds >= 0 for s in seg)
+    assert ans.graph.number_of_nodes() > 0 and ans.graph.has_node(
+        f"object:{it.gold_plan['expr']['args'][1]['object']}"
+    )
+
+
+def test_pairs_use_the_coseg_tool_and_stream_yields_steps_then_the_answer(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "unique_parts")
+    out = list(agent.stream(it.question, images=_images(agent, it, by_uid)))
+    assert all(isinstance(s, Step) for s in out[:-1]) and isinstance(out[-1], Answer)
+    assert "cosegment" in [s.node for s in out[:-1]]
+    assert out[-1].labels == it.gold_labels
+
+
+def test_choose_picks_the_matching_multiple_choice_answer(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    mc = [i for i in items if i.answer_choices]
+    assert mc
+    for it in mc[:6]:
+        ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+        assert it.answer_types[agent.choose(ans, it.answer_choices)] == "correct"
+
+
+def test_follow_up_on_a_thread_sees_the_earlier_answer(tmp_path: Path, world) -> None:
+    items, by_uid = world
+    first = next(i for i in items if i.question_type == "identification")
+    other = next(
+        i
+        for i in items
+        if i.question_type == "identification" and i.images[0].image_id != first.images[0].image_id
+    )
+    for checkpointer in (None, str(tmp_path / "threads.sqlite")):
+        agent = PartAgent(**ORACLE, checkpointer=checkpointer)
+        a1 = agent.ask(first.question, images=_images(agent, first, by_uid), thread="t1")
+        obj = other.gold_plan["expr"]["object"]
+        a2 = agent.ask(
+            f"And which of those does the {obj} have?", images=_images(agent, other, by_uid), thread="t1"
+        )
+        assert a2.labels == sorted(set(a1.labels) & set(other.gold_labels))
+        with pytest.raises(QuestionError):  # a fresh thread has no earlier answer to refer to
+            agent.ask(
+                f"And which of those does the {obj} have?", images=_images(agent, other, by_uid), thread="t2"
+            )
+
+
+def test_save_writes_overlays_json_and_trace(agent: PartAgent, world, tmp_path: Path) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "common_parts")
+    ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+    written = ans.save(tmp_path / "out")
+    names = sorted(p.name for p in written)
+    assert names == ["answer.json", "image1.png", "image2.png", "trace.html"]
+    data = json.loads((tmp_path / "out" / "answer.json").read_text())
+    assert data["labels"] == it.gold_labels and data["plan"]["expr"]["op"] == "intersect"
+    with Image.open(tmp_path / "out" / "image1.png") as im:
+        assert im.width >= 256 and im.height > 256  # upscaled image plus legend
+    assert "<table>" in (tmp_path / "out" / "trace.html").read_text()
+
+
+# -- bad input --------------------------------------------------------------------------------------
+def test_bad_input_gives_clear_errors(agent: PartAgent, world, tmp_path: Path) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "identification")
+    images = _images(agent, it, by_uid)
+    with pytest.raises(QuestionError, match="no images"):
+        agent.ask(it.question, images=[])
+    with pytest.raises(QuestionError, match="refers to 1 image"):
+        agent.ask(it.question, images=[images[0], images[0]])
+    with pytest.raises(QuestionError, match="could not parse"):
+        agent.ask("What is the weather like today?", images=images)
+    with pytest.raises(QuestionError, match="empty"):
+        agent.ask("   ", images=images)
+    with pytest.raises(InvalidImageError, match="not found"):
+        agent.ask(it.question, images=[str(tmp_path / "missing.png")])
+
+
+def test_object_the_image_does_not_contain_is_said_plainly(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "identification")
+    present = {p.label for p in it.images[0].parts if p.kind == "object"}
+    absent = next(o for o in ("sofa", "airplane", "horse", "teapot") if o not in present)
+    ans = agent.ask(
+        f"What visible parts does the {absent} in the image have?", images=_images(agent, it, by_uid)
+    )
+    assert ans.labels == [] and f"could not find a {absent}" in ans.text.lower().replace("an ", "a ")
+
+
+def test_unknown_backend_names_and_options() -> None:
+    with pytest.raises(UnknownBackendError, match="known backends:.*oracle"):
+        PartAgent(segment="nope", coseg="oracle", correspond="oracle", recognize="oracle")
+    with pytest.raises(UnknownBackendError, match="lmm"):
+        PartAgent(lmm="gemini", **ORACLE)
+    with pytest.raises(ValidationError, match="unknown config option"):
+        PartAgent(**ORACLE, colour="red")
+
+
+def test_oracle_without_gold_says_how_to_fix_it() -> None:
+    agent = PartAgent(**ORACLE)
+    img = np.zeros((32, 32, 3), dtype=np.uint8)
+    with pytest.raises(MereoError, match="gold"):
+        agent.ask("What visible parts does the chair in the image have?", images=[img])

@@ -100,3 +100,18 @@ def test_bad_arguments_raise_dataset_errors():
         next(generate_scenes("training", 1))
     with pytest.raises(DatasetError):
         generate_scene("train", 0, 0, size=8)
+
+
+def test_occluded_parts_drop_out_of_the_gold_answers():
+    seen = 0
+    for scene in generate_scenes("train", 60, seed=0, size=96):
+        for obj in scene.objects:
+            for p in obj.parts:
+                if p.mask.any() and p.visible_fraction < VISIBLE_FRACTION:
+                    seen += 1
+                    others = [q for q in obj.parts if q.label == p.label and q is not p and q.visible]
+                    if not others:
+                        assert p.label not in obj.visible_parts()
+                    assert not (obj.part_mask(p.label) & p.mask & ~np.logical_or.reduce(
+                        [q.mask for q in others] or [np.zeros_like(p.mask)])).any()
+    assert seen > 0, "some parts are hidden below the threshold in 60 scenes"

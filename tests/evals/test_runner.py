@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,12 +107,31 @@ def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: 
                         progress=False)
 
 
-def test_two_worker_processes_match_one(items_file: Path, tmp_path: Path):
-    one = runner.run_eval("items", path=str(items_file), out=tmp_path / "w1",
-                          backends=parse_backends([], "blind"), progress=False)
-    two = runner.run_eval("items", path=str(items_file), out=tmp_path / "w2", workers=2,
-                          backends=parse_backends([], "blind"), progress=False)
-    assert _numbers(one) == _numbers(two)
+def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
+    """SIGKILL a 2-worker `mereo eval` (oracle tools) midway, resume it, compare with a clean run."""
+    killed, full, n = tmp_path / "killed", tmp_path / "full", 40
+    cmd = [sys.executable, "-m", "mereo.cli", "eval", "agent", "--limit", str(n), "--preset", "oracle",
+           "--workers", "2", "--out", str(killed), "--no-progress"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    path = records_path(killed, "agent")
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes
+        proc.wait()
+    done = len(read_records(path))
+    assert 3 <= done < n, f"the run was not killed midway ({done} of {n} records)"
+    oracle = parse_backends([], "oracle")
+    resumed = runner.run_eval("agent", limit=n, out=killed, backends=oracle, progress=False)
+    clean = runner.run_eval("agent", limit=n, out=full, backends=oracle, progress=False)
+    assert len({r["id"] for r in read_records(path)}) == n
+    assert _numbers(resumed) == _numbers(clean)
 
 
 def test_bad_inputs_raise_mereo_errors(tmp_path: Path):

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 SPLITS = tuple(SPLIT_STREAMS)
 
 
-def load_synthparts(split: str, n: int, seed: int = 0, suite: str = "partonomy", **kwargs: Any) -> list[QAItem]:
+def load_synthparts(split: str, n: int, seed: int = 0, suite: str = "partonomy",
+                    **kwargs: Any) -> list[QAItem]:
     """Questions about ``n`` generated images; see :func:`mereo.evals.datasets.load_synthparts`."""
     from mereo.evals.datasets import load_synthparts as _load
 

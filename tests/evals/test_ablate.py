@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
-from evalfixtures import make_items
 
 from mereo.config import DEFAULT_BACKENDS
 from mereo.errors import QuestionError
@@ -37,13 +35,14 @@ def test_expand_product_and_one_at_a_time():
     assert ablate.slug("segment=oracle,coseg=per-image") == "segment-oracle__coseg-per-image"
 
 
-def test_tiny_grid_writes_table_and_plots(tmp_path: Path):
-    items = make_items(tmp_path)[:2]  # the two one-image items
-    path = tmp_path / "items.json"
-    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
+
+
+def test_tiny_grid_on_the_partonomy_core_fixture(tmp_path: Path):
+    """Loader + runner + grid end to end on the hand-written Partonomy-Core file."""
     out = tmp_path / "abl"
-    code = ablate.main(["items", str(path), "--base", "oracle", "--grid", "correspond=oracle,none",
-                        "--out", str(out), "--no-progress"])
+    code = ablate.main(["partonomy-core", str(FIXTURES / "partonomy_core_mini.json"), "--base", "oracle",
+                        "--grid", "correspond=oracle,none", "--out", str(out), "--no-progress"])
     assert code == 0
     rows = list(csv.DictReader((out / "ablation.csv").open()))
     overall = {r["configuration"]: r for r in rows if r["group"] == "all"}
@@ -56,4 +55,4 @@ def test_tiny_grid_writes_table_and_plots(tmp_path: Path):
     md = (out / "ablation.md").read_text()
     assert "| oracle |" in md and "## suite:partonomy" in md
     assert (out / "plots" / "answer_f1.png").stat().st_size > 1000
-    assert (out / "oracle" / "items.jsonl").exists() and (out / "blind" / "run.json").exists()
+    assert (out / "oracle" / "partonomy-core.jsonl").exists() and (out / "blind" / "run.json").exists()

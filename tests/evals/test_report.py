@@ -36,6 +36,21 @@ def test_report_of_a_blind_run(tmp_path: Path):
     assert f"`{worst['id']}`" in md.split("worst items")[1].split("###")[1]
 
 
+def test_mixedparts_fixture_end_to_end(tmp_path: Path):
+    """Loader + runner + report on the hand-written MixedParts file (blind baseline: no masks)."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
+    out = tmp_path / "mp"
+    code = runner.main(["mixedparts", str(fixtures / "mixedparts_mini.json"), "--images",
+                        str(fixtures / "images"), "--preset", "blind", "--out", str(out), "--no-progress"])
+    assert code == 0
+    recs = read_records(records_path(out, "mixedparts"))
+    assert recs and all(r["suite"] == "pairs" and len(r["images"]) == 2 for r in recs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["all"]["ap50"] == 0.0 and summary["all"]["giou"] == 0.0
+    assert report.main([str(out)]) == 0
+    assert "gallery/" in (out / "report.md").read_text()
+
+
 def test_overlay_colours_the_mask_pixels():
     from mereo.types import Mask, PartMask
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mereo.agent import lmm as lmm_backends
-from mereo.agent.answer import Answer, Step
+from mereo.agent.answer import NODE_LINK, Answer, Step
 from mereo.agent.graph import compile_graph, make_checkpointer
 from mereo.agent.plan import parse_plan
 from mereo.agent.state import AgentContext
@@ -179,7 +179,7 @@ class PartAgent:
     def _answer(self, state: dict[str, Any], refs: list[ImageRef], seconds: float) -> Answer:
         result = state.get("result") or {}
         graph = (
-            nx.node_link_graph(state["hierarchy"], directed=True, edges="edges")
+            nx.node_link_graph(state["hierarchy"], directed=True, **NODE_LINK)
             if state.get("hierarchy")
             else nx.DiGraph()
         )

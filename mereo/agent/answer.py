@@ -37,6 +37,11 @@ PALETTE = [
 ]
 
 
+#: node-link JSON keys; edges carry their own "source" attribute (provenance), so the endpoints
+#: are stored under "from" / "to"
+NODE_LINK: dict[str, str] = {"edges": "edges", "source": "from", "target": "to"}
+
+
 @dataclass
 class Step:
     """One step of the graph's run.
@@ -123,7 +128,7 @@ class Answer:
             "kind": self.kind,
             "parts": [p.model_dump(mode="json") for p in self.parts],
             "plan": self.plan.model_dump(mode="json"),
-            "graph": nx.node_link_data(self.graph, edges="edges"),
+            "graph": nx.node_link_data(self.graph, **NODE_LINK),
             "trace": [s.to_dict() for s in self.trace],
             "notes": self.notes,
             "matches": self.matches,

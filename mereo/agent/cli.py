@@ -116,7 +116,7 @@ def demo_main(argv: list[str]) -> int:
     out = Path(args.out)
     correct = 0
     for k, item in enumerate(items):
-        arrays = [by_uid[g.image_id].image for g in item.images]
+        arrays = [by_uid[str(g.image_id)].image for g in item.images]
         folder = out / f"{k + 1:02d}_{item.question_type}"
         folder.mkdir(parents=True, exist_ok=True)
         for i, (arr, g) in enumerate(zip(arrays, item.images, strict=True)):
@@ -154,7 +154,7 @@ def bench_main(argv: list[str]) -> int:
     ][: args.n + 1]
     times, repeat = [], []
     for k, item in enumerate(items):
-        arrays = [by_uid[g.image_id].image for g in item.images]
+        arrays = [by_uid[str(g.image_id)].image for g in item.images]
         for arr, g in zip(arrays, item.images, strict=True):
             agent.register_gold(arr, g.parts)
         t = time.perf_counter()

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+import networkx as nx
 import numpy as np
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from mereo.agent.answer import Step
+from mereo.agent.answer import NODE_LINK, Step
 from mereo.agent.compose import Evidence, evaluate
 from mereo.agent.phrasing import answer_text
 from mereo.agent.plan import (
@@ -37,6 +38,8 @@ from mereo.types import Mask, PartMask
 
 #: Recognitions scoring below this fraction of the best one in an image are dropped.
 RELATIVE_SCORE = 0.5
+#: A part found for a recognised object counts only when this fraction of it lies inside the object.
+MIN_INSIDE = 0.5
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -129,9 +132,9 @@ def _recognition_images(plan: Plan, ctx: AgentContext) -> dict[int, int]:
         if isinstance(n, WholeToPartExpr):
             need[n.image] = max(need.get(n.image, 0), 1)
         elif isinstance(n, PartToWholeExpr):
-            need.update({i: 3 for i in n.images})
+            need.update({i: 5 for i in n.images})
         elif isinstance(n, CommonObjectsExpr) and coseg_task(plan, ctx) != "common_objects":
-            need.update({i: 3 for i in n.images})
+            need.update({i: 5 for i in n.images})
     for o in plan.objects:
         if o.name is None and o.image is not None:
             need.setdefault(o.image, 1)
@@ -172,8 +175,8 @@ def recognize(job: RecognizeJob, runtime: Runtime[AgentContext]) -> dict[str, An
     best = max((r.score for r in found), default=0.0)
     out = []
     for r in found:
-        if r.score < RELATIVE_SCORE * best:
-            continue
+        if r.mask is None and r.score < RELATIVE_SCORE * best:
+            continue  # whole-image labels without masks: keep only the clear candidates
         mask = r.mask if r.mask is not None else _box_mask(r.box, image.height, image.width)
         out.append(
             PartMask(
@@ -194,6 +197,13 @@ def recognize(job: RecognizeJob, runtime: Runtime[AgentContext]) -> dict[str, An
         {"objects": [(o["label"], round(o["score"], 3)) for o in out]},
     )
     return {"recognized": out, "trace": [step]}
+
+
+def _inside(part: Mask, region: Mask) -> float:
+    """Fraction of the part's pixels that lie inside the object region (1 for an empty part)."""
+    if tuple(part.size) != tuple(region.size) or part.area == 0:
+        return 1.0
+    return Mask.intersection([part, region]).area / part.area
 
 
 def _box_mask(box: tuple[float, float, float, float], h: int, w: int) -> Mask:
@@ -236,8 +246,9 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     jobs = []
     for obj, img in dict.fromkeys(targets):
         text = described.get((obj, img)) or described.get((obj, None)) or _describe(obj, expected[obj])
-        jobs.append(SegmentJob(object=obj, image=img, parts=expected[obj], description=text))
-    graph = c.kb.to_node_link(list(expected)) if expected else {"nodes": [], "edges": []}
+        region = next((o["mask"] for o in rec if o["image_index"] == img and o["label"] == obj), None)
+        jobs.append(SegmentJob(object=obj, image=img, parts=expected[obj], description=text, region=region))
+    graph = nx.node_link_data(c.kb.subgraph(list(expected)), **NODE_LINK) if expected else {}
     step = probe.step(
         "hierarchy", "kb", None, {"objects": list(expected)}, {"parts": expected, "provenance": provenance}
     )
@@ -279,11 +290,14 @@ def segment(job: SegmentJob, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         object=job["object"],
         image_index=job["image"],
     )
+    rle = job.get("region")
+    region = Mask.from_rle(rle) if rle else None
     out = [
         p.model_copy(update={"object": p.object or job["object"], "image_index": job["image"]}).model_dump(
             mode="json"
         )
         for p in found
+        if region is None or _inside(p.mask, region) >= MIN_INSIDE
     ]
     step = probe.step(
         "segment",
@@ -334,7 +348,7 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         covered = {(p["image_index"], p["object"]) for p in update["parts"]}
         for job in state.get("jobs") or []:
             if (job["image"], job["object"]) not in covered:
-                extra = segment(job, runtime)
+                extra = segment(job, runtime)  # type: ignore[arg-type]
                 update["parts"] = update["parts"] + extra["parts"]
                 steps += extra["trace"]
     return {**update, "trace": steps}

@@ -67,6 +67,7 @@ class SegmentJob(TypedDict):
     image: int
     parts: list[str]
     description: str
+    region: dict[str, Any] | None  # the recognised object's mask (COCO RLE), when there is one
 
 
 class RecognizeJob(TypedDict):

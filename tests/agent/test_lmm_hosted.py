@@ -177,3 +177,43 @@ def test_endpoint_from_environment(
 def test_unknown_lmm_backend() -> None:
     with pytest.raises(UnknownBackendError, match="known backends: offline, openai"):
         build("gemini:pro")
+
+
+def test_agent_with_a_hosted_planner_merges_proposed_parts_with_provenance(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LangHOPS-style: an object the knowledge base lacks gets LMM-proposed parts in the hierarchy."""
+    from mereo.agent.agent import PartAgent
+    from mereo.types import Mask, PartMask
+
+    plan = {
+        "objects": [{"name": "zorblax", "image": 0}],
+        "expr": {"op": "parts", "object": "zorblax", "image": 0},
+        "returns": "parts",
+    }
+    server.replies = [json.dumps(plan), json.dumps({"object": "zorblax", "parts": ["Antennae", "shell"]})]
+    monkeypatch.setenv("MEREO_LMM_BASE_URL", server.url)
+    agent = PartAgent(
+        lmm="openai:m",
+        segment="oracle",
+        coseg="oracle",
+        correspond="oracle",
+        recognize="oracle",
+        lmm_retries=0,
+    )
+    img = np.zeros((16, 16, 3), dtype=np.uint8)
+    m = np.zeros((16, 16), dtype=bool)
+    m[2:6, 2:6] = True
+    agent.register_gold(
+        img,
+        [
+            PartMask(label="zorblax", object="zorblax", kind="object", mask=Mask.from_numpy(m)),
+            PartMask(label="shell", object="zorblax", mask=Mask.from_numpy(m)),
+        ],
+    )
+    ans = agent.ask("What parts does the zorblax have?", images=[img])
+    assert ans.labels == ["shell"]
+    assert ans.trace[0].backend == "openai:m"
+    edge = ans.graph.edges["object:zorblax", "part:antenna"]
+    assert edge["source"] == "lmm:openai:m" and edge["confidence"] == 0.5
+    assert "proposed by lmm:openai:m" in json.dumps([s.outputs for s in ans.trace])

@@ -289,7 +289,8 @@ def bench_main(argv: list[str] | None = None) -> int:
         for k in (1, args.workers):
             clock: dict[str, float] = {}
             t0 = time.perf_counter()
-            summary = run_configs(items, {"run": backends}, {"run": Path(tmp) / f"w{k}"}, args.suite, workers=k,
+            run_dir = Path(tmp) / f"w{k}"
+            summary = run_configs(items, {"run": backends}, {"run": run_dir}, args.suite, workers=k,
                                   settings={"split": args.split}, progress=True, timings=clock)["run"]
             times[k] = time.perf_counter() - t0
             items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))

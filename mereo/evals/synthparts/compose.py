@@ -165,10 +165,11 @@ def _update_visibility(objects: list[SceneObject], layers: list[_Layer]) -> None
 def _paint(rng: np.random.Generator, canvas: np.ndarray, layers: list[_Layer]) -> np.ndarray:
     """Paint layers back to front onto ``canvas`` (``H x W x 3`` float); returns uint8 RGB."""
     for layer in layers:
-        ys, xs = np.nonzero(layer.mask)
-        if len(ys) == 0:
+        rows, cols = layer.mask.any(axis=1), layer.mask.any(axis=0)
+        if not rows.any():
             continue
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        y0, y1 = int(rows.argmax()), len(rows) - int(rows[::-1].argmax())
+        x0, x1 = int(cols.argmax()), len(cols) - int(cols[::-1].argmax())
         sub = layer.mask[y0:y1, x0:x1]
         tex = tx.texture(rng, y1 - y0, x1 - x0, layer.colour, layer.texture)
         if layer.outline:

@@ -26,8 +26,8 @@ def jitter_colour(rng: np.random.Generator, colour: np.ndarray, amount: float = 
 
 
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    return yy, xx
+    """Row and column coordinates as broadcastable ``H x 1`` and ``1 x W`` float32 arrays."""
+    return (np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :])
 
 
 def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:

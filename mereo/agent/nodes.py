@@ -246,7 +246,8 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     jobs = []
     for obj, img in dict.fromkeys(targets):
         text = described.get((obj, img)) or described.get((obj, None)) or _describe(obj, expected[obj])
-        region = next((o["mask"] for o in rec if o["image_index"] == img and o["label"] == obj), None)
+        same = [Mask.from_rle(o["mask"]) for o in rec if o["image_index"] == img and o["label"] == obj]
+        region = Mask.union(same).to_coco() if same else None  # every instance of that object
         jobs.append(SegmentJob(object=obj, image=img, parts=expected[obj], description=text, region=region))
     graph = nx.node_link_data(c.kb.subgraph(list(expected)), **NODE_LINK) if expected else {}
     step = probe.step(

@@ -165,11 +165,12 @@ def _update_visibility(objects: list[SceneObject], layers: list[_Layer]) -> None
 def _paint(rng: np.random.Generator, canvas: np.ndarray, layers: list[_Layer]) -> np.ndarray:
     """Paint layers back to front onto ``canvas`` (``H x W x 3`` float); returns uint8 RGB."""
     for layer in layers:
-        rows, cols = layer.mask.any(axis=1), layer.mask.any(axis=0)
+        rows: np.ndarray = np.asarray(layer.mask.any(axis=1))
+        cols: np.ndarray = np.asarray(layer.mask.any(axis=0))
         if not rows.any():
             continue
-        y0, y1 = int(rows.argmax()), len(rows) - int(rows[::-1].argmax())
-        x0, x1 = int(cols.argmax()), len(cols) - int(cols[::-1].argmax())
+        y0, y1 = int(rows.argmax()), rows.shape[0] - int(rows[::-1].argmax())
+        x0, x1 = int(cols.argmax()), cols.shape[0] - int(cols[::-1].argmax())
         sub = layer.mask[y0:y1, x0:x1]
         tex = tx.texture(rng, y1 - y0, x1 - x0, layer.colour, layer.texture)
         if layer.outline:

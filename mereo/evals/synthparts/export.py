@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
@@ -128,8 +130,12 @@ def partonomy_record(item: QAItem) -> dict[str, Any]:
     }
     if item.question_type == "whole_to_part" and obj:
         rec["object_question"] = "What is the object in the image?"
-        others = [c for c in CATEGORIES if c != obj][: 4]
-        rec["object_answer_choices"] = [f"It is {article(c)}." for c in [obj, *others]]
+        rng = np.random.default_rng(zlib.crc32(item.id.encode()))
+        others = [str(c) for c in rng.choice([c for c in CATEGORIES if c != obj], 4, replace=False)]
+        names = [obj, *others]
+        rng.shuffle(names)
+        rec["object_answer_choices"] = [f"It is {article(c)}." for c in names]
+        rec["object_answer_types"] = ["correct" if c == obj else "incorrect" for c in names]
     return rec
 
 

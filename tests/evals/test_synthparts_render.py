@@ -115,3 +115,18 @@ def test_occluded_parts_drop_out_of_the_gold_answers():
                     assert not (obj.part_mask(p.label) & p.mask & ~np.logical_or.reduce(
                         [q.mask for q in others] or [np.zeros_like(p.mask)])).any()
     assert seen > 0, "some parts are hidden below the threshold in 60 scenes"
+
+
+def test_knowledge_base_lists_every_drawable_part():
+    import json
+    from importlib import resources
+
+    from mereo.knowledge import PartHierarchy
+
+    data = json.loads(resources.files("mereo.knowledge.data").joinpath("synthparts.json").read_text())
+    assert data["source"] == "SynthParts"
+    listed = {k: tuple(v["parts"]) for k, v in data["objects"].items()}
+    assert listed == {k: t.parts for k, t in CATEGORIES.items()}
+    kb = PartHierarchy.default()
+    for name, template in CATEGORIES.items():
+        assert set(template.parts) <= set(kb.parts_of(name)), name

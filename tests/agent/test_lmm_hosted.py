@@ -46,6 +46,11 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 reply = outer.replies.pop(0) if outer.replies else "{}"
+                if isinstance(reply, tuple) and reply[0] == "status":
+                    self.send_response(int(reply[1]))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if isinstance(reply, tuple):
                     time.sleep(reply[1])
                     reply = "{}"
@@ -217,3 +222,12 @@ def test_agent_with_a_hosted_planner_merges_proposed_parts_with_provenance(
     edge = ans.graph.edges["object:zorblax", "part:antenna"]
     assert edge["source"] == "lmm:openai:m" and edge["confidence"] == 0.5
     assert "proposed by lmm:openai:m" in json.dumps([s.outputs for s in ans.trace])
+
+
+def test_server_errors_are_retried_with_backoff(server: ChatServer, images: list[ImageRef]) -> None:
+    server.replies = [("status", 503), json.dumps(GOOD_PLAN)]
+    plan = HostedLMM("m", base_url=server.url, api_key="k", retries=1).plan("q?", images)
+    assert plan.returns == "parts" and len(server.requests) == 2
+    server.replies = [("status", 500)]
+    with pytest.raises(LMMUnavailableError, match="HTTP 500"):
+        HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)

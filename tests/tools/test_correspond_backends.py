@@ -119,7 +119,8 @@ def test_dinov2_small_checkpoint_matches_same_parts_better_than_random():
     assert manifest["size_bytes"] <= 15e6 and manifest["architecture"] == "transformers.Dinov2Model"
     from mereo.evals.synthparts import CATEGORIES, PART_LABELS
 
-    data = scenes_to_arrays(list(generate_scenes("test", 16, seed=3)), list(PART_LABELS), list(CATEGORIES), "test")
+    scenes = list(generate_scenes("test", 16, seed=3))
+    data = scenes_to_arrays(scenes, list(PART_LABELS), list(CATEGORIES), "test")
     pairs = sample_pairs(data, 30, seed=0)
     trained = evaluate_pairs(encoder_features(correspond.load_encoder("dinov2-small", "cpu")), data, pairs)
     torch.manual_seed(0)

@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=1024, help="tokens per step in the contrastive loss")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--temperature", type=float, default=0.1)
+    parser.add_argument("--hidden", type=int, default=SMALL_CONFIG["hidden_size"], help="encoder width")
+    parser.add_argument("--layers", type=int, default=SMALL_CONFIG["num_hidden_layers"], help="encoder depth")
+    parser.add_argument("--val-pairs", type=int, default=200, help="object pairs for validation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     val = load_split("val", args.n_val, seed=args.seed)
     print(f"data: {len(train)} train / {len(val)} val scenes ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    cfg = dict(SMALL_CONFIG)
+    cfg = dict(SMALL_CONFIG, hidden_size=args.hidden, num_hidden_layers=args.layers)
     patch, size = cfg["patch_size"], cfg["image_size"]
     labels = token_labels(train, patch)
     bg_label = len(train.part_labels)
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = len(train) // args.batch
     total = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.1)
-    val_pairs = sample_pairs(val, 200, seed=args.seed)
+    val_pairs = sample_pairs(val, args.val_pairs, seed=args.seed)
     history = []
     t_train = time.perf_counter()
     for epoch in range(args.epochs):

@@ -5,7 +5,8 @@ Backends (``REGISTRY``):
 - ``clip-small`` (default): open_clip's CLIP in a small configuration trained on SynthParts
   (``mereo/checkpoints/clip-small.safetensors``).
 - ``open_clip:<arch>:<pretrained tag or weights file>``: a published open_clip model, e.g.
-  ``open_clip:ViT-B-32:/models/vit_b_32.pt`` (a pretrained tag needs open_clip's local cache).
+  ``open_clip:ViT-B-32:/models/vit_b_32.pt`` (a pretrained tag needs open_clip's local cache), or
+  ``open_clip:local-dir:/models/clip`` for a folder with ``open_clip_config.json`` and weights.
 
 :func:`patch_features` gives the CLIP patch tokens of an image (what ``clip-patches`` uses).
 """
@@ -35,7 +36,10 @@ def _open_clip(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
     if not arg:
         raise ValidationError("the open_clip backend needs an architecture and weights: "
                               "'open_clip:ViT-B-32:/path/to/weights.pt' or 'open_clip:ViT-B-32:openai'.")
-    arch, _, pretrained = arg.partition(":")
+    if arg.startswith(("local-dir:", "hf-hub:")):  # open_clip's own folder / hub formats name both
+        arch, pretrained = arg, ""
+    else:
+        arch, _, pretrained = arg.partition(":")
     return ClipRecognizer(f"open_clip:{arg}", load_open_clip(arch, pretrained or None, ctx.device), ctx)
 
 

@@ -63,6 +63,9 @@ def _records(data: Any, path: str | Path, what: str) -> list[dict[str, Any]]:
             if isinstance(data.get(key), list):
                 data = data[key]
                 break
+        else:
+            if data and all(isinstance(v, dict) for v in data.values()):  # {id: record}
+                data = [{"id": k, **v} for k, v in data.items()]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DatasetError(f"{path} is not a {what} file: expected a JSON list of records")
     return data

@@ -93,3 +93,12 @@ def test_bad_files_raise_dataset_errors(tmp_path):
     with pytest.raises(DatasetError, match="not a QAItem"):
         (tmp_path / "x.jsonl").write_text('{"id": 1}\n')
         load_items(tmp_path / "x.jsonl")
+
+
+def test_records_keyed_by_id_are_accepted(tmp_path):
+    recs = json.loads((FIX / "partonomy_core_mini.json").read_text())
+    keyed = tmp_path / "keyed.json"
+    keyed.write_text(json.dumps({f"q{i}": r for i, r in enumerate(recs)}))
+    items = load_partonomy(keyed, images_root=FIX)
+    assert [it.id for it in items] == ["q0", "q1", "q2"]
+    assert items[0].gold_labels == ["leg", "seat"]

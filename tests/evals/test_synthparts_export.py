@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mereo.evals.datasets import load_coco_parts, load_items, load_mixedparts, load_partonomy, load_synthparts
 from mereo.evals.synthparts import cli, generate_scenes
@@ -96,3 +97,12 @@ def test_colour_does_not_give_parts_away():
     assert res.accuracy <= res.majority_baseline + 0.05
     assert res.balanced_accuracy < 3 * res.chance
     assert "balanced accuracy" in res.summary()
+
+
+def test_load_synthparts_replaces_stale_cached_images(tmp_path):
+    first = load_synthparts("val", 3, seed=0, suite="partonomy", size=48, cache_dir=tmp_path)
+    path = Path(first[0].images[0].path)
+    Image.new("RGB", (48, 48), (1, 2, 3)).save(path)  # a stale file from another generator version
+    again = load_synthparts("val", 3, seed=0, suite="partonomy", size=48, cache_dir=tmp_path)
+    scene = next(generate_scenes("val", 1, 0, 48, start=int(again[0].images[0].image_id[-6:])))
+    assert np.array_equal(ImageRef(again[0].images[0].path).array, scene.image)

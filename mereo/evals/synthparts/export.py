@@ -44,16 +44,29 @@ def image_path(scene: Scene) -> str:
     return f"images/{scene.uid}.png"
 
 
+def _same_pixels(path: Path, image: np.ndarray) -> bool:
+    try:
+        with Image.open(path) as im:
+            return np.array_equal(np.asarray(im.convert("RGB")), image)
+    except OSError:
+        return False
+
+
 def write_images(scenes: Sequence[Scene], out_dir: str | Path, *, overwrite: bool = True) -> list[str]:
-    """Save each scene as ``out_dir/images/<uid>.png``; returns the relative paths."""
+    """Save each scene as ``out_dir/images/<uid>.png``; returns the relative paths.
+
+    With ``overwrite=False`` a file that already holds the same pixels is kept (a stale file from
+    another generator version is replaced). Writes go through a per-process temp file, so
+    concurrent writers never see a half-written PNG.
+    """
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     paths = []
     for s in scenes:
         rel = image_path(s)
         target = out / rel
-        if overwrite or not target.exists():
-            tmp = target.with_suffix(".tmp.png")
+        if overwrite or not target.exists() or not _same_pixels(target, s.image):
+            tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.png")
             Image.fromarray(s.image).save(tmp, optimize=False, compress_level=1)
             os.replace(tmp, target)
         paths.append(rel)

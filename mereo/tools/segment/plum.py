@@ -125,7 +125,7 @@ class PlumSegmenter:
             full_text = req.text
             labels = [normalize_part(full_text[a:b]) for a, b in spans]
         else:
-            desc = describe_spans(req.object, req.parts or [])
+            desc = describe_spans(req.object, [normalize_part(p) for p in req.parts or []])
             full_text = desc.text
             te = get_encoder().tokens([full_text], max_length=MAX_TOKENS)
             spans = [(a, b) for a, b, _ in desc.spans]

@@ -103,6 +103,7 @@ def build_sam_from_state(state: dict[str, torch.Tensor], sam_type: str = "auto")
         grid = state["image_encoder.pos_embed"].shape[1]
         depth = _count(state, r"image_encoder\.blocks\.(\d+)\.")
         head_dim = state["image_encoder.blocks.0.attn.rel_pos_h"].shape[1]
+        mlp_ratio = state["image_encoder.blocks.0.mlp.lin1.weight"].shape[0] / width
         rel = [state[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0] for i in range(depth)]
         out_chans = state["image_encoder.neck.0.weight"].shape[0]
         mask_in = state["prompt_encoder.mask_downscaling.0.weight"].shape[0] * 4
@@ -121,7 +122,7 @@ def build_sam_from_state(state: dict[str, torch.Tensor], sam_type: str = "auto")
     img_size = grid * patch
     sam = Sam(
         image_encoder=ImageEncoderViT(
-            depth=depth, embed_dim=width, img_size=img_size, mlp_ratio=4,
+            depth=depth, embed_dim=width, img_size=img_size, mlp_ratio=mlp_ratio,
             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=width // head_dim, patch_size=patch,
             qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state, use_rel_pos=True,
             global_attn_indexes=global_idx, window_size=windows[0] if windows else 0, out_chans=out_chans),

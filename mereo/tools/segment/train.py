@@ -77,7 +77,7 @@ def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
     return {
         "bio": bio_loss(tag_logits, b.tags),
         "tversky": focal_tversky_loss(logits, tgt).mean(),
-        "bce": mask_bce(logits, tgt).mean() * 10.0,
+        "bce": mask_bce(logits, tgt).mean() * 2.0,
         "presence": F.binary_cross_entropy_with_logits(presence[act], nonempty) * 0.5,
     }
 
@@ -171,7 +171,7 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
         n = max(1, math.ceil(len(order) / batch_size))
         record: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v / n for k, v in sums.items()}}
         if val_set is not None and len(val_set):

@@ -1,0 +1,121 @@
+"""PLUM-small: shapes, mask feedback, losses, a short training run, checkpoint round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mereo.tools.segment.losses import bio_loss, focal_tversky_loss, mask_bce
+from mereo.tools.segment.model import PlumConfig, PlumSmall
+
+TINY = PlumConfig(image_size=64, embed_dim=32, span_hidden=32, decoder_mlp=64, encoder_channels=(8, 16))
+
+
+@pytest.fixture(scope="module")
+def tiny_set():
+    from mereo.evals.synthparts import PART_LABELS, generate_scenes
+    from mereo.tools.segment.data import build_set
+
+    return build_set(generate_scenes("train", 6, seed=5, size=64), sorted(PART_LABELS), seed=1, size=64,
+                     progress=False)
+
+
+def test_shapes_and_feedback_changes_later_masks() -> None:
+    torch.manual_seed(0)
+    model = PlumSmall(TINY).eval()
+    with torch.no_grad():
+        for p in model.feedback.parameters():  # FiLM starts at identity; make it do something
+            p.normal_(0, 0.5)
+        emb = model.encode_image(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))
+        assert emb.shape == (2, 32, 8, 8)
+        tokens = torch.randn(2, 7, 384)
+        assert model.tag(tokens, torch.ones(2, 7, dtype=torch.bool)).shape == (2, 7, 3)
+        index = torch.zeros(2, 3, 7)
+        index[:, 0, 1] = index[:, 1, 2:4] = index[:, 2, 5] = 1
+        queries = model.span_queries(tokens, index)
+        assert queries.shape == (2, 3, 32)
+        masks, presence = model.decode_all(emb, queries)
+        assert masks.shape == (2, 3, 32, 32) and presence.shape == (2, 3)
+        alone, _ = model.decode(emb, queries[:, 1])
+        assert torch.allclose(alone[:, 0], model.decode(emb, queries[:, 1])[0][:, 0])
+        assert torch.allclose(masks[:, 0], model.decode(emb, queries[:, 0])[0][:, 0], atol=1e-5)
+        assert not torch.allclose(masks[:, 1], alone[:, 0], atol=1e-4)  # the first mask fed back
+
+
+def test_ablation_variants_build_without_their_modules() -> None:
+    m = PlumSmall(PlumConfig(feedback=False, bidirectional=False, image_size=64, embed_dim=32))
+    assert m.feedback is None and m.span_extractor.layer is None
+    full = PlumSmall(TINY)
+    assert full.feedback is not None and full.span_extractor.layer is not None
+
+
+def test_losses() -> None:
+    target = torch.zeros(2, 16, 16)
+    target[0, 4:8, 4:8] = 1
+    perfect = (target * 2 - 1) * 20
+    assert focal_tversky_loss(perfect, target).max() < 1e-3
+    assert focal_tversky_loss(-perfect, target)[0] > 0.9
+    assert focal_tversky_loss(torch.full((2, 16, 16), 5.0), target)[1] > 0.9  # false positives on empty
+    # recall-biased: missing pixels cost more than the same number of extra pixels
+    miss, extra = torch.full((1, 16, 16), -20.0), torch.full((1, 16, 16), -20.0)
+    t = torch.zeros(1, 16, 16)
+    t[0, :8, :8] = 1
+    miss[0, :8, :4] = 20
+    extra[0, :8, :12] = 20
+    assert focal_tversky_loss(miss, t) > focal_tversky_loss(extra, t)
+    assert mask_bce(perfect, target).max() < 1e-3
+    logits = torch.zeros(1, 3, 3)
+    logits[0, 0, 1] = logits[0, 1, 0] = logits[0, 2, 2] = 10
+    assert bio_loss(logits, torch.tensor([[1, 0, 2]])) < 1e-3
+    assert bio_loss(logits, torch.tensor([[-100, 0, 2]])) < 1e-3
+
+
+def test_short_training_learns_and_is_seeded(tiny_set) -> None:
+    from mereo.tools.segment.train import batch_losses, make_batch, train_model
+
+    torch.set_num_threads(1)
+    assert len(tiny_set) >= 6
+    batch = make_batch(tiny_set, np.arange(len(tiny_set)))
+    a = train_model(TINY, tiny_set, tiny_set, epochs=12, seed=0, batch_size=8, lr=3e-3, progress=False)
+    with torch.no_grad():
+        after = {k: float(v) for k, v in batch_losses(a.model, batch).items()}
+    first = a.history[0]
+    assert after["bio"] < first["loss_bio"] * 0.7
+    assert after["tversky"] + after["bce"] < first["loss_tversky"] + first["loss_bce"]
+    assert a.history[-1]["val_span_f1"] > a.history[0]["val_span_f1"]
+    b = train_model(TINY, tiny_set, None, epochs=1, seed=0, batch_size=8, progress=False)
+    c = train_model(TINY, tiny_set, None, epochs=1, seed=0, batch_size=8, progress=False)
+    assert all(torch.equal(x, y) for x, y in zip(b.model.state_dict().values(), c.model.state_dict().values(),
+                                                 strict=True))
+
+
+def test_set_cache_round_trip(tiny_set, tmp_path) -> None:
+    from mereo.tools.segment.data import SegmentSet
+
+    tiny_set.save(tmp_path / "s.npz")
+    back = SegmentSet.load(tmp_path / "s.npz")
+    assert back.spans == tiny_set.spans and back.texts == tiny_set.texts and back.visible == tiny_set.visible
+    assert np.array_equal(back.target_masks([0]), tiny_set.target_masks([0]))
+    masks = tiny_set.target_masks(range(len(tiny_set)))
+    # every span's target is a part of its object, or empty for a part it lacks / hides
+    for i, spans in enumerate(tiny_set.spans):
+        for k, (_, _, label) in enumerate(spans):
+            assert masks[i, k].any() == (label in tiny_set.visible[i])
+
+
+def test_checkpoint_round_trip(tmp_path) -> None:
+    from mereo.checkpoints import save_checkpoint
+    from mereo.errors import CheckpointError
+    from mereo.tools.segment.plum import load_plum
+
+    torch.manual_seed(1)
+    model = PlumSmall(TINY)
+    save_checkpoint("plum-small", model.state_dict(), {"config": TINY.to_dict()}, directory=tmp_path)
+    loaded, manifest = load_plum(str(tmp_path / "plum-small.safetensors"))
+    assert manifest["config"]["embed_dim"] == 32
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    (tmp_path / "plum-small.safetensors").write_bytes(b"not weights")
+    with pytest.raises(CheckpointError):
+        load_plum(str(tmp_path))

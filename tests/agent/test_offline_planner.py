@@ -130,3 +130,30 @@ def test_unknown_object_gets_parts_of_the_nearest_known_one_or_a_clear_error(pla
 
 def test_registry_builds_the_offline_planner() -> None:
     assert build("offline").name == "offline"
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("What visible parts does the object in the image have?", {"op": "whole_to_part", "image": 0}),
+        (
+            "What visible parts does the object in the image have in common with a stool?",
+            {
+                "op": "intersect",
+                "args": [{"op": "whole_to_part", "image": 0}, {"op": "kb_parts", "object": "stool"}],
+            },
+        ),
+        (
+            "What visible parts does the object in the image have which a table does not have?",
+            {
+                "op": "difference",
+                "args": [{"op": "whole_to_part", "image": 0}, {"op": "kb_parts", "object": "table"}],
+            },
+        ),
+        ("Find the object with a door in the image.", {"op": "part_to_whole", "part": "door", "images": [0]}),
+    ],
+)
+def test_partonomy_core_templates_about_the_unnamed_object(
+    planner: OfflinePlanner, question: str, expected: dict
+) -> None:
+    assert planner.plan(question, IMAGES[:1]).expr_dict() == expected

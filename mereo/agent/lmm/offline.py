@@ -59,6 +59,8 @@ _NOT_OBJECTS = {
 }
 
 
+#: The name of a mention of the unnamed object ("the object in the image").
+UNNAMED = "<object>"
 _STOP = {
     "the",
     "a",
@@ -157,11 +159,13 @@ class OfflinePlanner:
             raise self._unparsed(question, "it does not ask about parts or objects")
         notes: list[str] = []
         refs = sorted({int(m) for m in re.findall(r"<img(\d+)>", text)})
-        if re.search(r"\bobject\b", text) and not re.search(r"\bobjects\b", text):
+        mentions = self._mentions(toks, n, notes)
+        named = [m for m in mentions if m.name != UNNAMED]
+        one_object = re.search(r"\bobject\b", text) and not re.search(r"\bobjects\b", text)
+        if one_object and not (named and re.search(r"\bparts?\b", text)):
             plan = self._about_one_object(question, toks, text, refs, n)
             if plan is not None:
                 return plan
-        mentions = self._mentions(toks, n, notes)
         if (
             not mentions
             and re.search(r"\bobjects\b", text)
@@ -185,7 +189,9 @@ class OfflinePlanner:
             raise self._unparsed(question, "it names no object the knowledge base knows")
         expr = self._compose(toks, mentions, previous, notes)
         objects = [
-            PlanObject(name=m.name, image=m.image, description=self._describe(m.name))
+            PlanObject(name=None, image=m.image)
+            if m.name == UNNAMED
+            else PlanObject(name=m.name, image=m.image, description=self._describe(m.name))
             for m in mentions
             if m.definite
         ]
@@ -300,6 +306,8 @@ class OfflinePlanner:
     def _object_at(self, toks: list[str], j: int) -> tuple[str, int, str] | None:
         """The known object named at token ``j`` (1-3 words, longest first), or an unknown noun
         followed by an image reference (grounded with MiniLM, else kept for an LMM part proposal)."""
+        if toks[j : j + 1] == ["object"] and toks[j - 1] == "the":
+            return UNNAMED, 1, ""  # "the object in the image": recognised, then its parts
         for length in (3, 2, 1):
             words = toks[j : j + length]
             if len(words) < length or any(w.startswith("<") or not w[0].isalpha() for w in words):
@@ -362,6 +370,8 @@ class OfflinePlanner:
 
     @staticmethod
     def _leaf(m: Mention) -> dict[str, Any]:
+        if m.name == UNNAMED:
+            return {"op": "whole_to_part", "image": m.image or 0}
         if m.definite:
             return {"op": "parts", "object": m.name, "image": m.image}
         return {"op": "kb_parts", "object": m.name}

@@ -56,10 +56,10 @@ def scene_gold(scene: Any) -> list[PartMask]:
     out: list[PartMask] = []
     for obj in scene.objects:
         out.append(PartMask(label=obj.category, object=obj.category, mask=Mask.from_numpy(obj.mask),
-                            kind="object", source="gold"))
+                            image_index=0, score=1.0, kind="object", source="gold"))
         for label in obj.visible_parts():
             out.append(PartMask(label=label, object=obj.category, mask=Mask.from_numpy(obj.part_mask(label)),
-                                kind="part", source="gold"))
+                                image_index=0, score=1.0, kind="part", source="gold"))
     return out
 
 

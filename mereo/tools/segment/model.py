@@ -219,7 +219,9 @@ class PlumSmall(nn.Module):
     # -- image ----------------------------------------------------------------------------------
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """``B x 3 x S x S`` uint8 or float in [0, 255] -> ``B x D x S/8 x S/8`` embedding."""
-        x = (images.float() / 255.0 - self.pixel_mean) / self.pixel_std
+        mean, std = self.pixel_mean, self.pixel_std
+        assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)
+        x = (images.float() / 255.0 - mean) / std
         return self.image_encoder(x)
 
     # -- text -----------------------------------------------------------------------------------

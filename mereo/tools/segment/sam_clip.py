@@ -252,7 +252,7 @@ def build_sam_clip(ctx: ToolContext, arg: str | None) -> SamClipSegmenter:
     from mereo.device import resolve_device
 
     settings = SamClipSettings.parse(arg)
-    state = torch_load(settings.sam)
+    state = torch_load(settings.sam or "")
     if not isinstance(state, dict):
         raise CheckpointError(f"{settings.sam} does not hold a state dict.")
     if "model" in state and isinstance(state["model"], dict):

@@ -70,18 +70,12 @@ def normalize_part(name: str) -> str:
     """
     text = re.sub(r"[^a-z0-9 \-]", " ", name.lower())
     text = re.sub(r"^(the|a|an|its|their)\s+", "", " ".join(text.split()))
-    try:  # the knowledge base knows irregular names and synonyms
-        from mereo.knowledge import normalize as kb_normalize  # type: ignore[attr-defined]
-    except ImportError:
-        kb_normalize = None
-    if kb_normalize is not None:
-        try:
-            out = kb_normalize(text)
-            if isinstance(out, str) and out:
-                return out
-        except Exception:  # noqa: BLE001 - fall back to the local rules
-            pass
-    return singularize(text)
+    try:  # the knowledge base knows irregular names
+        from mereo.knowledge import normalize as kb_normalize
+    except ImportError:  # pragma: no cover - the knowledge module ships with mereo
+        return singularize(text)
+    out = kb_normalize(text)
+    return out if isinstance(out, str) and out else singularize(text)
 
 
 def _article(noun: str) -> str:

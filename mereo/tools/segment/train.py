@@ -72,7 +72,8 @@ def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
     masks, presence = model.decode_all(emb, queries)
     act = b.active
     logits = masks[act]
-    tgt = F.adaptive_avg_pool2d(b.targets[act], logits.shape[-2:])  # soft targets at the logits' size
+    # soft targets at the logits' size
+    tgt = F.adaptive_avg_pool2d(b.targets[act], (logits.shape[-2], logits.shape[-1]))
     nonempty = (b.targets[act].flatten(1).amax(1) > 0).float()
     return {
         "bio": bio_loss(tag_logits, b.tags),

@@ -55,14 +55,17 @@ def _kb() -> Any:
 # -- set expressions -------------------------------------------------------------------------------
 
 def parts(obj: str, image: int | None) -> Expr:
+    """The visible parts of ``obj`` in image ``image`` (0-based)."""
     return {"op": "parts", "object": obj, "image": image}
 
 
 def kb(obj: str) -> Expr:
+    """The knowledge base's parts of ``obj`` (an object in no image)."""
     return {"op": "kb_parts", "object": obj}
 
 
 def op(name: str, *args: Expr) -> Expr:
+    """A set operation (``intersect``, ``union``, ``difference``, ``symmetric_difference``)."""
     return {"op": name, "args": list(args)}
 
 

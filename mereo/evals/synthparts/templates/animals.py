@@ -14,7 +14,7 @@ def _quadruped(rng: np.random.Generator, *, body: tuple[float, float], leg: tupl
     """A four-legged animal.
 
     Args:
-        body: ranges of the body half-length... as ``(half_length, half_height)`` scales.
+        body: ``(half_length, half_height)`` of the body ellipse in object units (jittered).
         leg: ``(length, width)`` of a leg in object units.
         head: head radius; ``snout``: how long the muzzle is (0 = round head).
         ear: ``"pointy"``, ``"floppy"`` or ``"small"``.

@@ -2,7 +2,7 @@
 
 The defaults are the committed run::
 
-    mereo train segment            # = --epochs 8 --n-train 2400 --n-val 150 --seed 0
+    mereo train segment            # = --epochs 2 --n-train 2400 --n-val 150 --seed 0
 
 Training is seeded (torch and numpy), shows a tqdm bar, validates every epoch (span-tagging F1
 and mean span IoU on held-out scenes) and writes ``plum-small.safetensors`` / ``.json``
@@ -29,7 +29,7 @@ from mereo.tools.segment.model import PlumConfig, PlumSmall
 from mereo.tools.segment.spans import char_spans, decode_tags, span_f1
 
 NAME = "plum-small"
-DEFAULTS = {"epochs": 8, "n_train": 2400, "n_val": 150, "seed": 0, "batch_size": 16, "lr": 2e-3}
+DEFAULTS = {"epochs": 2, "n_train": 2400, "n_val": 150, "seed": 0, "batch_size": 16, "lr": 2e-3}
 
 
 @dataclass
@@ -78,7 +78,7 @@ def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
     return {
         "bio": bio_loss(tag_logits, b.tags),
         "tversky": focal_tversky_loss(logits, tgt).mean(),
-        "bce": mask_bce(logits, tgt).mean() * 2.0,
+        "bce": mask_bce(logits, tgt).mean() * 10.0,
         "presence": F.binary_cross_entropy_with_logits(presence[act], nonempty) * 0.5,
     }
 

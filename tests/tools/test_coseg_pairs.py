@@ -16,8 +16,11 @@ def _box(y0: int, y1: int, x0: int, x1: int, size: int = 16) -> np.ndarray:
 
 
 def _chair() -> ObjectGold:
-    return ObjectGold("chair", _box(2, 14, 2, 10), {"seat": _box(8, 10, 2, 10), "back": _box(2, 8, 2, 4),
-                                                     "leg": _box(10, 14, 2, 10)})
+    return ObjectGold(
+        "chair",
+        _box(2, 14, 2, 10),
+        {"seat": _box(8, 10, 2, 10), "back": _box(2, 8, 2, 4), "leg": _box(10, 14, 2, 10)},
+    )
 
 
 def _stool() -> ObjectGold:
@@ -26,7 +29,9 @@ def _stool() -> ObjectGold:
 
 def test_common_objects_needs_the_name_in_both_images() -> None:
     cat = ObjectGold("cat", _box(0, 4, 0, 4))
-    items = task_answer([_chair(), cat], [_stool(), ObjectGold("cat", _box(10, 16, 10, 16))], "common_objects")
+    items = task_answer(
+        [_chair(), cat], [_stool(), ObjectGold("cat", _box(10, 16, 10, 16))], "common_objects"
+    )
     assert [(g.image_index, g.label, g.kind) for g in items] == [(0, "cat", "object"), (1, "cat", "object")]
     assert items[1].mask.sum() == 36
 

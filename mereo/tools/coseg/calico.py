@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +20,7 @@ from mereo.errors import CheckpointError, ValidationError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
 from mereo.tools.coseg.data import pixels_at
 from mereo.tools.coseg.features import FrozenEncoders, load_encoders
-from mereo.tools.coseg.model import CalicoConfig, CalicoSmall, CosegOutput
+from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 from mereo.types import ImageRef, Mask, PartMask
 
@@ -41,64 +40,106 @@ def load_model(directory: str | Path | None = None) -> tuple[CalicoSmall, dict[s
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise CheckpointError(f"{CHECKPOINT_NAME} does not fit its architecture config ({e}); retrain it "
-                              "with `mereo train coseg`.") from e
+        raise CheckpointError(
+            f"{CHECKPOINT_NAME} does not fit its architecture config ({e}); retrain it "
+            "with `mereo train coseg`."
+        ) from e
     return model.eval(), manifest
 
 
-def decode_pair(out: CosegOutput, index: int, task: CosegTask, vocab: Vocabulary,
-                sizes: Sequence[tuple[int, int]], threshold: float = 0.5, consistent: bool = True,
-                source: str = "coseg:calico-small") -> list[PartMask]:
-    """Turn the raw outputs of pair ``index`` of a batch into PartMasks.
+@torch.no_grad()
+def predict_batch(
+    model: CalicoSmall,
+    clip: torch.Tensor,
+    dino: torch.Tensor,
+    pixels: torch.Tensor,
+    task: CosegTask,
+    vocab: Vocabulary,
+    sizes: Sequence[Sequence[tuple[int, int]]],
+    threshold: float = 0.5,
+    consistent: bool = True,
+    source: str = "coseg:calico-small",
+) -> list[list[PartMask]]:
+    """Answer ``task`` for a batch of ``B`` pairs.
 
     Args:
-        out: model outputs for a batch of pairs.
-        index: which pair of the batch.
-        task: the task the pair was run with.
-        vocab: label names and embeddings to classify the label embeddings with.
-        sizes: ``(height, width)`` of image 0 and image 1; masks are resized to them.
-        threshold: minimum objectness probability.
-        consistent: for the two "common" tasks keep only labels found in both images, for
-            unique parts only labels found in one image.
+        model: the network (in eval mode).
+        clip, dino, pixels: the model inputs (see :meth:`CalicoSmall.encode`).
+        task: the task of every pair of the batch.
+        vocab: candidate label names and their MiniLM embeddings.
+        sizes: per pair, ``(height, width)`` of image 0 and image 1; masks are resized to them.
+        threshold: minimum answer probability of a label.
+        consistent: for the "common" tasks keep a label only when it is found in both images;
+            for unique parts drop a label found in both from the image where it is less likely.
         source: the ``PartMask.source`` to set.
 
     Returns:
-        At most one PartMask per label per image (queries with the same label are unioned).
+        Per pair, its PartMasks (one per label per image, ``image_index`` 0 or 1).
     """
+    b = clip.shape[0]
     kind = kind_of(task)
-    found: list[dict[str, tuple[np.ndarray, float]]] = [{}, {}]
-    for side in (0, 1):
-        prob = out.objectness[index, side].sigmoid()
-        keep = torch.nonzero(prob >= threshold).flatten()
-        if keep.numel() == 0:
-            continue
-        names, _ = vocab.classify(out.label_embeddings[index, side, keep])
-        h, w = sizes[side]
-        logits = F.interpolate(out.mask_logits[index, side, keep][:, None].float(), size=(h, w),
-                               mode="bilinear", align_corners=False)[:, 0]
-        quality = out.quality[index, side, keep].sigmoid()
-        for q, name, lg, qual in zip(keep.tolist(), names, logits, quality, strict=True):
-            m = (lg > 0).numpy()
-            if not m.any():
-                continue
-            score = float(prob[q]) * float(qual)
-            if name in found[side]:
-                old, s = found[side][name]
-                found[side][name] = (old | m, max(s, score))
-            else:
-                found[side][name] = (m, score)
-    if consistent:
-        both = set(found[0]) & set(found[1])
+    task_t = torch.full((b,), COSEG_TASKS.index(task), dtype=torch.long, device=clip.device)
+    enc = model.encode(clip, dino, pixels, task_t)
+    probs = model.classify(enc, vocab.embeddings.to(clip.device)).sigmoid().cpu().reshape(b, 2, -1)
+    chosen: list[list[list[int]]] = []
+    for pi in range(b):
+        sets = [set(torch.nonzero(probs[pi, side] >= threshold).flatten().tolist()) for side in (0, 1)]
+        if consistent and task != "unique_parts":
+            sets = [sets[0] & sets[1]] * 2
+        elif consistent:
+            both = sets[0] & sets[1]
+            sets = [
+                {v for v in sets[s] if v not in both or probs[pi, s, v] > probs[pi, 1 - s, v]} for s in (0, 1)
+            ]
+        per_side = []
         for side in (0, 1):
-            wanted = both if task != "unique_parts" else set(found[side]) - both
-            found[side] = {k: v for k, v in found[side].items() if k in wanted}
-    result = []
-    for side in (0, 1):
-        for name, (m, score) in sorted(found[side].items()):
-            result.append(PartMask(label=name, object=name if kind == "object" else None, image_index=side,
-                                   mask=Mask.from_numpy(m), score=min(1.0, max(0.0, score)), source=source,
-                                   kind=kind))
-    return result
+            side_probs = probs[pi, side]
+            ranked = sorted(sets[side], key=lambda v: -float(side_probs[v]))
+            per_side.append(ranked[: model.config.num_parts])
+        chosen.append(per_side)
+    k = max((len(c) for pair in chosen for c in pair), default=0)
+    results: list[list[PartMask]] = [[] for _ in range(b)]
+    if k == 0:
+        return results
+    queries = torch.zeros(2 * b, k, vocab.embeddings.shape[1])
+    for pi in range(b):
+        for side in (0, 1):
+            ids = chosen[pi][side]
+            if ids:
+                queries[2 * pi + side, : len(ids)] = vocab.embeddings[ids]
+    mask_logits, quality = model.segment(enc, queries.to(clip.device))
+    mask_logits, quality = mask_logits.cpu(), quality.sigmoid().cpu()
+    for pi in range(b):
+        for side in (0, 1):
+            ids = chosen[pi][side]
+            if not ids:
+                continue
+            h, w = sizes[pi][side]
+            row = 2 * pi + side
+            up = F.interpolate(
+                mask_logits[row, : len(ids)][:, None].float(),
+                size=(h, w),
+                mode="bilinear",
+                align_corners=False,
+            )[:, 0]
+            for q, v in enumerate(ids):
+                m = (up[q] > 0).numpy()
+                if not m.any():
+                    continue
+                score = float(probs[pi, side, v]) * float(quality[row, q])
+                name = vocab.names[v]
+                results[pi].append(
+                    PartMask(
+                        label=name,
+                        object=name if kind == "object" else None,
+                        image_index=side,
+                        mask=Mask.from_numpy(m),
+                        score=min(1.0, max(0.0, score)),
+                        source=source,
+                        kind=kind,
+                    )
+                )
+    return results
 
 
 class CalicoSmallCoSegmenter:
@@ -114,8 +155,14 @@ class CalicoSmallCoSegmenter:
 
     name = "calico-small"
 
-    def __init__(self, ctx: ToolContext, model: CalicoSmall, encoders: FrozenEncoders,
-                 threshold: float = 0.5, extra_labels: Sequence[str] = ()):
+    def __init__(
+        self,
+        ctx: ToolContext,
+        model: CalicoSmall,
+        encoders: FrozenEncoders,
+        threshold: float = 0.5,
+        extra_labels: Sequence[str] = (),
+    ):
         self.ctx = ctx
         self.device = resolve_device(ctx.device)
         self.model = model.to(self.device).eval()
@@ -134,18 +181,23 @@ class CalicoSmallCoSegmenter:
             ValidationError: ``task`` is not one of ``COSEG_TASKS``.
         """
         if task not in COSEG_TASKS:
-            raise ValidationError(f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}")
+            raise ValidationError(
+                f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}"
+            )
         images = [ImageRef(image_a), ImageRef(image_b)]
         toks = [self.encoders.encode_cached(self.ctx, im) for im in images]
         side = self.model.config.mask_side
         pixels = torch.cat([pixels_at(im.array[None], side) for im in images])
-        out = self.model(torch.stack([t[0] for t in toks])[None].to(self.device),
-                         torch.stack([t[1] for t in toks])[None].to(self.device),
-                         pixels[None].to(self.device),
-                         torch.tensor([COSEG_TASKS.index(task)], device=self.device))
-        out = CosegOutput(*(t.cpu() for t in (out.mask_logits, out.objectness, out.label_embeddings, out.quality)))
-        result = decode_pair(out, 0, task, self.vocabulary(task), [(im.height, im.width) for im in images],
-                             self.threshold)
+        result = predict_batch(
+            self.model,
+            torch.stack([t[0] for t in toks])[None].to(self.device),
+            torch.stack([t[1] for t in toks])[None].to(self.device),
+            pixels[None].to(self.device),
+            task,
+            self.vocabulary(task),
+            [[(im.height, im.width) for im in images]],
+            self.threshold,
+        )[0]
         self.ctx.note(tool="coseg:calico-small", task=task, found=len(result))
         return result
 

@@ -22,14 +22,16 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mereo.tools.base import COSEG_TASKS, CosegTask
+from mereo.tools.correspond.data import SceneArrays, data_dir, load_split
 from mereo.tools.coseg.features import FrozenEncoders
 from mereo.tools.coseg.pairs import GoldItem, ObjectGold, main_object, task_answer
-from mereo.tools.correspond.data import SceneArrays, data_dir, load_split
 
 
 def scene_objects(arrays: SceneArrays, i: int) -> list[ObjectGold]:
     """Image ``i``'s visible objects with their visible parts (full-resolution bool masks)."""
-    return [ObjectGold(name, arrays.object_mask(i, k), arrays.object_parts(i, k)) for k, name in arrays.objects(i)]
+    return [
+        ObjectGold(name, arrays.object_mask(i, k), arrays.object_parts(i, k)) for k, name in arrays.objects(i)
+    ]
 
 
 def downsample_masks(masks: np.ndarray, side: int) -> torch.Tensor:
@@ -63,8 +65,15 @@ class EncodedSplit:
     dino: torch.Tensor
 
 
-def encode_split(split: str, n: int, encoders: FrozenEncoders, seed: int = 0, size: int = 128,
-                 batch: int = 64, cache: bool = True) -> EncodedSplit:
+def encode_split(
+    split: str,
+    n: int,
+    encoders: FrozenEncoders,
+    seed: int = 0,
+    size: int = 128,
+    batch: int = 64,
+    cache: bool = True,
+) -> EncodedSplit:
     """Render (or load) ``n`` scenes of ``split`` and encode them (or load the cached tokens).
 
     The token cache is ``<data_dir>/coseg_tokens_<split>_<n>_<seed>_<size>_<clip sha>_<dino sha>``;
@@ -73,16 +82,16 @@ def encode_split(split: str, n: int, encoders: FrozenEncoders, seed: int = 0, si
     arrays = load_split(split, n, seed=seed, size=size, cache=cache)
     tag = "_".join(str(s["sha256"])[:10] for s in encoders.sources.values())
     path = Path(data_dir()) / f"coseg_tokens_{split}_{n}_{seed}_{size}_{tag}.safetensors"
-    if cache and path.exists() and not encoders.random:
+    if cache and path.exists():
         z = load_file(str(path))
         return EncodedSplit(arrays, z["clip"], z["dino"])
     clips, dinos = [], []
     for s in tqdm(range(0, len(arrays), batch), desc=f"encode {split}", leave=False):
-        c, d = encoders.encode(arrays.images[s:s + batch])
+        c, d = encoders.encode(arrays.images[s : s + batch])
         clips.append(c.half())
         dinos.append(d.half())
     out = EncodedSplit(arrays, torch.cat(clips), torch.cat(dinos))
-    if cache and not encoders.random:
+    if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         save_file({"clip": out.clip.contiguous(), "dino": out.dino.contiguous()}, str(tmp))
@@ -119,8 +128,12 @@ class PairIndex:
         random_pair_fraction: share of pairs drawn uniformly (mostly empty answers).
     """
 
-    def __init__(self, arrays: SceneArrays, kb_parts: Callable[[str], Sequence[str]],
-                 random_pair_fraction: float = 0.15):
+    def __init__(
+        self,
+        arrays: SceneArrays,
+        kb_parts: Callable[[str], Sequence[str]],
+        random_pair_fraction: float = 0.15,
+    ):
         self.arrays = arrays
         self.kb_parts = kb_parts
         self.random_fraction = random_pair_fraction
@@ -185,15 +198,23 @@ class PairSampler(PairIndex):
         random_pair_fraction: share of pairs drawn uniformly (mostly empty answers).
     """
 
-    def __init__(self, data: EncodedSplit, vocab_index: dict[str, dict[str, int]],
-                 kb_parts: Callable[[str], Sequence[str]], mask_side: int, random_pair_fraction: float = 0.15):
+    def __init__(
+        self,
+        data: EncodedSplit,
+        vocab_index: dict[str, dict[str, int]],
+        kb_parts: Callable[[str], Sequence[str]],
+        mask_side: int,
+        random_pair_fraction: float = 0.15,
+    ):
         super().__init__(data.arrays, kb_parts, random_pair_fraction)
         self.data = data
         self.vocab_index = vocab_index
         self.side = mask_side
         self.pixels = pixels_at(data.arrays.images, mask_side)
 
-    def batch(self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None) -> PairBatch:
+    def batch(
+        self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None
+    ) -> PairBatch:
         """Draw ``size`` pairs (tasks cycle through ``COSEG_TASKS`` unless given)."""
         tasks = list(tasks) if tasks is not None else [COSEG_TASKS[int(rng.integers(3))] for _ in range(size)]
         pairs = [self.draw_pair(rng, t) for t in tasks]
@@ -209,10 +230,18 @@ class PairSampler(PairIndex):
             for side in (0, 1):
                 mine = [g for g in items if g.image_index == side and g.label in self.vocab_index[kind]]
                 labels = torch.tensor([self.vocab_index[kind][g.label] for g in mine], dtype=torch.long)
-                masks = (downsample_masks(np.stack([g.mask for g in mine]), self.side) if mine
-                         else torch.zeros(0, self.side, self.side))
+                masks = (
+                    downsample_masks(np.stack([g.mask for g in mine]), self.side)
+                    if mine
+                    else torch.zeros(0, self.side, self.side)
+                )
                 per_image.append((labels, masks))
             targets.append(per_image)
         return PairBatch(
-            clip=self.data.clip[idx].float(), dino=self.data.dino[idx].float(), pixels=self.pixels[idx],
-            task=torch.tensor([COSEG_TASKS.index(t) for t in tasks]), targets=targets, pairs=list(pairs))
+            clip=self.data.clip[idx].float(),
+            dino=self.data.dino[idx].float(),
+            pixels=self.pixels[idx],
+            task=torch.tensor([COSEG_TASKS.index(t) for t in tasks]),
+            targets=targets,
+            pairs=list(pairs),
+        )

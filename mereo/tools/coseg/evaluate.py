@@ -22,7 +22,7 @@ from tqdm import tqdm
 from mereo.cache import FeatureCache
 from mereo.errors import MereoError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
-from mereo.tools.coseg.pairs import GoldItem, default_kb_parts
+from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
 from mereo.types import ImageRef, Mask, PartMask
 
 METRICS = ("AP50", "mIoU", "Recall", "SS", "S-IoU")
@@ -33,8 +33,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--split", default="test", choices=["train", "val", "test", "novel"])
     p.add_argument("--pairs", type=int, default=100, help="pairs per task")
     p.add_argument("--scenes", type=int, default=600, help="scenes rendered to draw the pairs from")
-    p.add_argument("--backends", default="calico-small,per-image,oracle",
-                   help="comma-separated coseg backends (see `mereo.tools.coseg.list_backends()`)")
+    p.add_argument(
+        "--backends",
+        default="calico-small,per-image,oracle",
+        help="comma-separated coseg backends (see `mereo.tools.coseg.list_backends()`)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=2)
@@ -42,19 +45,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def gold_partmasks(items: list[GoldItem]) -> list[PartMask]:
-    """GoldItems (numpy masks) -> PartMasks (COCO RLE)."""
-    return [PartMask(label=g.label, object=g.object, image_index=g.image_index, mask=Mask.from_numpy(g.mask),
-                     source="gold", kind=g.kind) for g in items]
-
-
 def image_gold(objects: list[Any]) -> list[PartMask]:
     """An image's gold object and part PartMasks (what ``ctx.gold`` holds for the oracle)."""
     out = []
     for o in objects:
-        out.append(PartMask(label=o.category, object=o.category, mask=Mask.from_numpy(o.mask), kind="object"))
+        out.append(
+            PartMask(
+                label=o.category,
+                object=o.category,
+                image_index=0,
+                mask=Mask.from_numpy(o.mask),
+                score=1.0,
+                source="gold",
+                kind="object",
+            )
+        )
         for label, m in o.parts.items():
-            out.append(PartMask(label=label, object=o.category, mask=Mask.from_numpy(m), kind="part"))
+            out.append(
+                PartMask(
+                    label=label,
+                    object=o.category,
+                    image_index=0,
+                    mask=Mask.from_numpy(m),
+                    score=1.0,
+                    source="gold",
+                    kind="part",
+                )
+            )
     return out
 
 
@@ -62,12 +79,22 @@ def score(images: list[Any]) -> dict[str, float]:
     """Calico's five metrics (fractions) over per-image ``(pred, gold)`` lists."""
     from mereo.evals.metrics import ap50, miou, recall, semantic_similarity, siou
 
-    return {"AP50": ap50(images), "mIoU": miou(images), "Recall": recall(images),
-            "SS": semantic_similarity(images), "S-IoU": siou(images)}
+    return {
+        "AP50": ap50(images),
+        "mIoU": miou(images),
+        "Recall": recall(images),
+        "SS": semantic_similarity(images),
+        "S-IoU": siou(images),
+    }
 
 
-def evaluate_backend(name: str, pairs: list[tuple[int, int, CosegTask]], index: Any, ctx: ToolContext,
-                     refs: dict[int, ImageRef]) -> dict[str, Any]:
+def evaluate_backend(
+    name: str,
+    pairs: list[tuple[int, int, CosegTask]],
+    index: Any,
+    ctx: ToolContext,
+    refs: dict[int, ImageRef],
+) -> dict[str, Any]:
     """Run backend ``name`` on every pair; metrics per task and overall, and seconds per pair."""
     from mereo.evals.metrics import split_by_image
     from mereo.tools import coseg
@@ -77,7 +104,7 @@ def evaluate_backend(name: str, pairs: list[tuple[int, int, CosegTask]], index: 
     t0 = time.perf_counter()
     for i, j, task in tqdm(pairs, desc=f"eval {name}", leave=False):
         pred = backend.cosegment(refs[i], refs[j], task)
-        gold = gold_partmasks(index.gold(i, j, task))
+        gold = to_partmasks(index.gold(i, j, task))
         per_task[task] += split_by_image(pred, gold)
     seconds = (time.perf_counter() - t0) / max(1, len(pairs))
     result: dict[str, Any] = {t: score(images) for t, images in per_task.items()}
@@ -92,8 +119,9 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for name, res in results.items():
         for task in (*COSEG_TASKS, "overall"):
-            vals = "".join(f"{'n/a' if math.isnan(res[task][m]) else f'{100 * res[task][m]:.1f}':>8}"
-                           for m in METRICS)
+            vals = "".join(
+                f"{'n/a' if math.isnan(res[task][m]) else f'{100 * res[task][m]:.1f}':>8}" for m in METRICS
+            )
             extra = f"{res['seconds_per_pair']:>8.3f}" if task == "overall" else ""
             lines.append(f"{name:<14}{task:<16}{vals}{extra}")
     return "\n".join(lines)
@@ -102,8 +130,8 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from mereo.tools.coseg.data import PairIndex
     from mereo.tools.correspond.data import load_split
+    from mereo.tools.coseg.data import PairIndex
 
     args = parse_args(list(argv or []))
     torch.set_num_threads(args.threads)
@@ -125,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results), flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"split": args.split, "pairs_per_task": args.pairs,
-                                               "seed": args.seed, "results": results}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {"split": args.split, "pairs_per_task": args.pairs, "seed": args.seed, "results": results},
+                indent=2,
+            )
+            + "\n"
+        )
     return 0

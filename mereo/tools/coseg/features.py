@@ -72,10 +72,14 @@ class FrozenEncoders:
             namespace = f"{family}:{tag}" + (":patches" if family == "recognize" else "")
 
             def compute(e: TokenEncoder = enc) -> DenseFeatures:
-                return DenseFeatures(tokens=e.encode_batch(image.array[None])[0], grid=tuple(e.grid))
+                return DenseFeatures(
+                    tokens=e.encode_batch(image.array[None])[0], grid=(int(e.grid[0]), int(e.grid[1]))
+                )
 
             value, hit = ctx.cache.get_or_compute(namespace, image.sha256, compute)
-            ctx.note(tool="coseg", step=f"{name} tokens", image=image.sha256[:12], cache="hit" if hit else "miss")
+            ctx.note(
+                tool="coseg", step=f"{name} tokens", image=image.sha256[:12], cache="hit" if hit else "miss"
+            )
             out.append(value.tokens)
         return out[0], out[1]
 
@@ -93,7 +97,9 @@ def _dino(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]
     warnings.warn(f"{DINO_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
     torch.manual_seed(0)
     return dino_encoder.DenseEncoder(dino_encoder.build_model(), device=device), {
-        "checkpoint": DINO_NAME, "sha256": "random"}
+        "checkpoint": DINO_NAME,
+        "sha256": "random",
+    }
 
 
 class ClipTokens:
@@ -127,8 +133,9 @@ def _clip(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]
     warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
     torch.manual_seed(1)
     cfg = clip_model.small_config()
-    model = clip_model.ClipModel(clip_model.build_clip(cfg), clip_model.make_tokenizer(cfg["text_cfg"]["context_length"]),
-                                 device)
+    model = clip_model.ClipModel(
+        clip_model.build_clip(cfg), clip_model.make_tokenizer(cfg["text_cfg"]["context_length"]), device
+    )
     return ClipTokens(model), {"checkpoint": CLIP_NAME, "sha256": "random"}
 
 

@@ -1,21 +1,25 @@
 """Calico-small: a small part-focused co-segmentation network after Calico (Nguyen et al.).
 
 The network sees a pair of images through two frozen encoders and answers one of three tasks
-(common objects, common parts, unique parts) with up to ``num_parts`` labelled masks per image.
+(common objects, common parts, unique parts) with labelled masks in each image.
 
 Per image ``i`` (``S_c`` CLIP tokens of width ``D_c``, ``S_s`` DINOv2 tokens of width ``D_s``):
 
-1. Correspondence extraction (CEM): the CLIP tokens are the queries, the DINOv2 tokens the keys
-   and values of a cross-attention, ``X'_i = A(X_clip, X_dino)``, ``S_c x D``.
+1. Correspondence extraction (CEM): the CLIP tokens (resized to the embedding grid) are the
+   queries, the DINOv2 tokens the keys and values of a cross-attention,
+   ``X'_i = A(X_clip, X_dino) + X_dino``; the DINOv2 skip connection keeps each location's
+   part-discriminative feature where the masks are decoded (it makes the small model learn fast).
 2. Adaptation (CAM): the task embedding is projected and added to 32 learnable Q-Former queries,
    ``q' = q + f(task)``; the Q-Former compresses each image, ``Z_i = Q(q', X'_i)``, ``32 x D``.
 3. Pair reasoning (the small stand-in for Calico's LLM): a transformer over the task token and
    both images' ``Z``; the joint tokens are re-injected into each image's ``X'``.
-4. Part queries: ``num_parts`` learnable queries per image read the joint tokens, then prompt a
-   segment-anything ``MaskDecoder`` (two-way transformer + hypernetwork masks) over ``X'``.
-5. Heads on the decoded query tokens: an objectness logit, and a label embedding in the
-   384-d MiniLM space; labels come from cosine similarity to any vocabulary's MiniLM
-   embeddings, so the label set stays open.
+4. Which labels: every vocabulary name's MiniLM embedding, projected to ``D`` and tagged with
+   the image and the task, reads the joint tokens; a logit says whether the name is part of the
+   answer in that image. The vocabulary is any list of names (the knowledge base's by default),
+   so labels stay open-vocabulary.
+5. Where: each answer label becomes a per-part query (its projected MiniLM embedding, refined
+   on the joint tokens) that prompts a segment-anything ``MaskDecoder`` (two-way transformer +
+   hypernetwork masks) over ``X'``; the decoder's IoU head scores the mask.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ class CalicoConfig:
         dim: width ``D`` of every trainable module.
         heads: attention heads.
         num_queries: Q-Former queries per image (Calico: 32).
-        num_parts: part queries (output masks) per image.
-        qformer_layers, pair_layers, part_layers, decoder_depth: depths of the four stacks.
+        num_parts: the most masks returned per image at inference.
+        qformer_layers, pair_layers, part_layers, decoder_depth: depths of the stacks (``part_layers``
+            for both the label and the part queries).
         label_dim: width of the label space (MiniLM: 384).
         pixel_stem: add a small convolution of the RGB pixels to the upscaled mask features.
     """
@@ -90,7 +95,9 @@ class CrossBlock(nn.Module):
         self.cross = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)
+        )
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         if self.self_attn is not None:
@@ -109,8 +116,13 @@ class PartMaskDecoder(MaskDecoder):
     token becomes its own mask through the (shared) hypernetwork MLP, DETR style.
     """
 
-    def decode(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, queries: torch.Tensor,
-               pixel_features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        queries: torch.Tensor,
+        pixel_features: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decode masks for part queries.
 
         Args:
@@ -132,7 +144,7 @@ class PartMaskDecoder(MaskDecoder):
         up = self.output_upscaling(src)
         if pixel_features is not None:
             up = up + pixel_features
-        query_out = hs[:, fixed.shape[0]:, :]
+        query_out = hs[:, fixed.shape[0] :, :]
         hyper = self.output_hypernetworks_mlps[0](query_out)
         bu, cu, hu, wu = up.shape
         masks = (hyper @ up.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
@@ -141,20 +153,36 @@ class PartMaskDecoder(MaskDecoder):
 
 
 @dataclass
-class CosegOutput:
-    """Raw outputs for a batch of ``B`` pairs, ``K`` part queries per image.
+class PairEncoding:
+    """What :meth:`CalicoSmall.encode` gives for ``B`` pairs (``2B`` images, pair-major).
 
     Attributes:
-        mask_logits: ``B x 2 x K x M x M`` (``M = config.mask_side``).
-        objectness: ``B x 2 x K`` logits (is this query part of the answer).
-        label_embeddings: ``B x 2 x K x 384``, L2-normalised.
-        quality: ``B x 2 x K`` predicted mask IoU (unbounded; sigmoid gives ``[0, 1]``).
+        embedding: ``2B x D x g x g`` image embeddings for the mask decoder.
+        joint: ``2B x (1 + 2 * num_queries) x D`` joint pair tokens (each pair's, repeated per image).
+        context: ``2B x D`` image-and-task tag added to every label query of that image.
+        pixel_features: ``2B x D/8 x M x M`` or None.
     """
 
-    mask_logits: torch.Tensor
-    objectness: torch.Tensor
-    label_embeddings: torch.Tensor
-    quality: torch.Tensor
+    embedding: torch.Tensor
+    joint: torch.Tensor
+    context: torch.Tensor
+    pixel_features: torch.Tensor | None
+
+    def select(self, index: torch.Tensor) -> PairEncoding:
+        """The encoding of images ``index`` (into the ``2B`` images) only."""
+        pix = self.pixel_features[index] if self.pixel_features is not None else None
+        return PairEncoding(self.embedding[index], self.joint[index], self.context[index], pix)
+
+
+def _to_grid(tokens: torch.Tensor, grid: int) -> torch.Tensor:
+    """Resize ``N x S x D`` row-major square-grid tokens to ``N x grid*grid x D`` (bilinear)."""
+    n, s, d = tokens.shape
+    side = int(round(s**0.5))
+    if side == grid:
+        return tokens
+    x = tokens.transpose(1, 2).reshape(n, d, side, side)
+    x = F.interpolate(x, size=(grid, grid), mode="bilinear", align_corners=False)
+    return x.flatten(2).transpose(1, 2)
 
 
 class CalicoSmall(nn.Module):
@@ -167,6 +195,7 @@ class CalicoSmall(nn.Module):
         self.clip_proj = nn.Sequential(nn.LayerNorm(c.clip_dim), nn.Linear(c.clip_dim, d))
         self.dino_proj = nn.Sequential(nn.LayerNorm(c.dino_dim), nn.Linear(c.dino_dim, d))
         self.clip_pos = nn.Parameter(torch.zeros(1, c.grid * c.grid, d))
+        self.dino_pos = nn.Parameter(torch.zeros(1, c.grid * c.grid, d))
         self.cem = CrossBlock(d, c.heads, self_attn=False)
         self.task_embed = nn.Embedding(len(COSEG_TASKS), d)
         self.image_embed = nn.Embedding(2, d)
@@ -176,22 +205,37 @@ class CalicoSmall(nn.Module):
         layer = nn.TransformerEncoderLayer(d, c.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
         self.pair = nn.TransformerEncoder(layer, c.pair_layers, enable_nested_tensor=False)
         self.reinject = CrossBlock(d, c.heads, self_attn=False)
-        self.part_queries = nn.Parameter(torch.randn(c.num_parts, d) * 0.02)
-        self.part_blocks = nn.ModuleList([CrossBlock(d, c.heads) for _ in range(c.part_layers)])
+        self.label_proj = nn.Sequential(nn.LayerNorm(c.label_dim), nn.Linear(c.label_dim, d))
+        self.label_blocks = nn.ModuleList(
+            [CrossBlock(d, c.heads, self_attn=False) for _ in range(c.part_layers)]
+        )
+        self.label_logit = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
+        self.part_blocks = nn.ModuleList(
+            [CrossBlock(d, c.heads, self_attn=False) for _ in range(c.part_layers)]
+        )
+        self.coarse_q = nn.Linear(d, d)
+        self.coarse_x = nn.Conv2d(d, d, 1)
         self.pe = PositionEmbeddingRandom(d // 2)
         self.no_mask_embed = nn.Parameter(torch.zeros(1, d, 1, 1))
         self.decoder = PartMaskDecoder(
-            transformer_dim=d, transformer=TwoWayTransformer(depth=c.decoder_depth, embedding_dim=d,
-                                                             num_heads=c.heads, mlp_dim=2 * d),
-            num_multimask_outputs=0, iou_head_depth=2, iou_head_hidden_dim=d)
-        self.pixel = (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.GELU(), nn.Conv2d(16, d // 8, 3, padding=1))
-                      if c.pixel_stem else None)
-        self.objectness = nn.Linear(d, 1)
-        self.label_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, c.label_dim))
+            transformer_dim=d,
+            transformer=TwoWayTransformer(
+                depth=c.decoder_depth, embedding_dim=d, num_heads=c.heads, mlp_dim=2 * d
+            ),
+            num_multimask_outputs=0,
+            iou_head_depth=2,
+            iou_head_hidden_dim=d,
+        )
+        self.pixel = (
+            nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.GELU(), nn.Conv2d(16, d // 8, 3, padding=1))
+            if c.pixel_stem
+            else None
+        )
 
-    def forward(self, clip: torch.Tensor, dino: torch.Tensor, pixels: torch.Tensor,
-                task: torch.Tensor) -> CosegOutput:
-        """Run a batch of image pairs.
+    def encode(
+        self, clip: torch.Tensor, dino: torch.Tensor, pixels: torch.Tensor, task: torch.Tensor
+    ) -> PairEncoding:
+        """Encode a batch of image pairs (CEM, task-adapted Q-Former, pair reasoning).
 
         Args:
             clip: ``B x 2 x S_c x D_c`` CLIP patch tokens (no class token), row-major grid.
@@ -202,39 +246,58 @@ class CalicoSmall(nn.Module):
         c = self.config
         b = clip.shape[0]
         g = c.grid
-        xc = self.clip_proj(clip.flatten(0, 1).float())                          # 2B x S_c x D
-        if c.clip_grid != g:
-            xc = xc.transpose(1, 2).reshape(2 * b, -1, c.clip_grid, c.clip_grid)
-            xc = F.interpolate(xc, size=(g, g), mode="bilinear", align_corners=False)
-            xc = xc.flatten(2).transpose(1, 2)                                   # 2B x g*g x D
-        xc = xc + self.clip_pos
-        xs = self.dino_proj(dino.flatten(0, 1).float())                          # 2B x S_s x D
-        x = self.cem(xc, xs)                                                     # CEM
-        t = self.task_embed(task)                                                # B x D
-        t2 = t.repeat_interleave(2, dim=0)                                       # 2B x D
-        img_ids = torch.arange(2, device=clip.device).repeat(b)                  # 0,1,0,1,...
-        q = self.queries.unsqueeze(0) + self.adapt(t2).unsqueeze(1)              # CAM: q' = q + f(task)
+        xc = _to_grid(self.clip_proj(clip.flatten(0, 1).float()), g) + self.clip_pos  # 2B x g*g x D
+        xs = _to_grid(self.dino_proj(dino.flatten(0, 1).float()), g) + self.dino_pos  # 2B x g*g x D
+        x = self.cem(xc, xs) + xs  # CEM + DINOv2 skip
+        t = self.task_embed(task)  # B x D
+        t2 = t.repeat_interleave(2, dim=0)  # 2B x D
+        img_ids = torch.arange(2, device=clip.device).repeat(b)  # 0,1,0,1,...
+        q = self.queries.unsqueeze(0) + self.adapt(t2).unsqueeze(1)  # CAM: q' = q + f(task)
         for blk in self.qformer:
-            q = blk(q, x)                                                        # 2B x 32 x D
+            q = blk(q, x)  # 2B x 32 x D
         q = q + self.image_embed(img_ids).unsqueeze(1)
-        joint = torch.cat([t.unsqueeze(1), q.reshape(b, 2 * c.num_queries, -1)], dim=1)
-        joint = self.pair(joint)                                                 # B x (1+64) x D
-        joint2 = joint.repeat_interleave(2, dim=0)                               # 2B x 65 x D
+        joint = self.pair(torch.cat([t.unsqueeze(1), q.reshape(b, 2 * c.num_queries, -1)], dim=1))
+        joint2 = joint.repeat_interleave(2, dim=0)  # 2B x 65 x D
         x = self.reinject(x, joint2)
-        p = self.part_queries.unsqueeze(0) + (self.image_embed(img_ids) + t2).unsqueeze(1)
-        for blk in self.part_blocks:
-            p = blk(p, joint2)                                                   # 2B x K x D
         emb = x.transpose(1, 2).reshape(2 * b, -1, g, g) + self.no_mask_embed
-        pix = None
-        if self.pixel is not None:
-            pix = self.pixel(pixels.flatten(0, 1).float())
-        masks, quality, tokens = self.decoder.decode(emb, self.pe((g, g)).unsqueeze(0), p, pix)
-        obj = self.objectness(tokens)[..., 0]
-        lab = F.normalize(self.label_head(tokens), dim=-1)
-        k = c.num_parts
-        return CosegOutput(
-            mask_logits=masks.reshape(b, 2, k, c.mask_side, c.mask_side),
-            objectness=obj.reshape(b, 2, k),
-            label_embeddings=lab.reshape(b, 2, k, -1),
-            quality=quality.reshape(b, 2, k),
+        pix = self.pixel(pixels.flatten(0, 1).float()) if self.pixel is not None else None
+        return PairEncoding(emb, joint2, self.image_embed(img_ids) + t2, pix)
+
+    def _label_queries(self, enc: PairEncoding, labels: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+        q = self.label_proj(labels.float())
+        q = (q if q.ndim == 3 else q.unsqueeze(0)) + enc.context.unsqueeze(1)
+        for blk in blocks:
+            q = blk(q, enc.joint)
+        return q
+
+    def classify(self, enc: PairEncoding, vocab: torch.Tensor) -> torch.Tensor:
+        """Answer logits of every vocabulary name in every image.
+
+        Args:
+            enc: the pair encoding.
+            vocab: ``V x 384`` MiniLM embeddings of the candidate names.
+
+        Returns:
+            ``2B x V`` logits (is the name part of the answer in that image).
+        """
+        return self.label_logit(self._label_queries(enc, vocab, self.label_blocks))[..., 0]
+
+    def segment(self, enc: PairEncoding, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks of named parts (or objects).
+
+        Args:
+            enc: the pair encoding.
+            labels: ``2B x K x 384`` MiniLM embeddings of the names to segment in each image.
+
+        Returns:
+            ``(mask_logits 2B x K x M x M, quality 2B x K)``.
+        """
+        g = self.config.grid
+        q = self._label_queries(enc, labels, self.part_blocks)
+        masks, quality, _ = self.decoder.decode(
+            enc.embedding, self.pe((g, g)).unsqueeze(0), q, enc.pixel_features
         )
+        # a coarse query-to-embedding similarity map, upsampled: a short path that learns fast
+        coarse = torch.einsum("bkd,bdhw->bkhw", self.coarse_q(q), self.coarse_x(enc.embedding)) / q.shape[-1] ** 0.5
+        masks = masks + F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear", align_corners=False)
+        return masks, quality

@@ -25,8 +25,10 @@ class OracleCoSegmenter:
     def _gold(self, image: ImageRef) -> list[PartMask]:
         gold = self.ctx.gold.get(image.sha256)
         if gold is None:
-            raise DatasetError(f"the oracle coseg backend has no gold masks for {image!r}; register them in "
-                               "ctx.gold (evals do this) or pick a trained backend such as calico-small.")
+            raise DatasetError(
+                f"the oracle coseg backend has no gold masks for {image!r}; register them in "
+                "ctx.gold (evals do this) or pick a trained backend such as calico-small."
+            )
         return gold
 
     def cosegment(self, image_a: ImageRef, image_b: ImageRef, task: CosegTask) -> list[PartMask]:
@@ -37,13 +39,25 @@ class OracleCoSegmenter:
             DatasetError: an image has no gold masks in ``ctx.gold``.
         """
         if task not in COSEG_TASKS:
-            raise ValidationError(f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}")
+            raise ValidationError(
+                f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}"
+            )
         a, b = ImageRef(image_a), ImageRef(image_b)
         objects = [objects_from_partmasks(self._gold(a)), objects_from_partmasks(self._gold(b))]
         items = task_answer(objects[0], objects[1], task, self.kb_parts)
         self.ctx.note(tool="coseg:oracle", task=task, found=len(items))
-        return [PartMask(label=g.label, object=g.object, image_index=g.image_index, mask=Mask.from_numpy(g.mask),
-                         score=1.0, source="coseg:oracle", kind=g.kind) for g in items]
+        return [
+            PartMask(
+                label=g.label,
+                object=g.object,
+                image_index=g.image_index,
+                mask=Mask.from_numpy(g.mask),
+                score=1.0,
+                source="coseg:oracle",
+                kind=g.kind,
+            )
+            for g in items
+        ]
 
 
 def build(ctx: ToolContext, arg: str | None = None) -> OracleCoSegmenter:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mereo.tools.base import CosegTask
-from mereo.types import PartMask
+from mereo.types import Mask, PartMask
 
 
 @dataclass
@@ -51,6 +51,22 @@ class GoldItem:
     kind: str = "part"
 
 
+def to_partmasks(items: Sequence[GoldItem], source: str = "gold") -> list[PartMask]:
+    """GoldItems (numpy masks) -> PartMasks (COCO RLE)."""
+    return [
+        PartMask(
+            label=g.label,
+            object=g.object,
+            image_index=g.image_index,
+            mask=Mask.from_numpy(g.mask),
+            score=1.0,
+            source=source,
+            kind=g.kind,
+        )
+        for g in items
+    ]
+
+
 def main_object(objects: Sequence[ObjectGold]) -> ObjectGold | None:
     """The object with the most visible pixels (ties: the first), or None."""
     visible = [o for o in objects if o.area > 0]
@@ -81,8 +97,12 @@ def objects_from_partmasks(parts: Sequence[PartMask]) -> list[ObjectGold]:
     return list(objects.values())
 
 
-def task_answer(image_a: Sequence[ObjectGold], image_b: Sequence[ObjectGold], task: CosegTask,
-                kb_parts: Callable[[str], Sequence[str]] | None = None) -> list[GoldItem]:
+def task_answer(
+    image_a: Sequence[ObjectGold],
+    image_b: Sequence[ObjectGold],
+    task: CosegTask,
+    kb_parts: Callable[[str], Sequence[str]] | None = None,
+) -> list[GoldItem]:
     """The gold answer of ``task`` for a pair.
 
     Args:

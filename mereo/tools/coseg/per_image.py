@@ -23,7 +23,9 @@ from mereo.types import ImageRef, Mask, PartMask
 def _box_mask(box: tuple[float, float, float, float], height: int, width: int) -> np.ndarray:
     x, y, w, h = box
     m = np.zeros((height, width), dtype=bool)
-    m[max(0, int(y)):min(height, int(np.ceil(y + h))), max(0, int(x)):min(width, int(np.ceil(x + w)))] = True
+    m[max(0, int(y)) : min(height, int(np.ceil(y + h))), max(0, int(x)) : min(width, int(np.ceil(x + w)))] = (
+        True
+    )
     return m
 
 
@@ -41,9 +43,17 @@ class PerImageCoSegmenter:
 
     name = "per-image"
 
-    def __init__(self, ctx: ToolContext, segmenter: Any, recognizer: Any, corresponder: Any | None,
-                 kb_parts: Callable[[str], Sequence[str]], max_objects: int = 3, min_score: float = 0.3,
-                 min_similarity: float = 0.2):
+    def __init__(
+        self,
+        ctx: ToolContext,
+        segmenter: Any,
+        recognizer: Any,
+        corresponder: Any | None,
+        kb_parts: Callable[[str], Sequence[str]],
+        max_objects: int = 3,
+        min_score: float = 0.3,
+        min_similarity: float = 0.2,
+    ):
         self.ctx = ctx
         self.segmenter = segmenter
         self.recognizer = recognizer
@@ -78,14 +88,26 @@ class PerImageCoSegmenter:
     def cosegment(self, image_a: ImageRef, image_b: ImageRef, task: CosegTask) -> list[PartMask]:
         """PartMasks with ``image_index`` 0 (``image_a``) or 1 (``image_b``)."""
         if task not in COSEG_TASKS:
-            raise ValidationError(f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}")
+            raise ValidationError(
+                f"unknown co-segmentation task {task!r}; choose from {', '.join(COSEG_TASKS)}"
+            )
         refs = [ImageRef(image_a), ImageRef(image_b)]
         parts = task != "common_objects"
         objs = [self.objects(refs[k], k, parts) for k in (0, 1)]
         items = task_answer(objs[0], objs[1], task, self.kb_parts)
         kind = "object" if task == "common_objects" else "part"
-        masks = [PartMask(label=g.label, object=g.object, image_index=g.image_index, mask=Mask.from_numpy(g.mask),
-                          score=1.0, source="coseg:per-image", kind=kind) for g in items]
+        masks = [
+            PartMask(
+                label=g.label,
+                object=g.object,
+                image_index=g.image_index,
+                mask=Mask.from_numpy(g.mask),
+                score=1.0,
+                source="coseg:per-image",
+                kind=kind,
+            )
+            for g in items
+        ]
         if task == "common_parts" and self.corresponder is not None:
             masks = self._check(refs, masks)
         self.ctx.note(tool="coseg:per-image", task=task, found=len(masks))
@@ -96,6 +118,8 @@ class PerImageCoSegmenter:
         a = [m for m in masks if m.image_index == 0]
         b = [m for m in masks if m.image_index == 1]
         if not a or not b:
+            return masks
+        if self.corresponder is None:
             return masks
         corr = self.corresponder.correspond(refs[0], a, refs[1], b)
         drop: set[str] = set()

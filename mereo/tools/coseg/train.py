@@ -19,14 +19,13 @@ import torch
 from tqdm import tqdm
 
 from mereo.tools.base import COSEG_TASKS, CosegTask
-from mereo.tools.coseg.calico import CHECKPOINT_NAME, decode_pair
+from mereo.tools.coseg.calico import CHECKPOINT_NAME, predict_batch
 from mereo.tools.coseg.data import EncodedSplit, PairSampler, encode_split
 from mereo.tools.coseg.features import load_encoders
 from mereo.tools.coseg.losses import LossWeights, coseg_loss
 from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
-from mereo.tools.coseg.pairs import default_kb_parts
-from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary
-from mereo.types import Mask, PartMask
+from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
+from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,10 +40,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--num-parts", type=int, default=8, help="part queries per image")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--max-minutes", type=float, default=14.0, help="stop (and keep the best epoch) after this")
+    p.add_argument(
+        "--max-minutes", type=float, default=14.0, help="stop (and keep the best epoch) after this"
+    )
     p.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
-    p.add_argument("--allow-random-encoders", action="store_true",
-                   help="use randomly initialised encoders when their checkpoints are missing (tests only)")
+    p.add_argument(
+        "--allow-random-encoders",
+        action="store_true",
+        help="use randomly initialised encoders when their checkpoints are missing (tests only)",
+    )
     return p.parse_args(argv)
 
 
@@ -52,40 +56,43 @@ def vocabularies() -> dict[str, Vocabulary]:
     """Training label vocabularies: the knowledge base's names plus every SynthParts name."""
     from mereo.evals.synthparts import CATEGORIES, PART_LABELS
 
-    return {"object": default_vocabulary("object", tuple(CATEGORIES)),
-            "part": default_vocabulary("part", tuple(PART_LABELS))}
-
-
-def to_partmasks(items: list[Any]) -> list[PartMask]:
-    return [PartMask(label=g.label, object=g.object, image_index=g.image_index, mask=Mask.from_numpy(g.mask),
-                     kind=g.kind) for g in items]
+    return {
+        "object": default_vocabulary("object", tuple(CATEGORIES)),
+        "part": default_vocabulary("part", tuple(PART_LABELS)),
+    }
 
 
 @torch.no_grad()
-def validate(model: CalicoSmall, sampler: PairSampler, pairs: list[tuple[int, int, CosegTask]],
-             vocabs: dict[str, Vocabulary], batch: int = 32) -> dict[str, float]:
+def validate(
+    model: CalicoSmall,
+    sampler: PairSampler,
+    pairs: list[tuple[int, int, CosegTask]],
+    vocabs: dict[str, Vocabulary],
+    batch: int = 32,
+) -> dict[str, float]:
     """mIoU and Recall (exact label match) per task and overall on ``pairs``."""
     from mereo.evals.metrics import miou, recall, split_by_image
 
     model.eval()
+    size = tuple(sampler.arrays.images.shape[1:3])
     per_task: dict[str, list[Any]] = {t: [] for t in COSEG_TASKS}
-    for s in range(0, len(pairs), batch):
-        chunk = pairs[s:s + batch]
-        tasks = [t for _, _, t in chunk]
-        b = sampler.make_batch([(i, j) for i, j, _ in chunk], tasks)
-        out = model(b.clip, b.dino, b.pixels, b.task)
-        for k, (i, j, task) in enumerate(chunk):
-            size = sampler.data.arrays.images.shape[1:3]
-            vocab = vocabs["object" if task == "common_objects" else "part"]
-            pred = decode_pair(out, k, task, vocab, [size, size])
-            gold = to_partmasks(sampler.gold(i, j, task))
-            per_task[task] += split_by_image(pred, gold)
+    task: CosegTask
+    for task in COSEG_TASKS:
+        mine = [(i, j) for i, j, t in pairs if t == task]
+        for s in range(0, len(mine), batch):
+            chunk = mine[s : s + batch]
+            b = sampler.make_batch(chunk, [task] * len(chunk))
+            preds = predict_batch(
+                model, b.clip, b.dino, b.pixels, task, vocabs[kind_of(task)], [[size, size]] * len(chunk)
+            )
+            for (i, j), pred in zip(chunk, preds, strict=True):
+                per_task[task] += split_by_image(pred, to_partmasks(sampler.gold(i, j, task)))
     model.train()
     exact = lambda a, b: float(a == b)  # noqa: E731
     metrics: dict[str, float] = {}
-    for task, images in per_task.items():
-        metrics[f"{task}/mIoU"] = miou(images)
-        metrics[f"{task}/Recall"] = recall(images, similarity=exact)
+    for name, images in per_task.items():
+        metrics[f"{name}/mIoU"] = miou(images)
+        metrics[f"{name}/Recall"] = recall(images, similarity=exact)
     every = [x for images in per_task.values() for x in images]
     metrics["mIoU"] = miou(every)
     metrics["Recall"] = recall(every, similarity=exact)
@@ -100,27 +107,40 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     encoders = load_encoders("cpu", allow_random=args.allow_random_encoders)
     train: EncodedSplit = encode_split("train", args.n_train, encoders, seed=args.seed)
-    val: EncodedSplit = encode_split("val", max(64, args.n_val * 2), encoders, seed=args.seed)
+    val: EncodedSplit = encode_split("val", max(16, args.n_val * 2), encoders, seed=args.seed)
     vocabs = vocabularies()
     index = {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
     cgrid, dgrid = encoders.clip.grid[0], encoders.dino.grid[0]
-    config = CalicoConfig(clip_dim=encoders.clip.dim, dino_dim=encoders.dino.dim, clip_grid=cgrid,
-                          grid=max(cgrid, dgrid), dim=args.dim, num_parts=args.num_parts)
+    config = CalicoConfig(
+        clip_dim=encoders.clip.dim,
+        dino_dim=encoders.dino.dim,
+        clip_grid=cgrid,
+        grid=max(cgrid, dgrid),
+        dim=args.dim,
+        num_parts=args.num_parts,
+    )
     kb_parts = default_kb_parts()
     train_s = PairSampler(train, index, kb_parts, config.mask_side)
     val_s = PairSampler(val, index, kb_parts, config.mask_side)
     val_pairs = val_s.fixed_pairs(args.n_val, args.seed + 991)
-    vocab_emb = {i: vocabs["object" if t == "common_objects" else "part"].embeddings for i, t in enumerate(COSEG_TASKS)}
+    vocab_emb = {k: v.embeddings for k, v in vocabs.items()}
     model = CalicoSmall(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     total = args.epochs * args.steps_per_epoch
     warm = min(100, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total))))
+        ),
+    )
     weights = LossWeights()
     prep_s = time.time() - t0
-    print(f"data ready in {prep_s:.0f}s: {len(train_s)} train scenes, {len(val_pairs)} val pairs; "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M trainable parameters", flush=True)
+    print(
+        f"data ready in {prep_s:.0f}s: {len(train_s)} train scenes, {len(val_pairs)} val pairs; "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M trainable parameters",
+        flush=True,
+    )
     best: dict[str, Any] = {"score": -1.0}
     history = []
     deadline = t0 + args.max_minutes * 60
@@ -128,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         bar = tqdm(range(args.steps_per_epoch), desc=f"coseg epoch {epoch + 1}/{args.epochs}", leave=False)
         for _ in bar:
             b = train_s.batch(rng, args.batch)
-            out = model(b.clip, b.dino, b.pixels, b.task)
-            loss, parts = coseg_loss(out, b.targets, vocab_emb, b.task, weights)
+            loss, parts = coseg_loss(model, b, vocab_emb, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -138,12 +157,21 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         metrics = validate(model, val_s, val_pairs, vocabs)
         score = metrics["mIoU"] + metrics["Recall"]
-        history.append({"epoch": epoch + 1, "mIoU": round(metrics["mIoU"], 4), "Recall": round(metrics["Recall"], 4)})
-        print(f"epoch {epoch + 1}: loss {parts['total']:.3f} val mIoU {metrics['mIoU']:.3f} "
-              f"Recall {metrics['Recall']:.3f} ({time.time() - t0:.0f}s)", flush=True)
+        history.append(
+            {"epoch": epoch + 1, "mIoU": round(metrics["mIoU"], 4), "Recall": round(metrics["Recall"], 4)}
+        )
+        print(
+            f"epoch {epoch + 1}: loss {parts['total']:.3f} val mIoU {metrics['mIoU']:.3f} "
+            f"Recall {metrics['Recall']:.3f} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
         if score > best["score"]:
-            best = {"score": score, "epoch": epoch + 1, "metrics": metrics,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = {
+                "score": score,
+                "epoch": epoch + 1,
+                "metrics": metrics,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
         if time.time() > deadline:
             print(f"stopping after epoch {epoch + 1}: --max-minutes {args.max_minutes} reached", flush=True)
             break
@@ -152,20 +180,40 @@ def main(argv: list[str] | None = None) -> int:
     manifest = {
         "architecture": "calico-small",
         "config": config.to_dict(),
-        "data": {"generator": "synthparts", "train_split": "train", "n_train_scenes": args.n_train,
-                 "val_split": "val", "n_val_pairs": len(val_pairs), "size": 128,
-                 "pairs": "task-balanced, see mereo.tools.coseg.data.PairSampler"},
+        "data": {
+            "generator": "synthparts",
+            "train_split": "train",
+            "n_train_scenes": args.n_train,
+            "val_split": "val",
+            "n_val_pairs": len(val_pairs),
+            "size": 128,
+            "pairs": "task-balanced, see mereo.tools.coseg.data.PairSampler",
+        },
         "encoders": encoders.sources,
         "seed": args.seed,
         "command": "mereo train coseg " + shlex.join(list(argv or [])),
-        "metrics": {"val": {k: round(v, 4) for k, v in best["metrics"].items()}, "best_epoch": best["epoch"],
-                    "history": history, "val_label_match": "exact"},
-        "training": {"epochs_run": len(history), "steps_per_epoch": args.steps_per_epoch, "batch": args.batch,
-                     "lr": args.lr, "threads": args.threads, "data_seconds": round(prep_s, 1)},
+        "metrics": {
+            "val": {k: round(v, 4) for k, v in best["metrics"].items()},
+            "best_epoch": best["epoch"],
+            "history": history,
+            "val_label_match": "exact",
+        },
+        "training": {
+            "epochs_run": len(history),
+            "steps_per_epoch": args.steps_per_epoch,
+            "batch": args.batch,
+            "lr": args.lr,
+            "threads": args.threads,
+            "data_seconds": round(prep_s, 1),
+        },
         "trained_seconds": round(time.time() - t0, 1),
     }
     saved = save_checkpoint(CHECKPOINT_NAME, best["state"], manifest, args.out)
-    print(f"wrote {CHECKPOINT_NAME} ({saved['size_bytes'] / 1e6:.2f} MB, sha256 {saved['sha256'][:12]}) "
-          f"best epoch {best['epoch']}: val mIoU {best['metrics']['mIoU']:.3f} Recall {best['metrics']['Recall']:.3f}; "
-          f"{saved['trained_seconds']:.0f}s", flush=True)
+    print(
+        f"wrote {CHECKPOINT_NAME} ({saved['size_bytes'] / 1e6:.2f} MB, sha256 {saved['sha256'][:12]}) "
+        f"best epoch {best['epoch']}: val mIoU {best['metrics']['mIoU']:.3f} "
+        f"Recall {best['metrics']['Recall']:.3f}; "
+        f"{saved['trained_seconds']:.0f}s",
+        flush=True,
+    )
     return 0

@@ -107,7 +107,9 @@ class PairBatch:
         clip: ``B x 2 x S_c x D_c``; dino: ``B x 2 x S_s x D_s``.
         pixels: ``B x 2 x 3 x M x M`` in ``[0, 1]``.
         task: ``B`` task indices.
-        targets: per pair, per image: ``(label indices G, masks G x M x M coverage)``.
+        targets: per pair, per image: ``(label indices G, masks G x M x M coverage)``: the answer.
+        extra: per pair, per image, the same for names that are not in the answer but visible
+            (the main object's other parts; the other objects): extra mask supervision only.
         pairs: the ``(i, j)`` image indices of each pair.
     """
 
@@ -117,6 +119,7 @@ class PairBatch:
     task: torch.Tensor
     targets: list[list[tuple[torch.Tensor, torch.Tensor]]]
     pairs: list[tuple[int, int]]
+    extra: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
 
 class PairIndex:
@@ -213,30 +216,55 @@ class PairSampler(PairIndex):
         self.pixels = pixels_at(data.arrays.images, mask_side)
 
     def batch(
-        self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None
+        self, rng: np.random.Generator, size: int, tasks: Sequence[CosegTask] | None = None, extra: int = 0
     ) -> PairBatch:
-        """Draw ``size`` pairs (tasks cycle through ``COSEG_TASKS`` unless given)."""
+        """Draw ``size`` pairs (random tasks unless given); see :meth:`make_batch` for ``extra``."""
         tasks = list(tasks) if tasks is not None else [COSEG_TASKS[int(rng.integers(3))] for _ in range(size)]
         pairs = [self.draw_pair(rng, t) for t in tasks]
-        return self.make_batch(pairs, tasks)
+        return self.make_batch(pairs, tasks, extra)
 
-    def make_batch(self, pairs: Sequence[tuple[int, int]], tasks: Sequence[CosegTask]) -> PairBatch:
+    def _encode_items(
+        self, named: Sequence[tuple[str, np.ndarray]], kind: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        named = [(n, m) for n, m in named if n in self.vocab_index[kind]]
+        labels = torch.tensor([self.vocab_index[kind][n] for n, _ in named], dtype=torch.long)
+        if not named:
+            return labels, torch.zeros(0, self.side, self.side)
+        return labels, downsample_masks(np.stack([m for _, m in named]), self.side)
+
+    def visible(self, i: int, kind: str) -> dict[str, np.ndarray]:
+        """Image ``i``'s nameable regions: objects (by name), or the main object's parts."""
+        if kind == "object":
+            out: dict[str, np.ndarray] = {}
+            for o in self.objects[i]:
+                out[o.category] = out[o.category] | o.mask if o.category in out else o.mask
+            return out
+        main = main_object(self.objects[i])
+        return dict(main.parts) if main else {}
+
+    def make_batch(
+        self, pairs: Sequence[tuple[int, int]], tasks: Sequence[CosegTask], extra: int = 0
+    ) -> PairBatch:
+        """Inputs and targets of ``pairs``; ``extra`` > 0 adds up to that many non-answer names per image."""
         idx = torch.tensor([[i, j] for i, j in pairs])
-        targets = []
+        targets, extras = [], []
         for (i, j), task in zip(pairs, tasks, strict=True):
             kind = "object" if task == "common_objects" else "part"
             items = self.gold(i, j, task)
-            per_image = []
-            for side in (0, 1):
-                mine = [g for g in items if g.image_index == side and g.label in self.vocab_index[kind]]
-                labels = torch.tensor([self.vocab_index[kind][g.label] for g in mine], dtype=torch.long)
-                masks = (
-                    downsample_masks(np.stack([g.mask for g in mine]), self.side)
-                    if mine
-                    else torch.zeros(0, self.side, self.side)
-                )
-                per_image.append((labels, masks))
+            per_image, per_extra = [], []
+            for side, img in ((0, i), (1, j)):
+                mine = [(g.label, g.mask) for g in items if g.image_index == side]
+                per_image.append(self._encode_items(mine, kind))
+                if extra:
+                    taken = {n for n, _ in mine}
+                    rest = [
+                        (n, m)
+                        for n, m in sorted(self.visible(img, kind).items())
+                        if n not in taken and m.any()
+                    ]
+                    per_extra.append(self._encode_items(rest[:extra], kind))
             targets.append(per_image)
+            extras.append(per_extra)
         return PairBatch(
             clip=self.data.clip[idx].float(),
             dino=self.data.dino[idx].float(),
@@ -244,4 +272,5 @@ class PairSampler(PairIndex):
             task=torch.tensor([COSEG_TASKS.index(t) for t in tasks]),
             targets=targets,
             pairs=list(pairs),
+            extra=extras if extra else None,
         )

@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mereo eval coseg", description=__doc__)
     p.add_argument("--split", default="test", choices=["train", "val", "test", "novel"])
     p.add_argument("--pairs", type=int, default=100, help="pairs per task")
-    p.add_argument("--scenes", type=int, default=600, help="scenes rendered to draw the pairs from")
+    p.add_argument("--scenes", type=int, default=300, help="scenes rendered to draw the pairs from")
     p.add_argument(
         "--backends",
         default="calico-small,per-image,oracle",

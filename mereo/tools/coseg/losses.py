@@ -4,8 +4,9 @@ Two supervised terms per image, no matching needed:
 
 - which labels: binary cross-entropy of every vocabulary name's answer logit (names of the
   task's kind: object names for common objects, part names otherwise), positives up-weighted;
-- where: each gold label prompts the mask decoder (teacher forcing); its mask is trained with
-  BCE + dice against the gold mask, and the decoder's IoU head with the achieved IoU.
+- where: each gold label (and, when the batch has them, visible names outside the answer)
+  prompts the mask decoder (teacher forcing); its mask is trained with BCE + dice against the
+  gold mask, and the decoder's IoU head with the achieved IoU.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def coseg_loss(
     cls_loss = torch.stack(cls_terms).sum()
     total = w.label * cls_loss
     parts = {"label": float(cls_loss.detach())}
+    if batch.extra is not None:  # non-answer names: mask supervision only
+        more = [t for pair in batch.extra for t in pair]
+        flat = [(torch.cat([a[0], b[0]]), torch.cat([a[1], b[1]])) for a, b in zip(flat, more, strict=True)]
     k = max(len(t[0]) for t in flat)
     if k > 0:
         side = batch.pixels.shape[-1]

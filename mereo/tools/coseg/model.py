@@ -298,6 +298,9 @@ class CalicoSmall(nn.Module):
             enc.embedding, self.pe((g, g)).unsqueeze(0), q, enc.pixel_features
         )
         # a coarse query-to-embedding similarity map, upsampled: a short path that learns fast
-        coarse = torch.einsum("bkd,bdhw->bkhw", self.coarse_q(q), self.coarse_x(enc.embedding)) / q.shape[-1] ** 0.5
+        coarse = (
+            torch.einsum("bkd,bdhw->bkhw", self.coarse_q(q), self.coarse_x(enc.embedding))
+            / q.shape[-1] ** 0.5
+        )
         masks = masks + F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear", align_corners=False)
         return masks, quality

@@ -30,14 +30,21 @@ from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mereo train coseg", description=__doc__)
-    p.add_argument("--n-train", type=int, default=2400, help="training scenes (pairs are drawn from them)")
-    p.add_argument("--n-val", type=int, default=150, help="validation pairs per task")
+    p.add_argument("--n-train", type=int, default=3000, help="training scenes (pairs are drawn from them)")
+    p.add_argument("--n-val", type=int, default=50, help="validation pairs per task")
+    p.add_argument("--val-scenes", type=int, default=150, help="validation scenes the pairs are drawn from")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch", type=int, default=16, help="pairs per step")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--dim", type=int, default=64, help="width of the trainable modules")
     p.add_argument("--num-parts", type=int, default=8, help="part queries per image")
+    p.add_argument(
+        "--extra-masks",
+        type=int,
+        default=3,
+        help="visible names outside the answer segmented per image (extra mask supervision)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     encoders = load_encoders("cpu", allow_random=args.allow_random_encoders)
     train: EncodedSplit = encode_split("train", args.n_train, encoders, seed=args.seed)
-    val: EncodedSplit = encode_split("val", max(16, args.n_val * 2), encoders, seed=args.seed)
+    val: EncodedSplit = encode_split("val", args.val_scenes, encoders, seed=args.seed)
     vocabs = vocabularies()
     index = {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
     cgrid, dgrid = encoders.clip.grid[0], encoders.dino.grid[0]
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(args.epochs):
         bar = tqdm(range(args.steps_per_epoch), desc=f"coseg epoch {epoch + 1}/{args.epochs}", leave=False)
         for _ in bar:
-            b = train_s.batch(rng, args.batch)
+            b = train_s.batch(rng, args.batch, extra=args.extra_masks)
             loss, parts = coseg_loss(model, b, vocab_emb, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -104,27 +104,30 @@ def write_table(summaries: dict[str, dict[str, Any]], out_dir: Path, title: str)
     groups = list(dict.fromkeys(g for s in summaries.values() for g in s))
     metrics = [m for m in TABLE_METRICS
                if any(not math.isnan(s.get("all", {}).get(m, math.nan)) for s in summaries.values())]
-    md = [f"# {title}", "", "Values are % (seconds: s per item). `-`: does not apply.", ""]
+    md = [f"# {title}", "", "Values are % (seconds: s per item). `-`: does not apply. failed: items whose "
+          "question raised an error (scored as empty answers).", ""]
     for group in ["all", *[g for g in groups if g.startswith("suite:")]]:
         cols = [m for m in metrics
                 if any(not math.isnan(s.get(group, {}).get(m, math.nan)) for s in summaries.values())]
-        md += [f"## {group}", "", "| configuration | n | " + " | ".join(cols) + " |",
-               "|---|---:|" + "---:|" * len(cols)]
+        errors = any(s.get(group, {}).get("errors", 0) for s in summaries.values())
+        md += [f"## {group}", "", "| configuration | n | " + ("failed | " if errors else "")
+               + " | ".join(cols) + " |", "|---|---:|" + ("---:|" if errors else "") + "---:|" * len(cols)]
         for name, s in summaries.items():
             g = s.get(group, {})
-            md.append(f"| {name} | {format_value('n', g.get('n', 0))} | "
+            failed = f"{format_value('n', g.get('errors', 0))} | " if errors else ""
+            md.append(f"| {name} | {format_value('n', g.get('n', 0))} | {failed}"
                       + " | ".join(format_value(c, g.get(c, math.nan)) for c in cols) + " |")
         md.append("")
     md_path, csv_path = out_dir / "ablation.md", out_dir / "ablation.csv"
     md_path.write_text("\n".join(md))
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["configuration", "group", "n", *metrics])
+        w.writerow(["configuration", "group", "n", "failed", *metrics])
         for name, s in summaries.items():
             for group in groups:
                 g = s.get(group)
                 if g:
-                    w.writerow([name, group, int(g.get("n", 0)),
+                    w.writerow([name, group, int(g.get("n", 0)), int(g.get("errors", 0)),
                                 *("" if math.isnan(g.get(m, math.nan)) else f"{g[m]:.4f}" for m in metrics)])
     return md_path, csv_path
 
@@ -150,7 +153,7 @@ def plot_bars(summaries: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]
         shown = [g.removeprefix("type:") for g, k in zip(groups, keep, strict=True) if k]
         vals = vals[:, keep]
         scale = 1.0 if metric == "seconds" else 100.0
-        fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(shown) + 2), 3.6))
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(shown) + 4), 3.6))
         width = 0.8 / max(1, len(summaries))
         x = np.arange(len(shown))
         for i, name in enumerate(summaries):
@@ -159,7 +162,7 @@ def plot_bars(summaries: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]
         ax.set_xticks(x, shown, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("s per item" if metric == "seconds" else f"{metric} (%)")
         ax.set_title(metric)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = out_dir / f"{metric}.png"
         fig.savefig(path, dpi=100)

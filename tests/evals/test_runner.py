@@ -18,7 +18,7 @@ from mereo.errors import DatasetError, QuestionError
 from mereo.evals import runner
 from mereo.evals.predictors import BlindPredictor, choose_by_labels
 from mereo.evals.records import read_records, records_path
-from mereo.evals.suites import parse_backends
+from mereo.evals.suites import load_suite, parse_backends
 from mereo.knowledge import PartHierarchy
 
 
@@ -110,12 +110,12 @@ def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: 
 def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     """SIGKILL a 2-worker `mereo eval` (oracle tools) midway, resume it, compare with a clean run."""
     killed, full, n = tmp_path / "killed", tmp_path / "full", 40
-    cmd = [sys.executable, "-m", "mereo.cli", "eval", "agent", "--limit", str(n), "--preset", "oracle",
-           "--workers", "2", "--out", str(killed), "--no-progress"]
+    cmd = [sys.executable, "-m", "mereo.cli", "eval", "synthparts-partonomy", "--limit", str(n),
+           "--preset", "oracle", "--workers", "2", "--out", str(killed), "--no-progress"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    path = records_path(killed, "agent")
+    path = records_path(killed, "synthparts-partonomy")
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -128,8 +128,11 @@ def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     done = len(read_records(path))
     assert 3 <= done < n, f"the run was not killed midway ({done} of {n} records)"
     oracle = parse_backends([], "oracle")
-    resumed = runner.run_eval("agent", limit=n, out=killed, backends=oracle, progress=False)
-    clean = runner.run_eval("agent", limit=n, out=full, backends=oracle, progress=False)
+    items = load_suite("synthparts-partonomy", "test", n)
+    # one pass finishes the killed run and makes a clean one (two configurations, same backends)
+    out = runner.run_configs(items, {"resumed": oracle, "clean": oracle}, {"resumed": killed, "clean": full},
+                             "synthparts-partonomy", settings={"split": "test", "limit": n}, progress=False)
+    resumed, clean = out["resumed"], out["clean"]
     assert len({r["id"] for r in read_records(path)}) == n
     assert _numbers(resumed) == _numbers(clean)
 

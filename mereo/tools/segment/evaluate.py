@@ -78,11 +78,13 @@ def make_items(scenes: Sequence[Any], golds: Sequence[list[PartMask]], seed: int
             if not vis or obj.category in seen:  # two objects of one category share their labels
                 continue
             seen.add(obj.category)
-            g = {p.label: p for p in gold if p.kind == "part" and p.object == obj.category}
+            # gold: the category's part masks (two objects of one category count as one, unioned)
+            g = [p for p in gold if p.kind == "part" and p.object == obj.category]
 
             def add(qtype: str, text: str, spans: list[tuple[int, int]], labels: Iterable[str],
-                    _g: dict[str, PartMask] = g, _obj: str = obj.category, _si: int = si) -> None:
-                items.append(Item(qtype, _si, _obj, text, spans, [_g[x] for x in labels if x in _g]))
+                    _g: list[PartMask] = g, _obj: str = obj.category, _si: int = si) -> None:
+                wanted = set(labels)
+                items.append(Item(qtype, _si, _obj, text, spans, [p for p in _g if p.label in wanted]))
 
             if "identification" in types:
                 d = describe_spans(obj.category, vis)

@@ -61,20 +61,35 @@ class FrozenEncoders:
     def encode_cached(self, ctx: ToolContext, image: ImageRef) -> tuple[torch.Tensor, torch.Tensor]:
         """One image's ``(clip S_c x D_c, dino S_s x D_s)`` tokens through the shared feature cache.
 
-        The namespaces are the owning tools' (``"recognize:clip-small:patches"``,
-        ``"correspond:dinov2-small"``), so features another tool computed for the same pixels are reused.
+        DINOv2 tokens live in the correspondence tool's namespace (``"correspond:dinov2-small"``,
+        the same :class:`DenseFeatures` value), so either tool reuses the other's work. CLIP tokens
+        are read from the recognition tool's entry (``"recognize:clip-small"``) when it already
+        encoded the image, and otherwise computed under ``"coseg:clip-small"``.
         """
         from mereo.tools.correspond.backends import DenseFeatures
 
+        real = {n: s.get("sha256") != "random" for n, s in self.sources.items()}
+        recognized = f"recognize:{CLIP_NAME}"
+        clip: torch.Tensor | None = None
+        if real.get(CLIP_NAME) and (recognized, image.sha256) in ctx.cache:
+            entry: Any = ctx.cache.get_or_compute(recognized, image.sha256, dict)[0]
+            clip = entry.get("tokens") if isinstance(entry, dict) else None
+            if clip is not None:
+                ctx.note(tool="coseg", step="clip-small tokens", image=image.sha256[:12], cache="hit")
         out = []
-        for name, enc, family in ((CLIP_NAME, self.clip, "recognize"), (DINO_NAME, self.dino, "correspond")):
-            tag = name if self.sources.get(name, {}).get("sha256") != "random" else f"{name}-random"
-            namespace = f"{family}:{tag}" + (":patches" if family == "recognize" else "")
+        for name, enc, namespace in (
+            (CLIP_NAME, self.clip, f"coseg:{CLIP_NAME}"),
+            (DINO_NAME, self.dino, f"correspond:{DINO_NAME}"),
+        ):
+            if name == CLIP_NAME and clip is not None:
+                out.append(clip)
+                continue
+            if not real.get(name):
+                namespace = f"coseg:{name}-random"
 
             def compute(e: TokenEncoder = enc) -> DenseFeatures:
-                return DenseFeatures(
-                    tokens=e.encode_batch(image.array[None])[0], grid=(int(e.grid[0]), int(e.grid[1]))
-                )
+                grid = (int(e.grid[0]), int(e.grid[1]))
+                return DenseFeatures(tokens=e.encode_batch(image.array[None])[0], grid=grid)
 
             value, hit = ctx.cache.get_or_compute(namespace, image.sha256, compute)
             ctx.note(

@@ -28,7 +28,7 @@ def test_shapes_and_feedback_changes_later_masks() -> None:
         for p in model.feedback.parameters():  # FiLM starts at identity; make it do something
             p.normal_(0, 0.5)
         emb = model.encode_image(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))
-        assert emb.shape == (2, 32, 8, 8)
+        assert [tuple(x.shape) for x in emb] == [(2, 32, 8, 8), (2, 8, 16, 16), (2, 4, 32, 32)]
         tokens = torch.randn(2, 7, 384)
         assert model.tag(tokens, torch.ones(2, 7, dtype=torch.bool)).shape == (2, 7, 3)
         index = torch.zeros(2, 3, 7)

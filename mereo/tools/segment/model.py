@@ -95,21 +95,32 @@ def _down(cin: int, cout: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+#: What the image encoder returns: the embedding ``B x D x S/8 x S/8`` and the high-resolution
+#: features added while the decoder upscales, ``B x D/4 x S/4 x S/4`` and ``B x D/8 x S/2 x S/2``.
+ImageFeatures = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 class SmallCNNEncoder(nn.Module):
-    """Strided CNN image encoder: ``B x 3 x S x S`` normalised RGB -> ``B x D x S/8 x S/8``."""
+    """Strided CNN image encoder: ``B x 3 x S x S`` normalised RGB -> :data:`ImageFeatures`.
+
+    The stride-2 and stride-4 stages also feed the mask decoder's upscaling (as in SAM 2's
+    high-resolution features), since SynthParts parts are only a few pixels wide.
+    """
 
     def __init__(self, channels: tuple[int, int], out_dim: int):
         super().__init__()
         c1, c2 = channels
-        self.stages = nn.Sequential(
-            _down(3, c1),
-            _down(c1, c2), _ResBlock(c2),
-            _down(c2, out_dim), _ResBlock(out_dim), _ResBlock(out_dim),
-        )
+        self.stage1 = _down(3, c1)
+        self.stage2 = nn.Sequential(_down(c1, c2), _ResBlock(c2))
+        self.stage3 = nn.Sequential(_down(c2, out_dim), _ResBlock(out_dim), _ResBlock(out_dim))
         self.neck = nn.Sequential(nn.Conv2d(out_dim, out_dim, 1), LayerNorm2d(out_dim))
+        self.conv_s0 = nn.Conv2d(c1, out_dim // 8, 1)
+        self.conv_s1 = nn.Conv2d(c2, out_dim // 4, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.stages(x))
+    def forward(self, x: torch.Tensor) -> ImageFeatures:
+        s0 = self.stage1(x)
+        s1 = self.stage2(s0)
+        return self.neck(self.stage3(s1)), self.conv_s1(s1), self.conv_s0(s0)
 
 
 class BatchedMaskDecoder(MaskDecoder):
@@ -120,11 +131,19 @@ class BatchedMaskDecoder(MaskDecoder):
     """
 
     def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
-                      sparse_prompt_embeddings: torch.Tensor,
-                      dense_prompt_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                      high_res: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks ``n x M x 4g x 4g`` and IoU (here: presence) logits ``n x M``.
+
+        ``high_res``: optional ``(n x D/4 x 2g x 2g, n x D/8 x 4g x 4g)`` features added after the
+        first and second upscaling convolutions.
+        """
         n = sparse_prompt_embeddings.shape[0]
         if image_embeddings.shape[0] != n:  # the SAM case: one image, many prompts
             image_embeddings = image_embeddings.expand(n, -1, -1, -1)
+            if high_res is not None:
+                high_res = (high_res[0].expand(n, -1, -1, -1), high_res[1].expand(n, -1, -1, -1))
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens.unsqueeze(0).expand(n, -1, -1), sparse_prompt_embeddings], dim=1)
         src = image_embeddings + dense_prompt_embeddings
@@ -133,7 +152,13 @@ class BatchedMaskDecoder(MaskDecoder):
         hs, src = self.transformer(src, pos, tokens)
         iou_out = hs[:, 0, :]
         mask_out = hs[:, 1:1 + self.num_mask_tokens, :]
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        src = src.transpose(1, 2).reshape(b, c, h, w)
+        if high_res is None:
+            upscaled = self.output_upscaling(src)
+        else:
+            dc1, ln1, act1, dc2, act2 = self.output_upscaling
+            upscaled = act1(ln1(dc1(src) + high_res[0]))
+            upscaled = act2(dc2(upscaled) + high_res[1])
         hyper = torch.stack([mlp(mask_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
                             dim=1)
         _, c2, h2, w2 = upscaled.shape
@@ -217,8 +242,8 @@ class PlumSmall(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
 
     # -- image ----------------------------------------------------------------------------------
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """``B x 3 x S x S`` uint8 or float in [0, 255] -> ``B x D x S/8 x S/8`` embedding."""
+    def encode_image(self, images: torch.Tensor) -> ImageFeatures:
+        """``B x 3 x S x S`` uint8 or float in [0, 255] -> :data:`ImageFeatures`."""
         mean, std = self.pixel_mean, self.pixel_std
         assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)
         x = (images.float() / 255.0 - mean) / std
@@ -244,12 +269,12 @@ class PlumSmall(nn.Module):
         return weights @ proj
 
     # -- masks ----------------------------------------------------------------------------------
-    def decode(self, image_embedding: torch.Tensor, query: torch.Tensor,
+    def decode(self, image: ImageFeatures, query: torch.Tensor,
                history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One span's mask.
 
         Args:
-            image_embedding: ``B x D x g x g`` (or ``1 x D x g x g`` shared by all B queries).
+            image: :data:`ImageFeatures` of B images (or of one image shared by all B queries).
             query: ``B x D`` span queries.
             history: encoded earlier masks ``B x K x D x g x g`` (see :meth:`encode_history`),
                 or None for the first span / no feedback.
@@ -264,11 +289,9 @@ class PlumSmall(nn.Module):
         else:
             g = self.config.grid
             dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(b, -1, g, g)
-        masks, presence = self.mask_decoder(image_embeddings=image_embedding,
-                                            image_pe=self.prompt_encoder.get_dense_pe(),
-                                            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                            multimask_output=False)
-        return masks, presence[:, 0]
+        masks, presence = self.mask_decoder.predict_masks(image[0], self.prompt_encoder.get_dense_pe(),
+                                                          sparse, dense, high_res=(image[1], image[2]))
+        return masks[:, :1], presence[:, 0]
 
     def encode_history(self, mask_logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Feedback features ``B x D x g x g`` of one span's mask logits ``B x 1 x M x M`` and query."""
@@ -276,12 +299,12 @@ class PlumSmall(nn.Module):
             raise RuntimeError("this model was built without mask feedback")
         return self.feedback.encode(self.prompt_encoder.mask_downscaling, mask_logits, query)
 
-    def decode_all(self, image_embedding: torch.Tensor, queries: torch.Tensor,
+    def decode_all(self, image: ImageFeatures, queries: torch.Tensor,
                    detach_history: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """All K spans in order, each seeing the earlier ones' masks (each encoded once).
 
         Args:
-            image_embedding: ``B x D x g x g``.
+            image: :data:`ImageFeatures` of B images (or one image shared by the B rows).
             queries: ``B x K x D``.
             detach_history: stop gradients through the fed-back masks (as in training).
 
@@ -292,7 +315,7 @@ class PlumSmall(nn.Module):
         masks, presence = [], []
         for k in range(queries.shape[1]):
             history = torch.stack(feats, dim=1) if feats else None
-            m, p = self.decode(image_embedding, queries[:, k], history)
+            m, p = self.decode(image, queries[:, k], history)
             masks.append(m[:, 0])
             presence.append(p)
             if self.feedback is not None and k + 1 < queries.shape[1]:

@@ -21,7 +21,7 @@ from mereo.device import resolve_device
 from mereo.errors import CheckpointError
 from mereo.tools.base import ToolContext
 from mereo.tools.segment.common import as_image, check_request, part_mask
-from mereo.tools.segment.model import PlumConfig, PlumSmall
+from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall
 from mereo.tools.segment.spans import char_spans, decode_tags
 from mereo.tools.segment.text import describe_spans, normalize_part
 from mereo.types import ImageRef, PartMask
@@ -80,9 +80,9 @@ class PlumSegmenter:
 
     # -- pieces the evals reuse ------------------------------------------------------------------
     @torch.no_grad()
-    def image_embedding(self, image: ImageRef) -> torch.Tensor:
-        """``1 x D x g x g`` embedding of the image, from the shared cache when computed before."""
-        def compute() -> torch.Tensor:
+    def image_embedding(self, image: ImageRef) -> ImageFeatures:
+        """The image's :data:`ImageFeatures` (batch 1), from the shared cache when computed before."""
+        def compute() -> ImageFeatures:
             s = self.model.config.image_size
             arr = np.array(Image.fromarray(image.array).resize((s, s), Image.Resampling.BILINEAR))
             x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(self.device)

@@ -1,4 +1,4 @@
-"""The coseg registry and its backends on SynthParts pairs (``calico-small`` uses the committed checkpoint)."""
+"""The coseg registry and its backends on SynthParts pairs (calico-small: the committed checkpoint)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ from mereo.types import ImageRef
 def pair() -> tuple[list[ImageRef], list[list[ObjectGold]]]:
     """Two val scenes whose main objects share a part, and their objects."""
     scenes = list(generate_scenes("val", 12, seed=3))
-    objs = [[ObjectGold(o.category, o.mask, {p: o.part_mask(p) for p in o.visible_parts()}) for o in s.objects]
-            for s in scenes]
+    objs = [
+        [ObjectGold(o.category, o.mask, {p: o.part_mask(p) for p in o.visible_parts()}) for o in s.objects]
+        for s in scenes
+    ]
     for a in range(len(scenes)):
         for b in range(a + 1, len(scenes)):
-            if task_answer(objs[a], objs[b], "common_parts") and task_answer(objs[a], objs[b], "unique_parts"):
+            if task_answer(objs[a], objs[b], "common_parts") and task_answer(
+                objs[a], objs[b], "unique_parts"
+            ):
                 return [ImageRef(scenes[a].image), ImageRef(scenes[b].image)], [objs[a], objs[b]]
     raise AssertionError("no suitable pair in the first scenes")
 

@@ -11,11 +11,32 @@ from mereo.tools.coseg import train
 from mereo.tools.coseg.calico import load_model
 
 
-def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiny_training_run_writes_a_loadable_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "ckpt"
-    args = ["--n-train", "24", "--n-val", "2", "--val-scenes", "16", "--epochs", "2", "--steps-per-epoch", "2",
-            "--batch", "2", "--dim", "32", "--out", str(out), "--allow-random-encoders", "--threads", "1"]
+    args = [
+        "--n-train",
+        "24",
+        "--n-val",
+        "2",
+        "--val-scenes",
+        "16",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--batch",
+        "2",
+        "--dim",
+        "32",
+        "--out",
+        str(out),
+        "--allow-random-encoders",
+        "--threads",
+        "1",
+    ]
     assert train.main(args) == 0
     manifest = json.loads((out / "calico-small.json").read_text())
     assert manifest["architecture"] == "calico-small" and manifest["config"]["dim"] == 32
@@ -26,4 +47,4 @@ def test_tiny_training_run_writes_a_loadable_checkpoint(tmp_path: Path, monkeypa
     assert model.config.dim == 32
     # the token cache is reused by a second run
     cached = sorted(p.name for p in (tmp_path / "data").glob("coseg_tokens_*"))
-    assert len(cached) == 2
+    assert len(cached) == 4  # train and val, one file per encoder

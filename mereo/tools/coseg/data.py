@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from mereo.tools.base import COSEG_TASKS, CosegTask
 from mereo.tools.correspond.data import SceneArrays, data_dir, load_split
-from mereo.tools.coseg.features import FrozenEncoders
+from mereo.tools.coseg.features import CLIP_NAME, DINO_NAME, FrozenEncoders
 from mereo.tools.coseg.pairs import GoldItem, ObjectGold, main_object, task_answer
 
 
@@ -65,6 +66,30 @@ class EncodedSplit:
     dino: torch.Tensor
 
 
+def encode_tokens(
+    images: np.ndarray, encoder: Any, name: str, sha256: str, stem: str, batch: int = 64, cache: bool = True
+) -> torch.Tensor:
+    """``N x S x D`` float16 tokens of ``images`` by one frozen encoder, cached per encoder.
+
+    The cache file is ``<data_dir>/coseg_tokens_<stem>_<name>_<sha256[:10]>.safetensors``: a
+    retrained encoder has another sha256, hence another file.
+    """
+    path = Path(data_dir()) / f"coseg_tokens_{stem}_{name}_{sha256[:10]}.safetensors"
+    if cache and path.exists():
+        return load_file(str(path))["tokens"]
+    chunks = [
+        encoder.encode_batch(images[s : s + batch]).half()
+        for s in tqdm(range(0, len(images), batch), desc=f"encode {stem} ({name})", leave=False)
+    ]
+    tokens = torch.cat(chunks).contiguous()
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"tokens": tokens}, str(tmp))
+        tmp.replace(path)
+    return tokens
+
+
 def encode_split(
     split: str,
     n: int,
@@ -74,29 +99,28 @@ def encode_split(
     batch: int = 64,
     cache: bool = True,
 ) -> EncodedSplit:
-    """Render (or load) ``n`` scenes of ``split`` and encode them (or load the cached tokens).
-
-    The token cache is ``<data_dir>/coseg_tokens_<split>_<n>_<seed>_<size>_<clip sha>_<dino sha>``;
-    a retrained encoder has another sha256, hence another file.
-    """
+    """Render (or load) ``n`` scenes of ``split`` and encode them with both encoders (or load the tokens)."""
     arrays = load_split(split, n, seed=seed, size=size, cache=cache)
-    tag = "_".join(str(s["sha256"])[:10] for s in encoders.sources.values())
-    path = Path(data_dir()) / f"coseg_tokens_{split}_{n}_{seed}_{size}_{tag}.safetensors"
-    if cache and path.exists():
-        z = load_file(str(path))
-        return EncodedSplit(arrays, z["clip"], z["dino"])
-    clips, dinos = [], []
-    for s in tqdm(range(0, len(arrays), batch), desc=f"encode {split}", leave=False):
-        c, d = encoders.encode(arrays.images[s : s + batch])
-        clips.append(c.half())
-        dinos.append(d.half())
-    out = EncodedSplit(arrays, torch.cat(clips), torch.cat(dinos))
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"clip": out.clip.contiguous(), "dino": out.dino.contiguous()}, str(tmp))
-        tmp.replace(path)
-    return out
+    stem = f"{split}_{n}_{seed}_{size}"
+    clip = encode_tokens(
+        arrays.images,
+        encoders.clip,
+        CLIP_NAME,
+        str(encoders.sources[CLIP_NAME]["sha256"]),
+        stem,
+        batch,
+        cache,
+    )
+    dino = encode_tokens(
+        arrays.images,
+        encoders.dino,
+        DINO_NAME,
+        str(encoders.sources[DINO_NAME]["sha256"]),
+        stem,
+        batch,
+        cache,
+    )
+    return EncodedSplit(arrays, clip, dino)
 
 
 @dataclass

@@ -89,7 +89,7 @@ class FeatureCorresponder:
 
         def compute() -> DenseFeatures:
             tokens, grid = self._encode(ref.array)
-            return DenseFeatures(tokens=tokens, grid=tuple(grid))
+            return DenseFeatures(tokens=tokens, grid=(int(grid[0]), int(grid[1])))
 
         feats, hit = self.ctx.cache.get_or_compute(f"correspond:{self.name}", ref.sha256, compute)
         self.ctx.note(tool="correspond", backend=self.name, cache="hit" if hit else "miss")

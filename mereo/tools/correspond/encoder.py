@@ -67,8 +67,8 @@ class DenseEncoder:
 
     def __init__(self, model: torch.nn.Module, image_size: int | None = None, device: str = "auto"):
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
-        cfg = model.config
+        self.model: Any = model.to(self.device).eval()
+        cfg: Any = model.config
         self.patch_size = int(cfg.patch_size if isinstance(cfg.patch_size, int) else cfg.patch_size[0])
         size = image_size or int(cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0])
         self.image_size = max(self.patch_size, size - size % self.patch_size)

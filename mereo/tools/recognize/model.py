@@ -64,7 +64,7 @@ class ClipModel:
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, device: str = "auto"):
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        self.model: Any = model.to(self.device).eval()
         self.tokenizer = tokenizer
         visual = model.visual
         self.image_size = _size(getattr(visual, "image_size", 224))
@@ -97,7 +97,7 @@ class ClipModel:
     # -- encoders (with grad; wrap in no_grad for inference) ----------------------------------------
     def image_and_tokens(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Normalised pixels -> (``B x E`` image embeddings, ``B x N x E`` projected patch tokens or None)."""
-        visual = self.model.visual
+        visual: Any = self.model.visual
         if not self.has_tokens:
             return visual(pixels), None
         old = visual.output_tokens

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = small_config()
     clip = ClipModel(build_clip(cfg), make_tokenizer(cfg["text_cfg"]["context_length"]), device="cpu")
-    model = clip.model
+    model: Any = clip.model
     patch = cfg["vision_cfg"]["patch_size"]
     train_names = list(TRAIN_CATEGORIES)
     targets = patch_targets(train, patch, train_names)
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             scenes = torch.as_tensor(train.images[scene_idx]).permute(0, 3, 1, 2).float() / 255.0
             pixels = clip.normalize(torch.cat([crops, scenes]))
             pooled, tokens = clip.image_and_tokens(pixels)
+            assert tokens is not None  # clip-small is a ViT
             img = F.normalize(pooled[:len(items)], dim=-1)
             txt = clip.text_embeddings(captions)
             loss = multi_positive_clip_loss(img, txt, torch.tensor(keys), clip.logit_scale)

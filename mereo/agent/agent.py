@@ -184,7 +184,8 @@ class PartAgent:
             else nx.DiGraph()
         )
         notes = [*result.get("missing", []), *result.get("notes", [])]
-        for m in result.get("matches", []):
+        top = sorted(result.get("matches", []), key=lambda m: -m["similarity"])[:3]
+        for m in top:
             notes.append(
                 f"'{m['a']['label']}' of the {m['a']['object']} (image {m['a']['image'] + 1}) looks like "
                 f"'{m['b']['label']}' of the {m['b']['object']} (image {m['b']['image'] + 1}); "

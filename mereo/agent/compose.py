@@ -47,6 +47,8 @@ class Evidence:
         similarity: ``(key_a, key_b)`` -> cosine similarity of two parts' features, both key
             orders stored; empty when no correspondence backend ran.
         threshold: similarity at or above which features agree.
+        mutual: part pairs that are each other's best match (from the corresponder); when set,
+            only these are reported as renamed matches.
     """
 
     parts: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class Evidence:
     normalize: Callable[[str], str] = lambda s: s.strip().lower()
     similarity: dict[tuple[PartKey, PartKey], float] = field(default_factory=dict)
     threshold: float = 0.5
+    mutual: set[tuple[PartKey, PartKey]] | None = None
 
     def object_names(self, image: int) -> list[str]:
         """Objects known in ``image`` (recognised, or segmented), in a stable order."""
@@ -237,12 +240,15 @@ def _renamed_matches(args: list[LabelSet], ev: Evidence) -> list[dict[str, Any]]
         return []
     out = []
     a_masks, b_masks = args[0].all_masks(), [m for s in args[1:] for m in s.all_masks()]
+    a_labels, b_labels = set(args[0].masks), {label for s in args[1:] for label in s.masks}
     for a in a_masks:
         for b in b_masks:
             ka, kb = _key(a, ev), _key(b, ev)
-            if ka[0] == kb[0] or ka[2] == kb[2]:
-                continue
+            if ka[0] == kb[0] or ka[2] == kb[2] or ka[2] in b_labels or kb[2] in a_labels:
+                continue  # a part that already has a same-named counterpart is not a renamed match
             s = ev.similarity.get((ka, kb))
+            if ev.mutual is not None and (ka, kb) not in ev.mutual:
+                continue  # only mutual best matches count as "the same part under another name"
             if s is not None and s >= ev.threshold:
                 out.append(
                     {

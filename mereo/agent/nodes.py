@@ -386,6 +386,7 @@ def correspond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 continue
             pa, pb = groups[ka], groups[kb]
             corr = c.tools.correspond.correspond(c.images[ka[0]], pa, c.images[kb[0]], pb)
+            mutual = {(i, j) for i, j, _ in corr.matches}
             for r, a in enumerate(pa):
                 for s, b in enumerate(pb):
                     sims.append(
@@ -393,6 +394,7 @@ def correspond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                             "a": [ka[0], ka[1], canonical(a.label)],
                             "b": [kb[0], kb[1], canonical(b.label)],
                             "s": float(corr.similarity[r][s]),
+                            "mutual": (r, s) in mutual,
                         }
                     )
     step = probe.step(
@@ -410,7 +412,9 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     c = runtime.context
     probe = _Probe(c)
     plan = _plan(state)
+    mutual: set[Any] = set()
     ev = Evidence(
+        mutual=mutual,
         normalize=canonical,
         threshold=c.config.match_threshold,
         kb_parts=lambda o: c.kb.parts_of(o) if c.kb.has_object(o) else [],
@@ -424,6 +428,8 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     for s in state.get("similarity") or []:
         a, b = tuple(s["a"]), tuple(s["b"])
         ev.similarity[(a, b)] = ev.similarity[(b, a)] = s["s"]  # type: ignore[index]
+        if s.get("mutual"):
+            mutual |= {(a, b), (b, a)}
     res = evaluate(plan.expr, ev)
     missing = [
         f"I could not find {_a(obj)} in image {img + 1}."

@@ -216,6 +216,7 @@ def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, floa
             seg = PlumSegmenter(ToolContext(FeatureCache()), model=res.model, name=f"plum-small[{name}]")
             results[name] = evaluate_backend(seg, items, images)
             print(f"{name}: trained {res.seconds:.0f} s", flush=True)
+            print(format_table({name: results[name]}), flush=True)
     return results
 
 

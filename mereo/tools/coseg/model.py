@@ -56,6 +56,7 @@ class CalicoConfig:
             for both the label and the part queries).
         label_dim: width of the label space (MiniLM: 384).
         pixel_stem: add a small convolution of the RGB pixels to the upscaled mask features.
+        refine: refine each mask with a small convolution over the mask and the pixel features.
     """
 
     clip_dim: int = 192
@@ -72,6 +73,7 @@ class CalicoConfig:
     decoder_depth: int = 2
     label_dim: int = 384
     pixel_stem: bool = True
+    refine: bool = True
 
     @property
     def mask_side(self) -> int:
@@ -213,8 +215,13 @@ class CalicoSmall(nn.Module):
         self.part_blocks = nn.ModuleList(
             [CrossBlock(d, c.heads, self_attn=False) for _ in range(c.part_layers)]
         )
+        self.refiner = (
+            nn.Sequential(nn.Conv2d(1 + d // 8, 16, 3, padding=1), nn.GELU(), nn.Conv2d(16, 1, 3, padding=1))
+            if c.refine and c.pixel_stem
+            else None
+        )
         self.coarse_q = nn.Linear(d, d)
-        self.coarse_x = nn.Conv2d(d, d, 1)
+        self.coarse_x = nn.Conv2d(d + (d // 8 if c.pixel_stem else 0), d, 1)
         self.pe = PositionEmbeddingRandom(d // 2)
         self.no_mask_embed = nn.Parameter(torch.zeros(1, d, 1, 1))
         self.decoder = PartMaskDecoder(
@@ -297,10 +304,16 @@ class CalicoSmall(nn.Module):
         masks, quality, _ = self.decoder.decode(
             enc.embedding, self.pe((g, g)).unsqueeze(0), q, enc.pixel_features
         )
-        # a coarse query-to-embedding similarity map, upsampled: a short path that learns fast
-        coarse = (
-            torch.einsum("bkd,bdhw->bkhw", self.coarse_q(q), self.coarse_x(enc.embedding))
-            / q.shape[-1] ** 0.5
-        )
-        masks = masks + F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear", align_corners=False)
+        # a direct query-to-pixel similarity map (embedding upsampled + pixel features): a short
+        # path that learns fast, added to the decoder's masks
+        fine = F.interpolate(enc.embedding, size=masks.shape[-2:], mode="bilinear", align_corners=False)
+        if enc.pixel_features is not None:
+            fine = torch.cat([fine, enc.pixel_features], dim=1)
+        direct = torch.einsum("bkd,bdhw->bkhw", self.coarse_q(q), self.coarse_x(fine))
+        masks = masks + direct / q.shape[-1] ** 0.5
+        if self.refiner is not None and enc.pixel_features is not None and masks.shape[1] > 0:
+            n, k, h, w = masks.shape
+            pix = enc.pixel_features.unsqueeze(1).expand(-1, k, -1, -1, -1)
+            x = torch.cat([masks.unsqueeze(2), pix], dim=2).reshape(n * k, -1, h, w)
+            masks = masks + self.refiner(x).reshape(n, k, h, w)
         return masks, quality

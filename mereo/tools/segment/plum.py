@@ -70,13 +70,14 @@ class PlumSegmenter:
     """
 
     def __init__(self, ctx: ToolContext, model: PlumSmall | None = None, name: str = "plum-small",
-                 threshold: float = 0.0, min_pixels: int = 4):
+                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True):
         self.ctx = ctx
         self.name = name
         self.device = resolve_device(ctx.device)
         self.model = (model if model is not None else load_plum()[0]).to(self.device).eval()
         self.threshold = threshold
         self.min_pixels = min_pixels
+        self.presence_gate = presence_gate
 
     # -- pieces the evals reuse ------------------------------------------------------------------
     @torch.no_grad()
@@ -149,7 +150,7 @@ class PlumSegmenter:
         merged: dict[str, tuple[np.ndarray, float]] = {}
         for k, label in enumerate(labels):
             mask = (up[k] > self.threshold).cpu().numpy()
-            if present[k] < 0.5 or mask.sum() < min_px:
+            if (self.presence_gate and present[k] < 0.5) or mask.sum() < min_px:
                 continue
             score = float(present[k] * probs[k][mask].mean())
             if label in merged:
@@ -165,5 +166,7 @@ class PlumSegmenter:
 
 def build_plum(ctx: ToolContext, arg: str | None) -> PlumSegmenter:
     """Registry builder: ``plum-small`` or ``plum-small:/path/to/plum-small.safetensors``."""
-    model, _ = load_plum(arg)
-    return PlumSegmenter(ctx, model=model)
+    model, manifest = load_plum(arg)
+    inference = manifest.get("inference", {})
+    return PlumSegmenter(ctx, model=model, threshold=float(inference.get("threshold", 0.0)),
+                         presence_gate=bool(inference.get("presence_gate", True)))

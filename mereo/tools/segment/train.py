@@ -91,15 +91,23 @@ def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
     }
 
 
+#: Mask-logit thresholds tried by :func:`tune_inference`.
+THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
+
+
 @torch.no_grad()
-def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32) -> dict[str, float]:
+def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
+             grid: Sequence[tuple[float, bool]] = ((0.0, True),)) -> dict[str, Any]:
     """Span-tagging F1 (predicted tags) and mean span IoU (gold spans as queries).
 
     Span IoU: per sample the mean IoU of its spans' masks at the set's resolution (an empty
-    prediction for an empty target counts 1), then the mean over samples (macro).
+    prediction for an empty target counts 1), then the mean over samples (macro). ``grid`` lists
+    ``(logit threshold, presence gate)`` settings; the first gives ``span_miou``, all of them
+    ``span_miou_grid``.
     """
     model.eval()
-    preds, golds, ious = [], [], []
+    preds, golds = [], []
+    ious: dict[tuple[float, bool], list[float]] = {g: [] for g in grid}
     for start in range(0, len(ds), batch_size):
         idx = np.arange(start, min(len(ds), start + batch_size))
         b = make_batch(ds, idx)
@@ -112,20 +120,37 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32) -> dict[str
         queries = model.span_queries(b.tokens, b.span_index)
         masks, presence = model.decode_all(model.encode_image(b.images), queries)
         size = b.targets.shape[-1]
-        pred = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0
-        pred &= (presence > 0)[..., None, None]
+        up = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
         tgt = b.targets > 0.5
-        inter = (pred & tgt).flatten(2).sum(-1).float()
-        union = (pred | tgt).flatten(2).sum(-1).float()
-        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-        for i in range(len(idx)):
-            act = b.active[i]
-            if act.any():
-                ious.append(float(iou[i][act].mean()))
+        for threshold, gate in grid:
+            pred = up > threshold
+            if gate:
+                pred &= (presence > 0)[..., None, None]
+            inter = (pred & tgt).flatten(2).sum(-1).float()
+            union = (pred | tgt).flatten(2).sum(-1).float()
+            iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+            for i in range(len(idx)):
+                act = b.active[i]
+                if act.any():
+                    ious[(threshold, gate)].append(float(iou[i][act].mean()))
     model.train()
     f1 = span_f1(preds, golds)
-    return {"span_f1": f1["f1"], "span_precision": f1["precision"], "span_recall": f1["recall"],
-            "span_miou": float(np.mean(ious)) if ious else float("nan")}
+    means = {g: float(np.mean(v)) if v else float("nan") for g, v in ious.items()}
+    out: dict[str, Any] = {"span_f1": f1["f1"], "span_precision": f1["precision"],
+                           "span_recall": f1["recall"], "span_miou": means[grid[0]]}
+    if len(grid) > 1:
+        out["span_miou_grid"] = [[t, g, m] for (t, g), m in means.items()]
+    return out
+
+
+def tune_inference(model: PlumSmall, val_set: SegmentSet) -> dict[str, Any]:
+    """Pick the mask-logit threshold and presence gating with the best validation span IoU."""
+    grid = [(t, g) for g in (True, False) for t in THRESHOLDS]
+    res = validate(model, val_set, grid=grid)
+    model.eval()
+    threshold, gate, best = max(res["span_miou_grid"], key=lambda r: r[2])
+    return {"threshold": threshold, "presence_gate": gate, "val_span_miou": best,
+            "grid": res["span_miou_grid"]}
 
 
 @dataclass
@@ -210,6 +235,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", default="data", help="cache of the built sets (.npz)")
     p.add_argument("--no-feedback", action="store_true", help="ablation: no mask feedback")
     p.add_argument("--no-bidirectional", action="store_true", help="ablation: no bidirectional layer")
+    p.add_argument("--tune-only", action="store_true",
+                   help="skip training: re-tune the inference threshold of the existing checkpoint")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a shared 2-core machine)")
     return p.parse_args(list(argv))
@@ -222,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv or [])
     torch.set_num_threads(args.threads)
     config = PlumConfig(feedback=not args.no_feedback, bidirectional=not args.no_bidirectional)
+    if args.tune_only:
+        return _retune(args)
     t0 = time.time()
     size = config.image_size
     train_set = cached_set("train", args.n_train, seed=args.seed, size=size, data_dir=args.data_dir)
@@ -232,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train_model(config, train_set, val_set, epochs=args.epochs, seed=args.seed,
                          batch_size=args.batch_size, lr=args.lr)
     final = result.history[-1] if result.history else {}
+    inference = tune_inference(result.model, val_set)
+    print(f"inference: threshold {inference['threshold']}, presence gate {inference['presence_gate']}, "
+          f"val span mIoU {inference['val_span_miou']:.4f}", flush=True)
     command = (f"mereo train segment --epochs {args.epochs} --n-train {args.n_train} --n-val {args.n_val} "
                f"--seed {args.seed}" + (" --no-feedback" if args.no_feedback else "")
                + (" --no-bidirectional" if args.no_bidirectional else ""))
@@ -248,9 +280,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trained_seconds": round(result.seconds, 1),
         "data_seconds": round(data_seconds, 1),
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "inference": inference,
     }
     state = {k: v for k, v in result.model.state_dict().items()}
     written = save_checkpoint(args.name, state, manifest, directory=args.out_dir)
     print(f"wrote {args.name} ({written['size_bytes'] / 1e6:.1f} MB) in {result.seconds:.0f} s of training; "
           f"val {written['metrics']}")
+    return 0
+
+
+def _retune(args: argparse.Namespace) -> int:
+    """``--tune-only``: tune the existing checkpoint's inference settings, keep its weights."""
+    from mereo.checkpoints import save_checkpoint
+    from mereo.tools.segment.data import cached_set
+    from mereo.tools.segment.plum import load_plum
+
+    path = f"{args.out_dir}/{args.name}.safetensors" if args.out_dir else None
+    model, manifest = load_plum(path)
+    val_set = cached_set("val", args.n_val, seed=args.seed + 1, size=model.config.image_size,
+                         data_dir=args.data_dir)
+    manifest["inference"] = tune_inference(model, val_set)
+    save_checkpoint(args.name, dict(model.state_dict()), manifest, directory=args.out_dir)
+    print(f"re-tuned {args.name}: {manifest['inference']}")
     return 0

@@ -201,9 +201,10 @@ def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, floa
     from mereo.tools.segment.data import cached_set
     from mereo.tools.segment.model import PlumConfig
     from mereo.tools.segment.plum import PlumSegmenter
-    from mereo.tools.segment.train import train_model
+    from mereo.tools.segment.train import train_model, tune_inference
 
     train_set = cached_set("train", args.ablation_scenes, seed=args.seed, data_dir=args.data_dir)
+    val_set = cached_set("val", 150, seed=args.seed + 1, data_dir=args.data_dir)
     scenes, images, golds = load_eval_set(args.split, args.n, args.seed)
     items = make_items(scenes, golds, args.seed, types=("identification", "description"))
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -213,7 +214,9 @@ def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, floa
             cfg = PlumConfig(feedback=feedback, bidirectional=bidirectional)
             res = train_model(cfg, train_set, None, epochs=args.ablation_epochs, seed=args.seed)
             torch.manual_seed(args.seed)
-            seg = PlumSegmenter(ToolContext(FeatureCache()), model=res.model, name=f"plum-small[{name}]")
+            inference = tune_inference(res.model, val_set)  # each variant gets its best threshold
+            seg = PlumSegmenter(ToolContext(FeatureCache()), model=res.model, name=f"plum-small[{name}]",
+                                threshold=inference["threshold"], presence_gate=inference["presence_gate"])
             results[name] = evaluate_backend(seg, items, images)
             print(f"{name}: trained {res.seconds:.0f} s", flush=True)
             print(format_table({name: results[name]}), flush=True)

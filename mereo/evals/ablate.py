@@ -23,7 +23,14 @@ from typing import Any
 from mereo.config import DEFAULT_BACKENDS
 from mereo.errors import QuestionError
 from mereo.evals.scoring import METRIC_ORDER, format_value
-from mereo.evals.suites import BLIND_BACKENDS, ORACLE_BACKENDS, PRESETS, SUITE_NAMES, load_suite
+from mereo.evals.suites import (
+    BLIND_BACKENDS,
+    ORACLE_BACKENDS,
+    PRESETS,
+    SUITE_NAMES,
+    load_suite,
+    parse_backends,
+)
 
 #: Metrics shown in the ablation table and plotted (when some configuration has a value).
 TABLE_METRICS = METRIC_ORDER
@@ -200,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="product", choices=("product", "one-at-a-time"))
     p.add_argument("--no-baselines", action="store_true", help="leave out the oracle and blind rows")
     p.add_argument("--base", default="default", choices=tuple(PRESETS), help="backends the grid changes")
+    p.add_argument("--set", nargs="*", default=[], metavar="FAMILY=NAME", dest="base_set",
+                   help="override backends of the base (e.g. recognize=oracle)")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
@@ -210,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or f"runs/ablate-{args.suite}-{args.split}")
     run_ablation(args.suite, parse_grid(args.grid), out=out, split=args.split, limit=args.limit,
                  workers=args.workers, seed=args.seed, mode=args.mode, baselines=not args.no_baselines,
-                 path=args.path, images_root=args.images_root, base=PRESETS[args.base],
+                 path=args.path, images_root=args.images_root, base=parse_backends(args.base_set, args.base),
                  progress=not args.no_progress)
     print((out / "ablation.md").read_text())
     print(f"table: {out / 'ablation.md'}, {out / 'ablation.csv'}; plots: {out / 'plots'}")

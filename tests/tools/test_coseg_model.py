@@ -40,13 +40,29 @@ def test_shapes_of_encode_classify_segment() -> None:
     enc = model.encode(clip, dino, pix, torch.tensor([0, 2]))
     assert enc.embedding.shape == (4, 32, 8, 8)
     assert enc.joint.shape == (4, 1 + 2 * 6, 32)
-    assert model.classify(enc, torch.randn(7, 16)).shape == (4, 7)
+    assert model.classify(enc, torch.randn(7, 16)).shape == (4, 7, 2)
     masks, quality = model.segment(enc, torch.randn(4, 5, 16))
     assert masks.shape == (4, 5, 32, 32) and quality.shape == (4, 5)
     sub = enc.select(torch.tensor([1, 3]))
     assert torch.allclose(
         model.classify(sub, torch.ones(2, 16)), model.classify(enc, torch.ones(2, 16))[[1, 3]], atol=1e-5
     )
+
+
+def test_answer_probs_follow_the_set_definitions() -> None:
+    # one pair, two names; logits: image 0 sees name 0, image 1 has (but does not show) name 0
+    big = 20.0
+    logits = torch.full((2, 2, 2), -big)
+    logits[0, 0] = big  # image 0: name 0 visible and had
+    logits[1, 0, 1] = big  # image 1: name 0 had, not visible
+    logits[1, 1] = big  # image 1: name 1 visible and had
+    common = CalicoSmall.answer_probs(logits, "common_parts")
+    unique = CalicoSmall.answer_probs(logits, "unique_parts")
+    objects = CalicoSmall.answer_probs(logits, "common_objects")
+    assert common.shape == (1, 2, 2)
+    assert common[0, 0, 0] > 0.99 and unique[0, 0, 0] < 0.01  # name 0 is common for image 0
+    assert unique[0, 1, 1] > 0.99 and common[0, 1, 1] < 0.01  # name 1 is unique to image 1
+    assert objects.max() < 0.01  # nothing is visible in both images
 
 
 def test_task_and_the_other_image_change_the_answer() -> None:
@@ -81,6 +97,10 @@ def test_loss_decreases_when_overfitting_one_batch() -> None:
     m = torch.zeros(1, side, side)
     m[:, 4:20, 4:20] = 1
     none = (torch.tensor([], dtype=torch.long), torch.zeros(0, side, side))
+    pres = [
+        [(torch.tensor([1, 2]), torch.tensor([1, 2, 4])), (torch.tensor([3]), torch.tensor([3]))],
+        [(torch.tensor([0]), torch.tensor([0])), (torch.tensor([0, 1]), torch.tensor([0, 1]))],
+    ]
     batch = PairBatch(
         clip,
         dino,
@@ -88,6 +108,7 @@ def test_loss_decreases_when_overfitting_one_batch() -> None:
         torch.tensor([1, 0]),
         [[(torch.tensor([1]), m), (torch.tensor([3]), 1 - m)], [none, (torch.tensor([0]), m)]],
         [],
+        presence=pres,
     )
     vocab = {
         "part": torch.nn.functional.normalize(torch.randn(5, 16), dim=-1),

@@ -58,6 +58,7 @@ def predict_batch(
     sizes: Sequence[Sequence[tuple[int, int]]],
     threshold: float = 0.5,
     consistent: bool = True,
+    at_least_one: bool = True,
     source: str = "coseg:calico-small",
 ) -> list[list[PartMask]]:
     """Answer ``task`` for a batch of ``B`` pairs.
@@ -71,6 +72,9 @@ def predict_batch(
         threshold: minimum answer probability of a label.
         consistent: for the "common" tasks keep a label only when it is found in both images;
             for unique parts drop a label found in both from the image where it is less likely.
+        at_least_one: when no name passes the threshold, answer with the name most likely in both
+            images (common tasks) or most likely in one image and not the other (unique parts):
+            a pair asked about usually has an answer.
         source: the ``PartMask.source`` to set.
 
     Returns:
@@ -80,17 +84,24 @@ def predict_batch(
     kind = kind_of(task)
     task_t = torch.full((b,), COSEG_TASKS.index(task), dtype=torch.long, device=clip.device)
     enc = model.encode(clip, dino, pixels, task_t)
-    probs = model.classify(enc, vocab.embeddings.to(clip.device)).sigmoid().cpu().reshape(b, 2, -1)
+    probs = model.answer_probs(model.classify(enc, vocab.embeddings.to(clip.device)), task).cpu()
     chosen: list[list[list[int]]] = []
     for pi in range(b):
         sets = [set(torch.nonzero(probs[pi, side] >= threshold).flatten().tolist()) for side in (0, 1)]
         if consistent and task != "unique_parts":
             sets = [sets[0] & sets[1]] * 2
+            if at_least_one and not sets[0]:  # the name most likely common to both images
+                sets = [{int(torch.minimum(probs[pi, 0], probs[pi, 1]).argmax())}] * 2
         elif consistent:
             both = sets[0] & sets[1]
             sets = [
                 {v for v in sets[s] if v not in both or probs[pi, s, v] > probs[pi, 1 - s, v]} for s in (0, 1)
             ]
+        if at_least_one and task == "unique_parts" and not (sets[0] or sets[1]):
+            # the name most likely in one image and not in the other
+            gap = probs[pi] - probs[pi].flip(0)
+            side = int(gap.max(dim=1).values.argmax())
+            sets[side] = {int(gap[side].argmax())}
         per_side = []
         for side in (0, 1):
             side_probs = probs[pi, side]
@@ -204,5 +215,6 @@ class CalicoSmallCoSegmenter:
 
 def build(ctx: ToolContext, arg: str | None = None) -> CalicoSmallCoSegmenter:
     """``calico-small`` (the committed checkpoint) or ``calico-small:<folder>`` (a checkpoint folder)."""
-    model, _ = load_model(arg)
-    return CalicoSmallCoSegmenter(ctx, model, load_encoders(ctx.device))
+    model, manifest = load_model(arg)
+    threshold = float(manifest.get("inference", {}).get("threshold", 0.5))
+    return CalicoSmallCoSegmenter(ctx, model, load_encoders(ctx.device), threshold=threshold)

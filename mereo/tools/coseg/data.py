@@ -134,6 +134,8 @@ class PairBatch:
         targets: per pair, per image: ``(label indices G, masks G x M x M coverage)``: the answer.
         extra: per pair, per image, the same for names that are not in the answer but visible
             (the main object's other parts; the other objects): extra mask supervision only.
+        presence: per pair, per image, ``(visible, had)`` label indices: the names visible in the
+            image, and the names its main object has (visible or by the knowledge base).
         pairs: the ``(i, j)`` image indices of each pair.
     """
 
@@ -144,6 +146,7 @@ class PairBatch:
     targets: list[list[tuple[torch.Tensor, torch.Tensor]]]
     pairs: list[tuple[int, int]]
     extra: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    presence: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
 
 class PairIndex:
@@ -266,14 +269,28 @@ class PairSampler(PairIndex):
         main = main_object(self.objects[i])
         return dict(main.parts) if main else {}
 
+    def presence(self, i: int, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(visible, had)`` vocabulary indices of image ``i`` for names of ``kind``."""
+        index = self.vocab_index[kind]
+        vis = set(self.visible(i, kind))
+        had = set(vis)
+        if kind == "part":
+            main = main_object(self.objects[i])
+            had |= set(self.kb_parts(main.category)) if main else set()
+        return (
+            torch.tensor(sorted(index[n] for n in vis if n in index), dtype=torch.long),
+            torch.tensor(sorted(index[n] for n in had if n in index), dtype=torch.long),
+        )
+
     def make_batch(
         self, pairs: Sequence[tuple[int, int]], tasks: Sequence[CosegTask], extra: int = 0
     ) -> PairBatch:
         """Inputs and targets of ``pairs``; ``extra`` > 0 adds up to that many non-answer names per image."""
         idx = torch.tensor([[i, j] for i, j in pairs])
-        targets, extras = [], []
+        targets, extras, presence = [], [], []
         for (i, j), task in zip(pairs, tasks, strict=True):
             kind = "object" if task == "common_objects" else "part"
+            presence.append([self.presence(img, kind) for img in (i, j)])
             items = self.gold(i, j, task)
             per_image, per_extra = [], []
             for side, img in ((0, i), (1, j)):
@@ -297,4 +314,5 @@ class PairSampler(PairIndex):
             targets=targets,
             pairs=list(pairs),
             extra=extras if extra else None,
+            presence=presence,
         )

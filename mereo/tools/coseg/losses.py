@@ -2,8 +2,9 @@
 
 Two supervised terms per image, no matching needed:
 
-- which labels: binary cross-entropy of every vocabulary name's answer logit (names of the
-  task's kind: object names for common objects, part names otherwise), positives up-weighted;
+- which labels: binary cross-entropy of every vocabulary name's two logits (visible in the
+  image; had by its main object) over the names of the task's kind (object names for common
+  objects, part names otherwise), positives up-weighted; the task's answer follows from them;
 - where: each gold label (and, when the batch has them, visible names outside the answer)
   prompts the mask decoder (teacher forcing); its mask is trained with BCE + dice against the
   gold mask, and the decoder's IoU head with the achieved IoU.
@@ -64,13 +65,17 @@ def coseg_loss(
     kinds = image_kinds(batch.task)
     flat = [t for pair in batch.targets for t in pair]  # 2B x (labels, masks)
     cls_terms = []
+    if batch.presence is None:
+        raise ValueError("the batch has no presence targets; build it with PairSampler.make_batch")
+    pres = [t for pair in batch.presence for t in pair]  # 2B x (visible, had)
     for kind in sorted(set(kinds)):
         idx = [i for i, k in enumerate(kinds) if k == kind]
-        logits = model.classify(enc.select(torch.tensor(idx)), vocab[kind])  # n x V
+        logits = model.classify(enc.select(torch.tensor(idx)), vocab[kind])  # n x V x 2
         target = torch.zeros_like(logits)
         for row, i in enumerate(idx):
-            target[row, flat[i][0]] = 1.0
-        pos = torch.full((logits.shape[1],), w.label_pos_weight)
+            target[row, pres[i][0], 0] = 1.0
+            target[row, pres[i][1], 1] = 1.0
+        pos = torch.full((logits.shape[1], 2), w.label_pos_weight)
         cls_terms.append(
             F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos, reduction="sum")
             / logits.numel()

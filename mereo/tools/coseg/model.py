@@ -14,8 +14,10 @@ Per image ``i`` (``S_c`` CLIP tokens of width ``D_c``, ``S_s`` DINOv2 tokens of 
 3. Pair reasoning (the small stand-in for Calico's LLM): a transformer over the task token and
    both images' ``Z``; the joint tokens are re-injected into each image's ``X'``.
 4. Which labels: every vocabulary name's MiniLM embedding, projected to ``D`` and tagged with
-   the image and the task, reads the joint tokens; a logit says whether the name is part of the
-   answer in that image. The vocabulary is any list of names (the knowledge base's by default),
+   the image and the task, reads the joint tokens; two logits say whether the name is visible in
+   that image and whether its object has it, and the task's set definition combines them across
+   the pair (common parts: visible here and had there; unique parts: visible here, not had there).
+   The vocabulary is any list of names (the knowledge base's by default),
    so labels stay open-vocabulary.
 5. Where: each answer label becomes a per-part query (its projected MiniLM embedding, refined
    on the joint tokens) that prompts a segment-anything ``MaskDecoder`` (two-way transformer +
@@ -73,7 +75,7 @@ class CalicoConfig:
     decoder_depth: int = 2
     label_dim: int = 384
     pixel_stem: bool = True
-    refine: bool = True
+    refine: bool = False
 
     @property
     def mask_side(self) -> int:
@@ -211,7 +213,7 @@ class CalicoSmall(nn.Module):
         self.label_blocks = nn.ModuleList(
             [CrossBlock(d, c.heads, self_attn=False) for _ in range(c.part_layers)]
         )
-        self.label_logit = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
+        self.label_logit = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2))
         self.part_blocks = nn.ModuleList(
             [CrossBlock(d, c.heads, self_attn=False) for _ in range(c.part_layers)]
         )
@@ -278,16 +280,39 @@ class CalicoSmall(nn.Module):
         return q
 
     def classify(self, enc: PairEncoding, vocab: torch.Tensor) -> torch.Tensor:
-        """Answer logits of every vocabulary name in every image.
+        """Per image and vocabulary name: is it visible, and does the image's object have it.
 
         Args:
             enc: the pair encoding.
             vocab: ``V x 384`` MiniLM embeddings of the candidate names.
 
         Returns:
-            ``2B x V`` logits (is the name part of the answer in that image).
+            ``2B x V x 2`` logits: ``[..., 0]`` the name is visible in the image (an object in it,
+            or a visible part of its main object); ``[..., 1]`` the main object has the part
+            (visible or not; equals visibility for object names).
         """
-        return self.label_logit(self._label_queries(enc, vocab, self.label_blocks))[..., 0]
+        return self.label_logit(self._label_queries(enc, vocab, self.label_blocks))
+
+    @staticmethod
+    def answer_probs(logits: torch.Tensor, task: str) -> torch.Tensor:
+        """Combine per-image logits into answer probabilities with Calico's set definitions.
+
+        Args:
+            logits: ``2B x V x 2`` from :meth:`classify` (pair-major: images 0 and 1 of a pair).
+            task: one of ``COSEG_TASKS``.
+
+        Returns:
+            ``B x 2 x V``: common objects ``vis_i * vis_j``; common parts ``vis_i * has_j``;
+            unique parts ``vis_i * (1 - has_j)``, where ``j`` is the other image.
+        """
+        p = logits.sigmoid().reshape(-1, 2, logits.shape[1], 2)
+        vis, has = p[..., 0], p[..., 1]
+        other_vis, other_has = vis.flip(1), has.flip(1)
+        if task == "common_objects":
+            return vis * other_vis
+        if task == "common_parts":
+            return vis * other_has
+        return vis * (1 - other_has)
 
     def segment(self, enc: PairEncoding, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks of named parts (or objects).

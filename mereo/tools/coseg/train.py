@@ -27,6 +27,8 @@ from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
 from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mereo train coseg", description=__doc__)
@@ -76,6 +78,7 @@ def validate(
     pairs: list[tuple[int, int, CosegTask]],
     vocabs: dict[str, Vocabulary],
     batch: int = 32,
+    threshold: float = 0.5,
 ) -> dict[str, float]:
     """mIoU and Recall (exact label match) per task and overall on ``pairs``."""
     from mereo.evals.metrics import miou, recall, split_by_image
@@ -90,7 +93,14 @@ def validate(
             chunk = mine[s : s + batch]
             b = sampler.make_batch(chunk, [task] * len(chunk))
             preds = predict_batch(
-                model, b.clip, b.dino, b.pixels, task, vocabs[kind_of(task)], [[size, size]] * len(chunk)
+                model,
+                b.clip,
+                b.dino,
+                b.pixels,
+                task,
+                vocabs[kind_of(task)],
+                [[size, size]] * len(chunk),
+                threshold=threshold,
             )
             for (i, j), pred in zip(chunk, preds, strict=True):
                 per_task[task] += split_by_image(pred, to_partmasks(sampler.gold(i, j, task)))
@@ -182,6 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         if time.time() > deadline:
             print(f"stopping after epoch {epoch + 1}: --max-minutes {args.max_minutes} reached", flush=True)
             break
+    model.load_state_dict(best["state"])
+    thresholds = {}
+    for th in THRESHOLDS:  # the answer-probability threshold, chosen on validation
+        m = best["metrics"] if th == 0.5 else validate(model, val_s, val_pairs, vocabs, threshold=th)
+        thresholds[th] = m
+    threshold = max(thresholds, key=lambda th: thresholds[th]["mIoU"] + thresholds[th]["Recall"])
+    best["metrics"] = thresholds[threshold]
+    print(
+        f"answer threshold {threshold} (val mIoU {best['metrics']['mIoU']:.3f} "
+        f"Recall {best['metrics']['Recall']:.3f})",
+        flush=True,
+    )
     from mereo.checkpoints import save_checkpoint
 
     manifest = {
@@ -197,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": "task-balanced, see mereo.tools.coseg.data.PairSampler",
         },
         "encoders": encoders.sources,
+        "inference": {"threshold": threshold},
         "seed": args.seed,
         "command": "mereo train coseg " + shlex.join(list(argv or [])),
         "metrics": {

@@ -217,4 +217,5 @@ def build(ctx: ToolContext, arg: str | None = None) -> CalicoSmallCoSegmenter:
     """``calico-small`` (the committed checkpoint) or ``calico-small:<folder>`` (a checkpoint folder)."""
     model, manifest = load_model(arg)
     threshold = float(manifest.get("inference", {}).get("threshold", 0.5))
-    return CalicoSmallCoSegmenter(ctx, model, load_encoders(ctx.device), threshold=threshold)
+    encoders = load_encoders(ctx.device, expect=manifest.get("encoders"))
+    return CalicoSmallCoSegmenter(ctx, model, encoders, threshold=threshold)

@@ -99,17 +99,20 @@ class FrozenEncoders:
         return out[0], out[1]
 
 
-def _dino(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]]:
+def _dino(device: str, allow_random: bool, force_random: bool = False) -> tuple[TokenEncoder, dict[str, Any]]:
     from mereo.checkpoints import read_manifest
     from mereo.tools.correspond import encoder as dino_encoder
 
     try:
+        if force_random:
+            raise CheckpointError("random requested")
         enc = dino_encoder.load_small(device=device)
         return enc, {"checkpoint": DINO_NAME, "sha256": read_manifest(DINO_NAME)["sha256"]}
     except CheckpointError:
-        if not allow_random:
+        if not (allow_random or force_random):
             raise
-    warnings.warn(f"{DINO_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
+    if not force_random:
+        warnings.warn(f"{DINO_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
     torch.manual_seed(0)
     return dino_encoder.DenseEncoder(dino_encoder.build_model(), device=device), {
         "checkpoint": DINO_NAME,
@@ -135,17 +138,20 @@ class ClipTokens:
         return self.clip.patch_tokens_batch(images)
 
 
-def _clip(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]]:
+def _clip(device: str, allow_random: bool, force_random: bool = False) -> tuple[TokenEncoder, dict[str, Any]]:
     from mereo.checkpoints import read_manifest
     from mereo.tools.recognize import model as clip_model
 
     try:
+        if force_random:
+            raise CheckpointError("random requested")
         enc = ClipTokens(clip_model.load_small(device=device))
         return enc, {"checkpoint": CLIP_NAME, "sha256": read_manifest(CLIP_NAME)["sha256"]}
     except CheckpointError:
-        if not allow_random:
+        if not (allow_random or force_random):
             raise
-    warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
+    if not force_random:
+        warnings.warn(f"{CLIP_NAME} checkpoint not found; using a randomly initialised encoder", stacklevel=3)
     torch.manual_seed(1)
     cfg = clip_model.small_config()
     model = clip_model.ClipModel(
@@ -154,12 +160,36 @@ def _clip(device: str, allow_random: bool) -> tuple[TokenEncoder, dict[str, Any]
     return ClipTokens(model), {"checkpoint": CLIP_NAME, "sha256": "random"}
 
 
-def load_encoders(device: str = "auto", allow_random: bool = False) -> FrozenEncoders:
+def load_encoders(
+    device: str = "auto", allow_random: bool = False, expect: dict[str, Any] | None = None
+) -> FrozenEncoders:
     """The frozen ``clip-small`` and ``dinov2-small`` encoders.
+
+    Args:
+        device: where they run.
+        allow_random: use a seeded random encoder of the same architecture when a checkpoint
+            is missing (tests and development).
+        expect: a calico-small manifest's ``"encoders"``: an encoder recorded as ``"random"`` is
+            rebuilt the same way; a trained one whose sha256 differs from the recorded one gives
+            a warning (the co-segmenter was trained on other features; retrain it).
 
     Raises:
         CheckpointError: a checkpoint is missing and ``allow_random`` is False.
     """
-    clip, clip_src = _clip(device, allow_random)
-    dino, dino_src = _dino(device, allow_random)
-    return FrozenEncoders(clip, dino, {CLIP_NAME: clip_src, DINO_NAME: dino_src})
+    expect = expect or {}
+
+    def recorded_random(name: str) -> bool:
+        return expect.get(name, {}).get("sha256") == "random"
+
+    clip, clip_src = _clip(device, allow_random, recorded_random(CLIP_NAME))
+    dino, dino_src = _dino(device, allow_random, recorded_random(DINO_NAME))
+    sources = {CLIP_NAME: clip_src, DINO_NAME: dino_src}
+    for name, src in sources.items():
+        want = expect.get(name, {}).get("sha256")
+        if want and want != src["sha256"]:
+            warnings.warn(
+                f"calico-small was trained on {name} {want[:12]} but {src['sha256'][:12]} is installed; "
+                "retrain it with `mereo train coseg`.",
+                stacklevel=2,
+            )
+    return FrozenEncoders(clip, dino, sources)

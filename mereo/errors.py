@@ -51,3 +51,7 @@ class DatasetError(MereoError, ValueError):
 
 class LMMUnavailableError(MereoError):
     """The LMM endpoint could not be reached in time (connection refused, timeout, server error)."""
+
+
+class ToolError(MereoError):
+    """A tool backend failed unexpectedly; the message names the backend, the step and the cause."""

@@ -12,11 +12,13 @@ from langgraph.types import RetryPolicy
 
 from mereo.agent import nodes
 from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
-from mereo.errors import MereoError
+from mereo.errors import MereoError, ToolError
 
 
 def _transient(e: Exception) -> bool:
     """Retry tool nodes on unexpected runtime or I/O failures, never on a user-facing MereoError."""
+    if isinstance(e, ToolError):
+        return isinstance(e.__cause__, (OSError, RuntimeError, TimeoutError))
     return not isinstance(e, MereoError) and isinstance(e, (OSError, RuntimeError, TimeoutError))
 
 

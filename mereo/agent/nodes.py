@@ -8,8 +8,10 @@ segment (fan-out per object and image) | cosegment (image pairs) -> gather -> co
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
@@ -32,7 +34,7 @@ from mereo.agent.plan import (
     walk,
 )
 from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
-from mereo.errors import QuestionError
+from mereo.errors import MereoError, QuestionError, ToolError
 from mereo.knowledge import canonical
 from mereo.types import Mask, PartMask
 
@@ -43,6 +45,22 @@ MIN_INSIDE = 0.5
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _tool(ctx: AgentContext, family: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``ctx.tools.<family>.<method>``; an unexpected failure becomes a :class:`ToolError`
+    that names the backend and where it failed (MereoErrors pass through unchanged)."""
+    try:
+        return getattr(ctx.tools.get(family), method)(*args, **kwargs)
+    except MereoError:
+        raise
+    except Exception as e:
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        raise ToolError(
+            f"the {family} backend {ctx.tools.names[family]!r} failed in {method}(): {type(e).__name__}: {e} "
+            f"(at {Path(where.filename).name}:{where.lineno}). Try another backend, e.g. {family}='oracle' "
+            "for evals, or report the bug with this message."
+        ) from e
+
+
 class _Probe:
     """Measures a step: wall time and whether the shared feature cache was hit."""
 
@@ -171,7 +189,7 @@ def recognize(job: RecognizeJob, runtime: Runtime[AgentContext]) -> dict[str, An
     c = runtime.context
     probe = _Probe(c)
     image = c.images[job["image"]]
-    found = c.tools.recognize.recognize(image, None, top_k=job["top_k"])
+    found = _tool(c, "recognize", "recognize", image, None, top_k=job["top_k"])
     best = max((r.score for r in found), default=0.0)
     out = []
     for r in found:
@@ -284,7 +302,10 @@ def segment(job: SegmentJob, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Segment one object's parts in one image (span-tagged description)."""
     c = runtime.context
     probe = _Probe(c)
-    found = c.tools.segment.segment(
+    found = _tool(
+        c,
+        "segment",
+        "segment",
         c.images[job["image"]],
         text=job["description"],
         parts=job["parts"],
@@ -318,7 +339,7 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     task = coseg_task(plan, c)
     update: dict[str, Any]
     if task == "common_objects":
-        found = c.tools.coseg.cosegment(c.images[0], c.images[1], "common_objects")
+        found = _tool(c, "coseg", "cosegment", c.images[0], c.images[1], "common_objects")
         objs = [
             p.model_copy(update={"kind": "object", "object": p.object or p.label}).model_dump(mode="json")
             for p in found
@@ -328,7 +349,7 @@ def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         # common + unique parts = every part of each image's object; the set algebra then answers
         # the question for the named objects even when the scenes hold other objects too
         tasks = ["common_parts", "unique_parts"]
-        found = [p for t in tasks for p in c.tools.coseg.cosegment(c.images[0], c.images[1], t)]
+        found = [p for t in tasks for p in _tool(c, "coseg", "cosegment", c.images[0], c.images[1], t)]
         names = {a.image: canonical(a.object) for a in walk(plan.expr) if isinstance(a, PartsExpr)}
         parts = [
             p.model_copy(update={"object": names.get(p.image_index, p.object), "kind": "part"}).model_dump(
@@ -385,7 +406,7 @@ def correspond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             if ka[0] == kb[0]:
                 continue
             pa, pb = groups[ka], groups[kb]
-            corr = c.tools.correspond.correspond(c.images[ka[0]], pa, c.images[kb[0]], pb)
+            corr = _tool(c, "correspond", "correspond", c.images[ka[0]], pa, c.images[kb[0]], pb)
             mutual = {(i, j) for i, j, _ in corr.matches}
             for r, a in enumerate(pa):
                 for s, b in enumerate(pb):

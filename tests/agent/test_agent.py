@@ -177,3 +177,24 @@ def test_oracle_without_gold_says_how_to_fix_it() -> None:
     img = np.zeros((32, 32, 3), dtype=np.uint8)
     with pytest.raises(MereoError, match="gold"):
         agent.ask("What visible parts does the chair in the image have?", images=[img])
+
+
+class _BrokenRecognizer:
+    """A user-registered backend with a bug (registries are plain dicts anyone can extend)."""
+
+    name = "broken"
+
+    def recognize(self, image, candidates=None, top_k=3):  # noqa: ANN001, ANN201
+        raise ValueError("not enough values to unpack (expected 2, got 1)")  # a backend bug
+
+
+def test_a_failing_backend_gives_a_clear_tool_error(monkeypatch: pytest.MonkeyPatch, world) -> None:
+    import mereo.tools.recognize as recognize_family
+    from mereo.errors import ToolError
+
+    monkeypatch.setitem(recognize_family.REGISTRY, "broken", lambda ctx, arg: _BrokenRecognizer())
+    agent = PartAgent(**{**ORACLE, "recognize": "broken"})
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "whole_to_part")
+    with pytest.raises(ToolError, match=r"recognize backend 'broken' failed in recognize\(\): ValueError"):
+        agent.ask(it.question, images=_images(agent, it, by_uid))

@@ -173,7 +173,8 @@ def bench_main(argv: list[str]) -> int:
             repeat.append(again)
     if times:
         print(
-            f"two-image question after the first: mean {statistics.mean(times):.3f} s, "
+            f"two-image question after the first: median {statistics.median(times):.3f} s, "
+            f"mean {statistics.mean(times):.3f} s, "
             f"max {max(times):.3f} s (new images); mean {statistics.mean(repeat):.3f} s (cached)"
         )
     return 0

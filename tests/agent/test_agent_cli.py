@@ -47,4 +47,4 @@ def test_ask_reports_bad_input_without_a_traceback(
 def test_bench_prints_seconds_per_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--oracle", "--n", "2"]) == 0
     out = capsys.readouterr().out
-    assert "two-image question after the first: mean" in out
+    assert "two-image question after the first: median" in out

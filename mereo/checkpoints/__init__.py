@@ -21,6 +21,14 @@ from safetensors.torch import load_file, save_file
 from mereo.errors import CheckpointError
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent
+#: which `mereo train <family>` command rebuilds each embedded checkpoint
+TRAIN_COMMAND = {"plum-small": "segment", "dinov2-small": "correspond", "clip-small": "recognize",
+                 "calico-small": "coseg"}
+
+
+def _train_hint(name: str) -> str:
+    family = TRAIN_COMMAND.get(name)
+    return f"`mereo train {family}`" if family else "`make train`"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -59,8 +67,7 @@ def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[st
 def read_manifest(name: str, directory: str | Path | None = None) -> dict[str, Any]:
     _, meta = _paths(name, directory)
     if not meta.exists():
-        raise CheckpointError(f"no manifest {meta}; train it with `mereo train {name.split('-')[0]}` "
-                              "or reinstall mereo.")
+        raise CheckpointError(f"no manifest {meta}; train it with {_train_hint(name)} or reinstall mereo.")
     return json.loads(meta.read_text())
 
 
@@ -74,7 +81,7 @@ def load_checkpoint(name: str, directory: str | Path | None = None,
     weights, _ = _paths(name, directory)
     manifest = read_manifest(name, directory)
     if not weights.exists():
-        raise CheckpointError(f"checkpoint weights {weights} are missing; run `make train` to rebuild them.")
+        raise CheckpointError(f"checkpoint weights {weights} are missing; rebuild them with {_train_hint(name)}.")
     if verify and manifest.get("sha256") and sha256_file(weights) != manifest["sha256"]:
         raise CheckpointError(f"{weights} does not match the sha256 in its manifest: the file is corrupt "
                               "or was replaced. Reinstall mereo or retrain with `make train`.")

@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/mereo demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q -x -p no:cacheprovider
+	$(BIN)/python -m pytest tests -x -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mereo tests

@@ -81,7 +81,8 @@ def load_checkpoint(name: str, directory: str | Path | None = None,
     weights, _ = _paths(name, directory)
     manifest = read_manifest(name, directory)
     if not weights.exists():
-        raise CheckpointError(f"checkpoint weights {weights} are missing; rebuild them with {_train_hint(name)}.")
+        raise CheckpointError(f"checkpoint weights {weights} are missing; rebuild them with "
+                              f"{_train_hint(name)}.")
     if verify and manifest.get("sha256") and sha256_file(weights) != manifest["sha256"]:
         raise CheckpointError(f"{weights} does not match the sha256 in its manifest: the file is corrupt "
                               "or was replaced. Reinstall mereo or retrain with `make train`.")

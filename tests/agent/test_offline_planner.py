@@ -157,3 +157,22 @@ def test_partonomy_core_templates_about_the_unnamed_object(
     planner: OfflinePlanner, question: str, expected: dict
 ) -> None:
     assert planner.plan(question, IMAGES[:1]).expr_dict() == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "op"),
+    [
+        ("What are the common parts between the objects in (IMAGE1) and (IMAGE2)?", "intersect"),
+        ("What are the unique parts of the objects in (IMAGE1) and (IMAGE2)?", "symmetric_difference"),
+        ("What are the common parts of the object in (IMAGE1) and the object in (IMAGE2)?", "intersect"),
+    ],
+)
+def test_mixedparts_questions_about_unnamed_objects(planner: OfflinePlanner, question: str, op: str) -> None:
+    # MixedParts prompts name no object: one unnamed object per image, recognised, then compared
+    plan = planner.plan(question, IMAGES[:2])
+    expr = plan.to_gold_format()["expr"]
+    leaves = [{"op": "whole_to_part", "image": 0}, {"op": "whole_to_part", "image": 1}]
+    assert expr == {"op": op, "args": leaves}
+    assert plan.returns == "parts"
+    common = planner.plan("Which common objects appear in (IMAGE1) and (IMAGE2)?", IMAGES[:2])
+    assert common.to_gold_format()["expr"] == {"op": "common_objects", "images": [0, 1]}

@@ -128,6 +128,12 @@ def _tokens(question: str) -> list[str]:
         t,
     )
     t = _SINGLE_IMAGE.sub(" <img> ", t)
+    # MixedParts: "the objects in (IMAGE1) and (IMAGE2)" = one unnamed object per image
+    t = re.sub(
+        r"\bthe objects\s+(?:in|from|of)\s+(<img\d+>)\s+and\s+(?:(?:in|of)\s+)?(<img\d+>)",
+        r"the object in \1 and the object in \2",
+        t,
+    )
     t = re.sub(r"([,;?!.()])", r" \1 ", t)
     return [w for w in t.split() if w not in ("(", ")")]
 
@@ -240,6 +246,8 @@ class OfflinePlanner:
         """Whole-to-part ("what is the object ... its parts") or part-to-whole ("which object has a X")."""
         imgs = refs or ([0] if n == 1 else list(range(n)))
         if re.search(r"\bparts?\b", text) and re.search(r"\b(what|which|identify|name)\b", text):
+            if len(imgs) != 1 and len(re.findall(r"\bobject <img\d+>|\bobject in <img\d+>", text)) >= 2:
+                return None  # one unnamed object per image: composed like named ones
             if len(imgs) != 1:
                 raise QuestionError(
                     f"'{question}' asks about the object in one image; say which (e.g. "

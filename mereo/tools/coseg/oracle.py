@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from mereo.errors import DatasetError, ValidationError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
-from mereo.tools.coseg.pairs import default_kb_parts, objects_from_partmasks, task_answer
-from mereo.types import ImageRef, Mask, PartMask
+from mereo.tools.coseg.pairs import default_kb_parts, objects_from_partmasks, task_answer, to_partmasks
+from mereo.types import ImageRef, PartMask
 
 
 class OracleCoSegmenter:
@@ -46,18 +46,7 @@ class OracleCoSegmenter:
         objects = [objects_from_partmasks(self._gold(a)), objects_from_partmasks(self._gold(b))]
         items = task_answer(objects[0], objects[1], task, self.kb_parts)
         self.ctx.note(tool="coseg:oracle", task=task, found=len(items))
-        return [
-            PartMask(
-                label=g.label,
-                object=g.object,
-                image_index=g.image_index,
-                mask=Mask.from_numpy(g.mask),
-                score=1.0,
-                source="coseg:oracle",
-                kind=g.kind,
-            )
-            for g in items
-        ]
+        return to_partmasks(items, source="coseg:oracle")
 
 
 def build(ctx: ToolContext, arg: str | None = None) -> OracleCoSegmenter:

@@ -16,8 +16,8 @@ import numpy as np
 
 from mereo.errors import ValidationError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
-from mereo.tools.coseg.pairs import ObjectGold, default_kb_parts, task_answer
-from mereo.types import ImageRef, Mask, PartMask
+from mereo.tools.coseg.pairs import ObjectGold, default_kb_parts, task_answer, to_partmasks
+from mereo.types import ImageRef, PartMask
 
 
 def _box_mask(box: tuple[float, float, float, float], height: int, width: int) -> np.ndarray:
@@ -95,19 +95,7 @@ class PerImageCoSegmenter:
         parts = task != "common_objects"
         objs = [self.objects(refs[k], k, parts) for k in (0, 1)]
         items = task_answer(objs[0], objs[1], task, self.kb_parts)
-        kind = "object" if task == "common_objects" else "part"
-        masks = [
-            PartMask(
-                label=g.label,
-                object=g.object,
-                image_index=g.image_index,
-                mask=Mask.from_numpy(g.mask),
-                score=1.0,
-                source="coseg:per-image",
-                kind=kind,
-            )
-            for g in items
-        ]
+        masks = to_partmasks(items, source="coseg:per-image")  # kind: "object" for common_objects
         if task == "common_parts" and self.corresponder is not None:
             masks = self._check(refs, masks)
         self.ctx.note(tool="coseg:per-image", task=task, found=len(masks))

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mereo.types import ImageRef, Mask, PartMask
+from mereo.types import ImageRef, PartMask
 
 TYPES = ("identification", "intersection", "difference", "description")
 
@@ -53,14 +53,9 @@ class Item:
 
 def scene_gold(scene: Any) -> list[PartMask]:
     """The scene's gold object and part masks as PartMasks (one per part label per object)."""
-    out: list[PartMask] = []
-    for obj in scene.objects:
-        out.append(PartMask(label=obj.category, object=obj.category, mask=Mask.from_numpy(obj.mask),
-                            image_index=0, score=1.0, kind="object", source="gold"))
-        for label in obj.visible_parts():
-            out.append(PartMask(label=label, object=obj.category, mask=Mask.from_numpy(obj.part_mask(label)),
-                                image_index=0, score=1.0, kind="part", source="gold"))
-    return out
+    from mereo.evals.synthparts.questions import scene_masks
+
+    return scene_masks(scene)
 
 
 def make_items(scenes: Sequence[Any], golds: Sequence[list[PartMask]], seed: int,

@@ -4,10 +4,16 @@ Each finished item becomes one JSONL record under ``--out`` (prediction, gold, m
 backends and versions, seed), appended as it finishes; a restarted run skips the items already
 recorded, so a crash loses nothing and the final numbers equal those of an uninterrupted run
 (every item is seeded the same way wherever it runs, and summaries are computed from the
-records in item order). Items run in ``--workers`` processes (``spawn`` context); each builds its
-predictors once. Several backend configurations can run in one pass (the ablation grid): a
-worker then runs every configuration on an item before the next item, sharing one image-feature
-cache between them.
+records in item order). With ``--workers K`` the main process, already warm, is one of the K
+workers: it builds its predictors and starts on the items at once, while K-1 helper processes
+start; every process takes the next unclaimed item from a shared counter, and the helpers send
+their records back, so only the main process writes them. Helpers are forked from the main
+process after it has built its predictors (no imports, no second build) when each process runs
+one torch thread (the default on 2 cores with 2 workers: OpenMP hangs in a forked child that
+asks for more threads); otherwise they are spawned and build their own. Items a helper took
+but never sent back (it died) are redone by the main process. Several backend configurations
+can run in one pass (the ablation grid): a worker then runs every configuration on an item
+before the next item, sharing one image-feature cache between them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -133,7 +140,8 @@ def _work(task: tuple[int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
 def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out_dirs: dict[str, Path],
                 suite: str, *, workers: int = 1, seed: int = 0, threads: int | None = None,
                 settings: dict[str, Any] | None = None, progress: bool = True,
-                timings: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
+                timings: dict[str, float] | None = None,
+                start_method: str | None = None) -> dict[str, dict[str, Any]]:
     """Run every configuration on every item not yet recorded, then summarise each run.
 
     Args:
@@ -141,13 +149,15 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
         configs: config name -> backends dict.
         out_dirs: config name -> its run folder (``run.json``, ``<suite>.jsonl``, ``summary.json``).
         suite: the suite name (names the JSONL file).
-        workers: processes; 1 runs in this process.
+        workers: processes; 1 runs in this process, K runs in this process and K-1 helpers.
         seed: seeds python, numpy and torch before every item.
         threads: torch threads per worker (default: CPU cores / workers).
         settings: extra keys for ``run.json`` (split, limit, path, ...).
         progress: show a tqdm bar.
         timings: filled with ``start``, ``first`` (first item done), ``last`` (last item done) and
             ``end`` (summaries written), from ``time.perf_counter()``.
+        start_method: how helpers start, ``"fork"`` (only with one thread) or ``"spawn"``
+            (default: see :func:`helper_start_method`).
 
     Returns:
         config name -> summary (see :func:`mereo.evals.scoring.summarize`).
@@ -177,12 +187,11 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
             for recs in map(_work, tasks):
                 _write(recs, writers, bar, clock)
         else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(configs, seed, threads, meta)) as pool:
-                for recs in pool.imap_unordered(_work, tasks, chunksize=1):
-                    _write(recs, writers, bar, clock)
+            method = start_method or helper_start_method(threads)
+            if method == "fork" and threads != 1:  # see helper_start_method: it would hang
+                method = "spawn"
+            _run_shared(tasks, workers, (configs, seed, threads, meta), method,
+                        lambda recs: _write(recs, writers, bar, clock))
     finally:
         bar.close()
         for w in writers.values():
@@ -196,6 +205,130 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
                   f"{failed[0]['error']}", file=sys.stderr)
     clock["end"] = time.perf_counter()
     return summaries
+
+
+def helper_start_method(threads: int) -> str:
+    """``"fork"`` on Linux when each process runs one torch thread, else ``"spawn"``.
+
+    A forked helper inherits the imported modules and the built predictors of the main process, so
+    it starts at once; but OpenMP (torch's CPU backend) hangs in a forked child that runs more than
+    one thread once the parent has used its thread pool, so more threads need spawned helpers.
+    """
+    import multiprocessing as mp
+
+    if threads == 1 and sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
+def _claim(counter: Any) -> int:
+    """The index of the next unclaimed task (shared by the main process and its helpers)."""
+    with counter.get_lock():
+        index = int(counter.value)
+        counter.value = index + 1
+    return index
+
+
+def _helper(conn: Any, counter: Any, tasks: list[tuple[int, dict[str, Any], list[str]]],
+            init: tuple[Any, ...] | None, threads: int, parent: int, inherited: list[Any]) -> None:
+    """A helper process: claim tasks until none are left, send ``(task number, records)`` back.
+
+    ``init`` is ``_init_worker``'s arguments for a spawned helper; a forked one (``None``) has the
+    predictors of the main process already and only sets its torch threads; it closes the
+    ``inherited`` read ends of the helpers forked before it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the main process stops the helpers
+    for other in inherited:
+        other.close()
+    if init is None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+    else:
+        _init_worker(*init)
+    while os.getppid() == parent:  # a helper whose main process has died stops
+        n = _claim(counter)
+        if n >= len(tasks):
+            break
+        conn.send((n, _work(tasks[n])))
+    conn.close()
+
+
+def _widen(conn: Any) -> None:
+    """Let a helper's pipe hold about 1 MiB (Linux), so it rarely waits for the busy main process."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - other systems, or a lower limit
+        pass
+
+
+def _run_shared(tasks: list[tuple[int, dict[str, Any], list[str]]], workers: int, init: tuple[Any, ...],
+                method: str, emit: Any) -> None:
+    """Run ``tasks`` in this process and ``workers - 1`` helpers; ``emit(records)`` here, per task.
+
+    The main process starts on the tasks as soon as its predictors are built; a helper takes the
+    next unclaimed task once it is ready. Tasks a helper claimed but never sent (it died) are run
+    here at the end. Ctrl-C or an error here stops the helpers; what was emitted stays written.
+    """
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx: Any = mp.get_context(method)
+    forked = method == "fork"
+    counter = ctx.Value("q", 0)
+    if forked:  # built before the fork, so that the helpers inherit the predictors
+        _init_worker(*init)
+    helpers: list[Any] = []
+    conns: list[Any] = []  # read ends of the helpers still running
+    done: set[int] = set()
+    finished = False
+
+    def collect(timeout: float) -> None:
+        ready: list[Any] = wait(conns, timeout)
+        for conn in ready:
+            try:
+                n, recs = conn.recv()
+            except (EOFError, OSError):  # the helper has ended (done, or died)
+                conns.remove(conn)
+                conn.close()
+                continue
+            emit(recs)
+            done.add(n)
+
+    try:
+        for _ in range(min(workers - 1, len(tasks) - 1)):  # no helper without a task for it
+            reader, writer = ctx.Pipe(duplex=False)
+            _widen(writer)
+            proc = ctx.Process(target=_helper, daemon=True, name="mereo-eval-helper",
+                               args=(writer, counter, tasks, None if forked else init, init[2], os.getpid(),
+                                     list(conns) if forked else []))
+            proc.start()
+            writer.close()  # the helper holds the only write end: its end reads as EOF here
+            helpers.append(proc)
+            conns.append(reader)
+        if not forked:  # spawned helpers import and build while this process builds and works
+            _init_worker(*init)
+        while (n := _claim(counter)) < len(tasks):
+            emit(_work(tasks[n]))
+            done.add(n)
+            collect(0)
+        while conns and len(done) < len(tasks):  # the helpers' last tasks
+            collect(1.0)
+        for n in range(len(tasks)):  # claimed by a helper that died before sending them
+            if n not in done:
+                emit(_work(tasks[n]))
+                done.add(n)
+        finished = True
+    finally:
+        for proc in helpers:
+            proc.join(timeout=5 if finished else 0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        for conn in conns:
+            conn.close()
 
 
 def _write(recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any,

@@ -43,6 +43,53 @@ def test_shapes_and_feedback_changes_later_masks() -> None:
         assert not torch.allclose(masks[:, 1], alone[:, 0], atol=1e-4)  # the first mask fed back
 
 
+def test_context_token_and_dense_head() -> None:
+    torch.manual_seed(0)
+    model = PlumSmall(TINY).eval()
+    with torch.no_grad():
+        emb = model.encode_image(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))
+        parts, objects = model.dense_logits(emb)
+        assert parts.shape == (2, TINY.aux_parts + 1, 16, 16)
+        assert objects.shape == (2, TINY.aux_objects + 1, 16, 16)
+        tokens = torch.randn(2, 7, 384)
+        attention = torch.ones(2, 7, dtype=torch.bool)
+        attention[1, 5:] = False
+        ctx = model.context(tokens, attention)
+        assert ctx is not None and ctx.shape == (2, 32)
+        changed = tokens.clone()
+        changed[1, 5:] = 99.0  # padding does not reach the context token
+        assert torch.allclose(model.context(changed, attention)[1], ctx[1])
+        index = torch.zeros(2, 2, 7)
+        index[:, 0, 1] = index[:, 1, 3] = 1
+        queries = model.span_queries(tokens, index)
+        with_ctx, _ = model.decode_all(emb, queries, context=ctx)
+        without, _ = model.decode_all(emb, queries)
+        assert not torch.allclose(with_ctx, without, atol=1e-4)  # the description reaches the masks
+    plain = PlumSmall(PlumConfig(image_size=64, embed_dim=32, aux_parts=0, context_token=False,
+                                 context_stages=0))
+    assert plain.dense_head is None and plain.context_proj is None
+    assert plain.context(torch.randn(1, 3, 384), torch.ones(1, 3, dtype=torch.bool)) is None
+    with pytest.raises(RuntimeError):
+        plain.dense_logits(plain.encode_image(torch.zeros(1, 3, 64, 64)))
+
+
+def test_dense_maps_match_the_span_targets(tiny_set) -> None:
+    from mereo.evals.synthparts import PART_LABELS
+
+    labels = sorted(PART_LABELS)
+    masks = tiny_set.target_masks(range(len(tiny_set)))
+    assert tiny_set.part_maps.shape == tiny_set.images.shape[:3]
+    assert tiny_set.object_maps.shape == tiny_set.images.shape[:3]
+    checked = 0
+    for i, spans in enumerate(tiny_set.spans):
+        pmap = tiny_set.part_maps[tiny_set.scene_of[i]]
+        for k, (_, _, label) in enumerate(spans):
+            if masks[i, k].any():  # the span's pixels carry its label in the dense map (up to occluders)
+                assert (pmap[masks[i, k]] == labels.index(label) + 1).mean() > 0.5
+                checked += 1
+    assert checked > 0
+
+
 def test_ablation_variants_build_without_their_modules() -> None:
     m = PlumSmall(PlumConfig(feedback=False, bidirectional=False, image_size=64, embed_dim=32))
     assert m.feedback is None and m.span_extractor.layer is None
@@ -97,6 +144,8 @@ def test_set_cache_round_trip(tiny_set, tmp_path) -> None:
     back = SegmentSet.load(tmp_path / "s.npz")
     assert back.spans == tiny_set.spans and back.texts == tiny_set.texts and back.visible == tiny_set.visible
     assert np.array_equal(back.target_masks([0]), tiny_set.target_masks([0]))
+    assert np.array_equal(back.part_maps, tiny_set.part_maps)
+    assert np.array_equal(back.object_maps, tiny_set.object_maps)
     masks = tiny_set.target_masks(range(len(tiny_set)))
     # every span's target is a part of its object, or empty for a part it lacks / hides
     for i, spans in enumerate(tiny_set.spans):

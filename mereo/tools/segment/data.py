@@ -21,7 +21,7 @@ from mereo.tools.segment.spans import bio_tags
 from mereo.tools.segment.text import Description, describe_spans, generate_description
 
 #: Bumped whenever the way samples are built changes (recorded in the checkpoint manifest).
-DATA_VERSION = "segment-v1"
+DATA_VERSION = "segment-v2"
 MAX_TOKENS = 64
 
 
@@ -41,6 +41,9 @@ class SegmentSet:
         span_tokens: ``N x K x 2`` int16 token range ``[first, last + 1)`` per span, ``-1`` padding.
         targets: ``N x K x S x S/8`` packed bits (``np.packbits`` on the last axis) of the masks.
         visible: per sample, the object's visible part labels (the identification gold).
+        part_maps: ``M x S x S`` uint8 dense part labels of every object of each scene
+            (``1 + PART_LABELS.index(label)``, 0 elsewhere), the encoder's auxiliary target.
+        object_maps: ``M x S x S`` uint8 dense object categories (``1 + CATEGORIES.index``).
     """
 
     images: np.ndarray
@@ -55,6 +58,8 @@ class SegmentSet:
     span_tokens: np.ndarray
     targets: np.ndarray
     visible: list[list[str]]
+    part_maps: np.ndarray
+    object_maps: np.ndarray
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -78,7 +83,8 @@ class SegmentSet:
                  spans=np.array(["\n".join(r) for r in span_rows], dtype=object),
                  visible=np.array(["\n".join(v) for v in self.visible], dtype=object),
                  tokens=self.tokens, attention=self.attention, offsets=self.offsets, tags=self.tags,
-                 span_tokens=self.span_tokens, targets=self.targets)
+                 span_tokens=self.span_tokens, targets=self.targets, part_maps=self.part_maps,
+                 object_maps=self.object_maps)
         tmp.replace(p)
 
     @classmethod
@@ -90,7 +96,8 @@ class SegmentSet:
             return cls(images=z["images"], scene_of=z["scene_of"], texts=z["texts"].tolist(),
                        objects=z["objects"].tolist(), spans=spans, tokens=z["tokens"],
                        attention=z["attention"], offsets=z["offsets"], tags=z["tags"],
-                       span_tokens=z["span_tokens"], targets=z["targets"], visible=visible)
+                       span_tokens=z["span_tokens"], targets=z["targets"], visible=visible,
+                       part_maps=z["part_maps"], object_maps=z["object_maps"])
 
 
 def _resize_image(img: np.ndarray, size: int) -> np.ndarray:
@@ -104,6 +111,13 @@ def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
         return mask
     return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size),
                                                                          Image.Resampling.NEAREST)) > 127
+
+
+def _resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    out = labels.astype(np.uint8)
+    if out.shape[0] == size and out.shape[1] == size:
+        return out
+    return np.asarray(Image.fromarray(out).resize((size, size), Image.Resampling.NEAREST))
 
 
 def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0, size: int = 128,
@@ -120,10 +134,13 @@ def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0,
         max_lacking: at most this many lacking parts per varied description.
         progress: show a progress bar.
     """
+    from mereo.evals.synthparts import CATEGORIES, PART_LABELS
     from mereo.text import get_encoder
 
     rng = np.random.default_rng(seed)
     images: list[np.ndarray] = []
+    part_maps: list[np.ndarray] = []
+    object_maps: list[np.ndarray] = []
     scene_of: list[int] = []
     descs: list[Description] = []
     masks: list[list[np.ndarray]] = []
@@ -131,6 +148,8 @@ def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0,
     for scene in tqdm(scenes, desc="scenes", disable=not progress, leave=False):
         img_idx = len(images)
         images.append(_resize_image(scene.image, size))
+        part_maps.append(_resize_labels(scene.part_label_map(sorted(PART_LABELS)), size))
+        object_maps.append(_resize_labels(scene.object_label_map(sorted(CATEGORIES)), size))
         for obj in scene.objects:
             vis = obj.visible_parts()
             if not vis:
@@ -181,11 +200,14 @@ def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0,
                 if toks:
                     span_tokens[row, k] = (toks[0], toks[-1] + 1)
                 targets[row, k] = np.packbits(masks[row][k], axis=-1)
+    empty = np.zeros((0, size, size), np.uint8)
     return SegmentSet(images=np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8),
                       scene_of=np.asarray(scene_of, dtype=np.int32), texts=texts,
                       objects=[d.object for d in descs], spans=[d.spans for d in descs], tokens=te_tokens,
                       attention=attention, offsets=offsets, tags=tags, span_tokens=span_tokens,
-                      targets=targets, visible=visible)
+                      targets=targets, visible=visible,
+                      part_maps=np.stack(part_maps) if part_maps else empty,
+                      object_maps=np.stack(object_maps) if object_maps else empty)
 
 
 def cached_set(split: str, n_scenes: int, seed: int, size: int = 128, plain: bool = False,

@@ -6,7 +6,12 @@ The model reads frozen MiniLM token embeddings of a description and an RGB image
   B/I/O logits;
 - span query: the mean over a span's tokens of a separate linear projection of the token
   embeddings, used as the sparse prompt of segment-anything's ``PromptEncoder``/``MaskDecoder``;
-- image encoder: a small strided CNN, ``B x 3 x S x S -> B x D x S/8 x S/8``;
+- image encoder: a small strided CNN, ``B x 3 x S x S -> B x D x S/8 x S/8``, with a top-down
+  path into its stride-4 and stride-2 features (which the mask decoder adds while upscaling) and
+  an auxiliary dense head (every pixel's part and object class) that trains it much faster than
+  the span masks alone;
+- context token: the mean of a third projection over the whole description, a second sparse
+  prompt token, so the decoder knows which object the parts belong to;
 - mask feedback: earlier spans' low-resolution mask logits are encoded by the prompt encoder's
   mask-downscaling stages with FiLM conditioned on their queries, pooled per patch by attention
   (queried by the current span) and used as the dense prompt embedding of the next span.
@@ -41,6 +46,10 @@ class PlumConfig:
         mask_in_chans: hidden channels of the mask-downscaling stages.
         decoder_depth, decoder_heads, decoder_mlp: the TwoWayTransformer's size.
         encoder_channels: channels of the CNN's first two stages (the third has ``embed_dim``).
+        aux_parts, aux_objects: classes (without background) of the auxiliary dense head; 0 = none.
+        context_token: whether the description's mean embedding is a second sparse prompt token.
+        context_stages: coarser CNN stages (stride 16, 32, ...) fed back top-down into the
+            stride-8 embedding, so each patch sees its whole object.
     """
 
     image_size: int = 128
@@ -54,6 +63,10 @@ class PlumConfig:
     decoder_heads: int = 4
     decoder_mlp: int = 256
     encoder_channels: tuple[int, int] = (24, 48)
+    aux_parts: int = 64
+    aux_objects: int = 32
+    context_token: bool = True
+    context_stages: int = 2
 
     @property
     def grid(self) -> int:
@@ -107,20 +120,52 @@ class SmallCNNEncoder(nn.Module):
     high-resolution features), since SynthParts parts are only a few pixels wide.
     """
 
-    def __init__(self, channels: tuple[int, int], out_dim: int):
+    def __init__(self, channels: tuple[int, int], out_dim: int, context_stages: int = 2):
         super().__init__()
         c1, c2 = channels
         self.stage1 = _down(3, c1)
         self.stage2 = nn.Sequential(_down(c1, c2), _ResBlock(c2))
         self.stage3 = nn.Sequential(_down(c2, out_dim), _ResBlock(out_dim), _ResBlock(out_dim))
+        # coarser stages (stride 16, 32) see a whole object; their features come back top-down
+        self.context = nn.ModuleList(nn.Sequential(_down(out_dim, out_dim), _ResBlock(out_dim))
+                                     for _ in range(context_stages))
+        self.lateral = nn.ModuleList(nn.Conv2d(out_dim, out_dim, 1) for _ in range(context_stages))
         self.neck = nn.Sequential(nn.Conv2d(out_dim, out_dim, 1), LayerNorm2d(out_dim))
         self.conv_s0 = nn.Conv2d(c1, out_dim // 8, 1)
         self.conv_s1 = nn.Conv2d(c2, out_dim // 4, 1)
+        self.top1 = nn.Conv2d(out_dim, out_dim // 4, 1)
+        self.top0 = nn.Conv2d(out_dim // 4, out_dim // 8, 1)
 
     def forward(self, x: torch.Tensor) -> ImageFeatures:
         s0 = self.stage1(x)
         s1 = self.stage2(s0)
-        return self.neck(self.stage3(s1)), self.conv_s1(s1), self.conv_s0(s0)
+        x = self.stage3(s1)
+        pyramid = [x]
+        for stage in self.context:
+            pyramid.append(stage(pyramid[-1]))
+        top = pyramid[-1]
+        for level in range(len(pyramid) - 2, -1, -1):
+            top = pyramid[level] + self.lateral[level](F.interpolate(top, scale_factor=2.0, mode="nearest"))
+        emb = self.neck(top)
+        f1 = self.conv_s1(s1) + F.interpolate(self.top1(emb), scale_factor=2.0, mode="nearest")
+        f0 = self.conv_s0(s0) + F.interpolate(self.top0(f1), scale_factor=2.0, mode="nearest")
+        return emb, f1, f0
+
+
+class DenseHead(nn.Module):
+    """Auxiliary head: :data:`ImageFeatures` -> part and object class logits at stride 4."""
+
+    def __init__(self, embed_dim: int, n_parts: int, n_objects: int, hidden: int = 48):
+        super().__init__()
+        self.n_parts = n_parts
+        self.body = nn.Sequential(nn.Conv2d(embed_dim + embed_dim // 4, hidden, 3, padding=1),
+                                  nn.ReLU(inplace=True), nn.Conv2d(hidden, n_parts + 1 + n_objects + 1, 1))
+
+    def forward(self, feats: ImageFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        emb, f1, _ = feats
+        x = torch.cat([F.interpolate(emb, size=f1.shape[-2:], mode="bilinear", align_corners=False), f1], 1)
+        out = self.body(x)
+        return out[:, :self.n_parts + 1], out[:, self.n_parts + 1:]
 
 
 class BatchedMaskDecoder(MaskDecoder):
@@ -227,9 +272,12 @@ class PlumSmall(nn.Module):
         super().__init__()
         self.config = cfg = config or PlumConfig()
         d = cfg.embed_dim
-        self.image_encoder = SmallCNNEncoder(cfg.encoder_channels, d)
+        self.image_encoder = SmallCNNEncoder(cfg.encoder_channels, d, cfg.context_stages)
         self.span_extractor = SpanExtractor(cfg.text_dim, cfg.span_hidden, cfg.bidirectional)
         self.query_proj = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
+        self.context_proj = (nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
+                             if cfg.context_token else None)
+        self.dense_head = DenseHead(d, cfg.aux_parts, cfg.aux_objects) if cfg.aux_parts > 0 else None
         self.prompt_encoder = PromptEncoder(embed_dim=d, image_embedding_size=(cfg.grid, cfg.grid),
                                             input_image_size=(cfg.image_size, cfg.image_size),
                                             mask_in_chans=cfg.mask_in_chans)
@@ -268,9 +316,24 @@ class PlumSmall(nn.Module):
         weights = span_index / span_index.sum(-1, keepdim=True).clamp(min=1.0)
         return weights @ proj
 
+    def context(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        """``B x D`` context tokens (mean projected embedding of the whole text), or None."""
+        if self.context_proj is None:
+            return None
+        w = attention_mask.float()
+        w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
+        return (w.unsqueeze(1) @ self.context_proj(tokens)).squeeze(1)
+
+    def dense_logits(self, image: ImageFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """Auxiliary part and object class logits at stride 4 (training only)."""
+        if self.dense_head is None:
+            raise RuntimeError("this model was built without the auxiliary dense head")
+        return self.dense_head(image)
+
     # -- masks ----------------------------------------------------------------------------------
     def decode(self, image: ImageFeatures, query: torch.Tensor,
-               history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               history: torch.Tensor | None = None,
+               context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One span's mask.
 
         Args:
@@ -278,12 +341,13 @@ class PlumSmall(nn.Module):
             query: ``B x D`` span queries.
             history: encoded earlier masks ``B x K x D x g x g`` (see :meth:`encode_history`),
                 or None for the first span / no feedback.
+            context: ``B x D`` context tokens (:meth:`context`) or None.
 
         Returns:
             ``(mask logits B x 1 x M x M, presence logits B)`` with ``M = 4 g``.
         """
         b = query.shape[0]
-        sparse = query.unsqueeze(1)
+        sparse = query.unsqueeze(1) if context is None else torch.stack([query, context], 1)
         if self.feedback is not None and history is not None and history.shape[1] > 0:
             dense = self.feedback.pool(history, query)
         else:
@@ -299,14 +363,15 @@ class PlumSmall(nn.Module):
             raise RuntimeError("this model was built without mask feedback")
         return self.feedback.encode(self.prompt_encoder.mask_downscaling, mask_logits, query)
 
-    def decode_all(self, image: ImageFeatures, queries: torch.Tensor,
-                   detach_history: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_all(self, image: ImageFeatures, queries: torch.Tensor, detach_history: bool = True,
+                   context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All K spans in order, each seeing the earlier ones' masks (each encoded once).
 
         Args:
             image: :data:`ImageFeatures` of B images (or one image shared by the B rows).
             queries: ``B x K x D``.
             detach_history: stop gradients through the fed-back masks (as in training).
+            context: ``B x D`` context tokens (:meth:`context`) or None.
 
         Returns:
             ``(mask logits B x K x M x M, presence logits B x K)``.
@@ -315,7 +380,7 @@ class PlumSmall(nn.Module):
         masks, presence = [], []
         for k in range(queries.shape[1]):
             history = torch.stack(feats, dim=1) if feats else None
-            m, p = self.decode(image, queries[:, k], history)
+            m, p = self.decode(image, queries[:, k], history, context)
             masks.append(m[:, 0])
             presence.append(p)
             if self.feedback is not None and k + 1 < queries.shape[1]:

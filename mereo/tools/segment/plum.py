@@ -141,8 +141,10 @@ class PlumSegmenter:
                 if y > x and x >= a and y <= b:
                     index[0, k, j] = 1.0
         emb = self.image_embedding(img)
-        queries = self.model.span_queries(te.embeddings.to(self.device), index.to(self.device))
-        logits, presence = self.model.decode_all(emb, queries)
+        tokens = te.embeddings.to(self.device)
+        queries = self.model.span_queries(tokens, index.to(self.device))
+        context = self.model.context(tokens, te.attention_mask.to(self.device))
+        logits, presence = self.model.decode_all(emb, queries, context=context)
         up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         probs = torch.sigmoid(up).cpu().numpy()
         present = torch.sigmoid(presence[0]).cpu().numpy()

@@ -68,7 +68,7 @@ def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "ck"
     args = ["--n-train", "8", "--n-val", "6", "--batch", "4", "--tokens", "128", "--hidden", "32",
-            "--layers", "1", "--val-pairs", "10", "--out", str(out)]
+            "--layers", "1", "--val-pairs", "10", "--epochs", "1", "--out", str(out)]
     assert main(args) == 0
     manifest = json.loads((out / "dinov2-small.json").read_text())
     assert manifest["config"]["hidden_size"] == 32 and "part_match_acc" in manifest["metrics"]["val"]

@@ -48,9 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="visible names outside the answer segmented per image (extra mask supervision)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument(
-        "--max-minutes", type=float, default=14.0, help="stop (and keep the best epoch) after this"
+        "--max-minutes", type=float, default=10.0, help="stop (and keep the best epoch) after this"
     )
     p.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument(

@@ -168,3 +168,22 @@ def test_checkpoint_round_trip(tmp_path) -> None:
     (tmp_path / "plum-small.safetensors").write_bytes(b"not weights")
     with pytest.raises(CheckpointError):
         load_plum(str(tmp_path))
+
+
+def test_dense_pretraining_learns_and_seeds_the_full_training(tiny_set) -> None:
+    from mereo.tools.segment.train import encoder_state, pretrain_dense, train_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = PlumSmall(TINY)
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("span_extractor.")}
+    losses = pretrain_dense(model, tiny_set, 60, np.random.default_rng(0), batch_size=4, progress=False)
+    assert losses[-1] < losses[0] * 0.8
+    # phase 1 touches only the encoder and its dense head
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    start = encoder_state(model)
+    assert start and all(k.startswith(("image_encoder.", "dense_head.")) for k in start)
+    res = train_model(TINY, tiny_set, None, epochs=1, seed=0, batch_size=8, progress=False, max_steps=0,
+                      start_from=start)
+    got = res.model.state_dict()
+    assert all(torch.equal(v, got[k]) for k, v in start.items())

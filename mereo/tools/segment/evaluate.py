@@ -188,26 +188,35 @@ def load_eval_set(split: str, n: int, seed: int, size: int = 128) -> tuple[list[
 
 
 def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
-    """Train the four variants briefly on the same data and evaluate each on the same items."""
+    """Train the four variants briefly on the same data and evaluate each on the same items.
+
+    The variants differ only after the image encoder, so the encoder is dense-pretrained once
+    (``--ablation-dense-steps``) and every variant starts from that same encoder.
+    """
     import torch
 
     from mereo.cache import FeatureCache
     from mereo.tools.base import ToolContext
     from mereo.tools.segment.data import cached_set
-    from mereo.tools.segment.model import PlumConfig
+    from mereo.tools.segment.model import PlumConfig, PlumSmall
     from mereo.tools.segment.plum import PlumSegmenter
-    from mereo.tools.segment.train import train_model, tune_inference
+    from mereo.tools.segment.train import encoder_state, pretrain_dense, train_model, tune_inference
 
     train_set = cached_set("train", args.ablation_scenes, seed=args.seed, data_dir=args.data_dir)
     val_set = cached_set("val", 150, seed=args.seed + 1, data_dir=args.data_dir)
     scenes, images, golds = load_eval_set(args.split, args.n, args.seed)
     items = make_items(scenes, golds, args.seed, types=("identification", "description"))
     results: dict[str, dict[str, dict[str, float]]] = {}
+    torch.manual_seed(args.seed)
+    shared = PlumSmall(PlumConfig())
+    pretrain_dense(shared, train_set, args.ablation_dense_steps, np.random.default_rng(args.seed))
+    start = encoder_state(shared)
     for feedback in (True, False):
         for bidirectional in (True, False):
             name = f"fb={'on' if feedback else 'off'} bidir={'on' if bidirectional else 'off'}"
             cfg = PlumConfig(feedback=feedback, bidirectional=bidirectional)
-            res = train_model(cfg, train_set, None, epochs=args.ablation_epochs, seed=args.seed)
+            res = train_model(cfg, train_set, None, epochs=args.ablation_epochs, seed=args.seed,
+                              start_from=start)
             torch.manual_seed(args.seed)
             inference = tune_inference(res.model, val_set)  # each variant gets its best threshold
             seg = PlumSegmenter(ToolContext(FeatureCache()), model=res.model, name=f"plum-small[{name}]",
@@ -230,6 +239,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--ablation", action="store_true", help="train and compare the four PLUM-small variants")
     p.add_argument("--ablation-scenes", type=int, default=600)
     p.add_argument("--ablation-epochs", type=int, default=2)
+    p.add_argument("--ablation-dense-steps", type=int, default=1000,
+                   help="dense encoder pretraining shared by the four variants")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(list(argv))

@@ -411,6 +411,8 @@ def bench_main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
     p.add_argument("--backend", nargs="*", default=[])
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process in both runs (default: cores // workers)")
     args = p.parse_args(argv)
     backends = parse_backends(args.backend, args.preset)
     items = load_suite(args.suite, args.split, args.n, 0, args.path)
@@ -424,7 +426,8 @@ def bench_main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             run_dir = Path(tmp) / f"w{k}"
             summary = run_configs(items, {"run": backends}, {"run": run_dir}, args.suite, workers=k,
-                                  settings={"split": args.split}, progress=True, timings=clock)["run"]
+                                  settings={"split": args.split}, progress=True, timings=clock,
+                                  threads=args.threads)["run"]
             times[k] = time.perf_counter() - t0
             items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))
             no_time = {g: {m: v for m, v in d.items() if m != "seconds"} for g, d in summary.items()}

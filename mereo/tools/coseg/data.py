@@ -102,25 +102,12 @@ def encode_split(
     """Render (or load) ``n`` scenes of ``split`` and encode them with both encoders (or load the tokens)."""
     arrays = load_split(split, n, seed=seed, size=size, cache=cache)
     stem = f"{split}_{n}_{seed}_{size}"
-    clip = encode_tokens(
-        arrays.images,
-        encoders.clip,
-        CLIP_NAME,
-        str(encoders.sources[CLIP_NAME]["sha256"]),
-        stem,
-        batch,
-        cache,
-    )
-    dino = encode_tokens(
-        arrays.images,
-        encoders.dino,
-        DINO_NAME,
-        str(encoders.sources[DINO_NAME]["sha256"]),
-        stem,
-        batch,
-        cache,
-    )
-    return EncodedSplit(arrays, clip, dino)
+
+    def tokens(encoder: Any, name: str) -> torch.Tensor:
+        return encode_tokens(arrays.images, encoder, name, str(encoders.sources[name]["sha256"]), stem, batch,
+                             cache)
+
+    return EncodedSplit(arrays, tokens(encoders.clip, CLIP_NAME), tokens(encoders.dino, DINO_NAME))
 
 
 @dataclass

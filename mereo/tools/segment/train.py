@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from mereo.tools.segment.data import DATA_VERSION, SegmentSet
 from mereo.tools.segment.losses import bio_loss, focal_tversky_loss, mask_bce
-from mereo.tools.segment.model import PlumConfig, PlumSmall
+from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall
 from mereo.tools.segment.spans import char_spans, decode_tags, span_f1
 
 NAME = "plum-small"
@@ -99,6 +99,21 @@ def dense_loss(logits: torch.Tensor, labels: torch.Tensor, background_weight: fl
     return F.cross_entropy(up, lab, weight=weight)
 
 
+def aux_losses(model: PlumSmall, image: ImageFeatures, part_maps: torch.Tensor,
+               object_maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The auxiliary dense losses of the image encoder (part classes, object classes at half weight)."""
+    parts, objects = model.dense_logits(image)
+    return {"aux_parts": dense_loss(parts, part_maps, AUX_BACKGROUND_WEIGHT[0]),
+            "aux_objects": dense_loss(objects, object_maps, AUX_BACKGROUND_WEIGHT[1]) * 0.5}
+
+
+def warmup_cosine(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first 5% of ``total`` steps, then cosine decay to 0."""
+    warm = max(1, total // 20)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+
+
 def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
     """The three training losses (plus the presence BCE and the auxiliary dense losses)."""
     tag_logits = model.tag(b.tokens, b.attention)
@@ -117,9 +132,7 @@ def batch_losses(model: PlumSmall, b: Batch) -> dict[str, torch.Tensor]:
         "presence": F.binary_cross_entropy_with_logits(presence[act], nonempty) * 0.5,
     }
     if model.dense_head is not None:
-        parts, objects = model.dense_logits(emb)
-        losses["aux_parts"] = dense_loss(parts, b.part_maps, AUX_BACKGROUND_WEIGHT[0])
-        losses["aux_objects"] = dense_loss(objects, b.object_maps, AUX_BACKGROUND_WEIGHT[1]) * 0.5
+        losses.update(aux_losses(model, emb, b.part_maps, b.object_maps))
     return losses
 
 
@@ -207,19 +220,16 @@ def pretrain_dense(model: PlumSmall, train_set: SegmentSet, steps: int, rng: np.
         return []
     params = list(model.image_encoder.parameters()) + list(model.dense_head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    sched = warmup_cosine(opt, steps)
     n_images = len(train_set.images)
     losses: list[float] = []
     for step in tqdm(range(steps), desc="pretrain encoder (dense)", disable=not progress):
         idx = rng.choice(n_images, size=min(batch_size, n_images), replace=False)
         images = torch.from_numpy(train_set.images[idx]).permute(0, 3, 1, 2).contiguous()
-        parts, objects = model.dense_logits(model.encode_image(images))
-        loss = (dense_loss(parts, torch.from_numpy(train_set.part_maps[idx].astype(np.int64)),
-                           AUX_BACKGROUND_WEIGHT[0])
-                + 0.5 * dense_loss(objects, torch.from_numpy(train_set.object_maps[idx].astype(np.int64)),
-                                   AUX_BACKGROUND_WEIGHT[1]))
+        loss = sum(aux_losses(model, model.encode_image(images),
+                              torch.from_numpy(train_set.part_maps[idx].astype(np.int64)),
+                              torch.from_numpy(train_set.object_maps[idx].astype(np.int64))).values(),
+                   torch.zeros(()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -269,9 +279,7 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
-    warm = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+    sched = warmup_cosine(opt, total)
     step = 0
     bar = tqdm(total=total, desc="train segment", disable=not progress)
     for epoch in range(epochs):

@@ -46,7 +46,9 @@ class MereoConfig(BaseModel):
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         cache_items: entries of the shared image-feature cache.
         checkpointer: ``None`` for an in-memory conversation store, or a SQLite file path.
-        match_threshold: cosine similarity above which two parts' features agree.
+        match_threshold: cosine similarity above which two parts' features agree; None (the
+            default) uses the correspondence backend's own threshold (dinov2-small's is calibrated
+            on SynthParts val and stored in its manifest; other backends use 0.5).
         lmm_timeout_s: seconds per LMM request; ``lmm_retries``: retries with backoff.
     """
 
@@ -61,7 +63,7 @@ class MereoConfig(BaseModel):
     device: str = "auto"
     cache_items: int = Field(default=256, ge=1)
     checkpointer: str | None = None
-    match_threshold: float = Field(default=0.5, ge=-1.0, le=1.0)
+    match_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     lmm_timeout_s: float = Field(default=60.0, gt=0)
     lmm_retries: int = Field(default=2, ge=0, le=10)
 

@@ -416,6 +416,7 @@ def correspond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                             "b": [kb[0], kb[1], canonical(b.label)],
                             "s": float(corr.similarity[r][s]),
                             "mutual": (r, s) in mutual,
+                            "t": float(corr.threshold),
                         }
                     )
     step = probe.step(
@@ -434,10 +435,14 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     probe = _Probe(c)
     plan = _plan(state)
     mutual: set[Any] = set()
+    sims = state.get("similarity") or []
+    threshold = c.config.match_threshold
+    if threshold is None:  # the correspondence backend's own (calibrated) threshold
+        threshold = float(sims[0].get("t", 0.5)) if sims else 0.5
     ev = Evidence(
         mutual=mutual,
         normalize=canonical,
-        threshold=c.config.match_threshold,
+        threshold=threshold,
         kb_parts=lambda o: c.kb.parts_of(o) if c.kb.has_object(o) else [],
     )
     for d in state.get("parts") or []:
@@ -446,7 +451,7 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     for d in state.get("recognized") or []:
         pm = _pm(d)
         ev.objects.setdefault(pm.image_index, []).append(pm)
-    for s in state.get("similarity") or []:
+    for s in sims:
         a, b = tuple(s["a"]), tuple(s["b"])
         ev.similarity[(a, b)] = ev.similarity[(b, a)] = s["s"]  # type: ignore[index]
         if s.get("mutual"):

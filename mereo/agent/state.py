@@ -39,7 +39,8 @@ class AgentState(TypedDict, total=False):
         jobs: segmentation jobs ``{object, image, parts, description}``.
         hierarchy: node-link JSON of the object-part graph used.
         parts: part masks (``PartMask`` dicts) from the segmenter or co-segmenter.
-        similarity: ``{"a": [image, object, label], "b": [...], "s": float}`` from correspondence.
+        similarity: ``{"a": [image, object, label], "b": [...], "s": float, "mutual": bool,
+            "t": the backend's threshold}`` from correspondence.
         result: the composed answer set: labels, parts, kind, notes, matches.
         text: the answer text.
         trace: steps (``Step.to_dict``), in order.

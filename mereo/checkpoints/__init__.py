@@ -64,6 +64,17 @@ def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[st
     return manifest
 
 
+def update_manifest(name: str, fields: dict[str, Any], directory: str | Path | None = None) -> dict[str, Any]:
+    """Set top-level ``fields`` of a checkpoint's manifest (atomically); the weights are untouched."""
+    _, meta = _paths(name, directory)
+    manifest = read_manifest(name, directory)
+    manifest.update(fields)
+    tmp_meta = meta.with_suffix(".json.tmp")
+    tmp_meta.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp_meta, meta)
+    return manifest
+
+
 def read_manifest(name: str, directory: str | Path | None = None) -> dict[str, Any]:
     _, meta = _paths(name, directory)
     if not meta.exists():

@@ -126,3 +126,37 @@ def test_dinov2_small_checkpoint_matches_same_parts_better_than_random():
     torch.manual_seed(0)
     random = evaluate_pairs(encoder_features(DenseEncoder(build_model(), device="cpu")), data, pairs)
     assert trained["part_match_acc"] > random["part_match_acc"]
+
+
+def test_threshold_entry_is_the_quantile_of_same_label_similarities():
+    from mereo.tools.correspond.evaluate import threshold_entry
+
+    same = [i / 100 for i in range(101)]  # 0.00 .. 1.00
+    entry = threshold_entry(same, 0.1, split="val")
+    assert entry["value"] == pytest.approx(0.1) and entry["same_label_pairs"] == 101 and entry["split"] == "val"
+    assert threshold_entry(same, 0.5)["value"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        threshold_entry([], 0.1)
+
+
+def test_dinov2_small_uses_the_threshold_calibrated_in_its_manifest(tmp_path):
+    """The committed manifest's calibrated threshold reaches the backend and its Correspondence."""
+    from mereo.checkpoints import read_manifest, update_manifest
+
+    calibrated = read_manifest("dinov2-small")["match_threshold"]["value"]
+    corr = correspond.build("dinov2-small", _ctx())
+    assert corr.threshold == pytest.approx(calibrated)
+    a, parts_a = _scene(0)
+    b, parts_b = _scene(1)
+    out = corr.correspond(a, parts_a, b, parts_b)
+    assert out.threshold == pytest.approx(calibrated)
+    assert all(s >= calibrated for _, _, s in out.matches)
+    # update_manifest sets fields and keeps the rest (on a copy of the manifest)
+    import shutil
+
+    from mereo.checkpoints import CHECKPOINT_DIR
+
+    shutil.copy(CHECKPOINT_DIR / "dinov2-small.json", tmp_path / "dinov2-small.json")
+    updated = update_manifest("dinov2-small", {"match_threshold": {"value": 0.9}}, directory=tmp_path)
+    assert read_manifest("dinov2-small", tmp_path)["match_threshold"] == {"value": 0.9}
+    assert updated["sha256"] == read_manifest("dinov2-small")["sha256"]

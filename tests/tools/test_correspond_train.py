@@ -72,5 +72,8 @@ def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
     assert main(args) == 0
     manifest = json.loads((out / "dinov2-small.json").read_text())
     assert manifest["config"]["hidden_size"] == 32 and "part_match_acc" in manifest["metrics"]["val"]
+    # the agent's threshold is calibrated on the last validation's same-label pairs
+    entry = manifest["match_threshold"]
+    assert entry["split"] == "val" and entry["same_label_pairs"] > 0 and -1.0 <= entry["value"] <= 1.0
     assert (tmp_path / "data").exists()  # the rendered split was cached
     assert len(load_split("train", 8, seed=0)) == 8

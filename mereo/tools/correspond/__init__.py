@@ -30,7 +30,7 @@ DEFAULT_BACKEND = "dinov2-small"
 
 def _dinov2_small(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
     encoder = load_small(ctx.device)
-    return FeatureCorresponder("dinov2-small", encoder.encode, ctx)
+    return FeatureCorresponder("dinov2-small", encoder.encode, ctx, threshold=encoder.match_threshold)
 
 
 def _dinov2(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:

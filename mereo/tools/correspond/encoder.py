@@ -56,6 +56,10 @@ def to_pixels(images: np.ndarray | torch.Tensor, image_size: int) -> torch.Tenso
     return (x - mean) / std
 
 
+#: Similarity threshold of encoders without a calibrated one (published weights, clip-patches).
+DEFAULT_MATCH_THRESHOLD = 0.5
+
+
 class DenseEncoder:
     """Image -> a grid of patch tokens.
 
@@ -63,10 +67,14 @@ class DenseEncoder:
         model: a transformers ``Dinov2Model``.
         image_size: the square input side in pixels (a multiple of the patch size).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        match_threshold: cosine similarity at which two parts' features count as alike
+            (calibrated per checkpoint by ``mereo eval correspond --calibrate``).
     """
 
-    def __init__(self, model: torch.nn.Module, image_size: int | None = None, device: str = "auto"):
+    def __init__(self, model: torch.nn.Module, image_size: int | None = None, device: str = "auto",
+                 match_threshold: float = DEFAULT_MATCH_THRESHOLD):
         self.device = resolve_device(device)
+        self.match_threshold = match_threshold
         self.model: Any = model.to(self.device).eval()
         cfg: Any = model.config
         self.patch_size = int(cfg.patch_size if isinstance(cfg.patch_size, int) else cfg.patch_size[0])
@@ -103,7 +111,8 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Den
     if [k for k in missing if "mask_token" not in k] or unexpected:
         raise CheckpointError(f"{CHECKPOINT_NAME} does not fit its architecture (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}); retrain it with `mereo train correspond`.")
-    return DenseEncoder(model, device=device)
+    calibrated = manifest.get("match_threshold", {}).get("value", DEFAULT_MATCH_THRESHOLD)
+    return DenseEncoder(model, device=device, match_threshold=float(calibrated))
 
 
 def load_pretrained(source: str, device: str = "auto", image_size: int | None = None) -> DenseEncoder:

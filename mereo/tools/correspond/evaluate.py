@@ -14,6 +14,12 @@ chair and a table both have legs). For every shared label:
 
 Feature functions compared: the trained encoder, the same architecture with random weights,
 raw pixels (each 8 x 8 patch's normalised RGB values), and optionally ``clip-patches``.
+
+``--calibrate Q`` (run it on ``--split val``) also prints the similarity of same-label part pairs
+and picks the agent's threshold for the trained encoder: the ``Q`` quantile of those
+similarities, so that with perfect masks only a fraction ``Q`` of truly shared parts would be
+judged unlike. ``--write-threshold`` stores it in the dinov2-small manifest
+(``match_threshold``), where the ``dinov2-small`` backend reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,7 +99,7 @@ def encoder_features(encoder) -> FeatureFn:
 
 
 def evaluate_pairs(features: FeatureFn, data: SceneArrays, pairs: list[Pair], batch: int = 32,
-                   temperature: float = 0.02, desc: str = "eval") -> dict[str, float]:
+                   temperature: float = 0.02, desc: str = "eval") -> dict[str, Any]:
     """Part-matching accuracy and PCK@0.1 / PCK@0.2 of a feature function on object pairs."""
     needed = sorted({p.ia for p in pairs} | {p.ib for p in pairs})
     feats: dict[int, torch.Tensor] = {}
@@ -103,6 +110,7 @@ def evaluate_pairs(features: FeatureFn, data: SceneArrays, pairs: list[Pair], ba
         feats.update({i: t for i, t in zip(idx, toks, strict=True)})
     h, w = data.images.shape[1:3]
     match_ok = match_n = 0
+    same: list[float] = []
     pck = {0.1: 0, 0.2: 0}
     pck_n = 0
     for p in pairs:
@@ -118,6 +126,7 @@ def evaluate_pairs(features: FeatureFn, data: SceneArrays, pairs: list[Pair], ba
                 continue
             match_n += 1
             match_ok += int(lb[int(sim[r].argmax())] == lab)
+            same.append(float(sim[r, lb.index(lab)]))
             if lab in others_b:
                 continue
             src = torch.as_tensor(keypoint(parts_a[lab]))[None]
@@ -127,10 +136,11 @@ def evaluate_pairs(features: FeatureFn, data: SceneArrays, pairs: list[Pair], ba
             for a in pck:
                 pck[a] += int(err <= a * scale)
     return {"part_match_acc": match_ok / max(1, match_n), "pck@0.1": pck[0.1] / max(1, pck_n),
-            "pck@0.2": pck[0.2] / max(1, pck_n), "n_parts": float(match_n), "n_points": float(pck_n)}
+            "pck@0.2": pck[0.2] / max(1, pck_n), "n_parts": float(match_n), "n_points": float(pck_n),
+            "same_label_similarity": same}
 
 
-def format_table(rows: dict[str, dict[str, float]]) -> str:
+def format_table(rows: dict[str, dict[str, Any]]) -> str:
     """A plain-text table: one row per feature function."""
     cols = ["part_match_acc", "pck@0.1", "pck@0.2"]
     lines = [f"{'features':<16}" + "".join(f"{c:>16}" for c in cols)]
@@ -147,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--with-clip", action="store_true", help="also evaluate clip-patches features")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--calibrate", type=float, default=None, metavar="Q",
+                        help="pick the agent's threshold as the Q quantile of same-label similarities")
+    parser.add_argument("--write-threshold", action="store_true",
+                        help="with --calibrate: store the threshold in the dinov2-small manifest")
     args = parser.parse_args(argv)
+    if args.write_threshold and args.calibrate is None:
+        parser.error("--write-threshold needs --calibrate Q")
 
     from mereo.tools.correspond.encoder import DenseEncoder, build_model, load_small
 
@@ -172,4 +188,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SynthParts {args.split}: {len(pairs)} object pairs, {int(rows['raw-pixels']['n_parts'])} shared "
           f"parts, {int(rows['raw-pixels']['n_points'])} keypoints ({time.perf_counter() - t0:.1f} s)")
     print(format_table(rows))
+    if args.calibrate is not None:
+        calibrate(rows["dinov2-small"]["same_label_similarity"], args)
     return 0
+
+
+#: Default quantile of same-label similarities used as the agent's threshold.
+CALIBRATION_QUANTILE = 0.02
+
+
+def threshold_entry(same: list[float], quantile: float = CALIBRATION_QUANTILE,
+                    **source: Any) -> dict[str, Any]:
+    """The manifest's ``match_threshold`` record: the ``quantile`` of same-label similarities."""
+    if not same:
+        raise ValueError("no same-label part pairs to calibrate on")
+    return {"value": round(float(np.quantile(np.asarray(same), quantile)), 3), "quantile": quantile,
+            "same_label_pairs": len(same), **source}
+
+
+def calibrate(same: list[float], args: argparse.Namespace) -> float:
+    """Print the same-label similarity quantiles and the threshold; store it when asked."""
+    from mereo.checkpoints import update_manifest
+    from mereo.tools.correspond.encoder import CHECKPOINT_NAME
+
+    if not same:
+        raise SystemExit("no shared parts in the sampled pairs: raise --n-pairs")
+    q = np.quantile(np.asarray(same), [0.01, 0.02, 0.05, 0.1, 0.25, 0.5])
+    print("dinov2-small same-label similarity quantiles: "
+          + ", ".join(f"{k}%={v:.3f}" for k, v in zip((1, 2, 5, 10, 25, 50), q, strict=True)))
+    command = (f"mereo eval correspond --split {args.split} --n-images {args.n_images} "
+               f"--n-pairs {args.n_pairs} --calibrate {args.calibrate} --write-threshold")
+    entry = threshold_entry(same, args.calibrate, split=args.split, images=args.n_images, pairs=args.n_pairs,
+                            command=command)
+    print(f"threshold (quantile {args.calibrate} of {len(same)} same-label pairs, {args.split}): "
+          f"{entry['value']}")
+    if args.write_threshold:
+        update_manifest(CHECKPOINT_NAME, {"match_threshold": entry})
+        print(f"wrote match_threshold {entry['value']} into the {CHECKPOINT_NAME} manifest")
+    return float(entry["value"])

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from mereo.tools.correspond.data import NO_OBJECT, NO_PART, SceneArrays, load_split
 from mereo.tools.correspond.encoder import CHECKPOINT_NAME, SMALL_CONFIG, DenseEncoder, build_model, to_pixels
-from mereo.tools.correspond.evaluate import encoder_features, evaluate_pairs, sample_pairs
+from mereo.tools.correspond.evaluate import encoder_features, evaluate_pairs, sample_pairs, threshold_entry
 
 IGNORE = -1
 OBJECTIVES = {
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         model.eval()
         metrics = evaluate_pairs(encoder_features(encoder), val, val_pairs, desc="val")
+        same = metrics.pop("same_label_similarity")
         history.append({"epoch": epoch + 1, **{k: round(v, 4) for k, v in metrics.items()}})
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}  "
               f"val part_match_acc {metrics['part_match_acc']:.3f}  pck@0.1 {metrics['pck@0.1']:.3f}",
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "metrics": {"val": history[-1], "history": history},
         "trained_seconds": round(trained, 1),
+        # the agent's similarity threshold, from the last validation (see mereo eval correspond --calibrate)
+        "match_threshold": threshold_entry(same, split="val", pairs=len(val_pairs),
+                                           command="mereo train correspond (last validation)"),
     }
     out = save_checkpoint(CHECKPOINT_NAME, model.state_dict(), manifest, args.out)
     print(f"wrote {CHECKPOINT_NAME} ({out['size_bytes'] / 1e6:.1f} MB) in {trained:.0f} s of training; "

@@ -44,6 +44,8 @@ class PartAgent:
         config: a :class:`MereoConfig` (or a path to a YAML/JSON config); the defaults otherwise.
         lmm, segment, coseg, correspond, recognize: backend names overriding the config, e.g.
             ``lmm="openai:gpt-4o-mini"``, ``segment="oracle"``, ``correspond="none"``.
+        cache: a :class:`FeatureCache` to share with other agents (e.g. several backend
+            configurations over the same images); a new one of ``config.cache_items`` otherwise.
         **options: any other :class:`MereoConfig` field (``device``, ``checkpointer``, ...).
 
     Raises:
@@ -60,13 +62,16 @@ class PartAgent:
         coseg: str | None = None,
         correspond: str | None = None,
         recognize: str | None = None,
+        cache: FeatureCache | None = None,
         **options: Any,
     ):
         base = load_config(config) if isinstance(config, (str, Path)) else config
         self.config = make_config(
             base, lmm=lmm, segment=segment, coseg=coseg, correspond=correspond, recognize=recognize, **options
         )
-        self.cache = FeatureCache(self.config.cache_items)
+        if cache is not None and not isinstance(cache, FeatureCache):
+            raise TypeError(f"cache must be a mereo.cache.FeatureCache, got {type(cache).__name__}")
+        self.cache = cache if cache is not None else FeatureCache(self.config.cache_items)
         self.tool_ctx = ToolContext(cache=self.cache, device=self.config.device)
         self.lmm = lmm_backends.build(self.config.lmm, self.config)
         self.tools = build_tools(self.config, self.tool_ctx)

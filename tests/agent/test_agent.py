@@ -198,3 +198,22 @@ def test_a_failing_backend_gives_a_clear_tool_error(monkeypatch: pytest.MonkeyPa
     it = next(i for i in items if i.question_type == "whole_to_part")
     with pytest.raises(ToolError, match=r"recognize backend 'broken' failed in recognize\(\): ValueError"):
         agent.ask(it.question, images=_images(agent, it, by_uid))
+
+
+def test_agents_can_share_one_feature_cache(world) -> None:
+    """Two agents given the same FeatureCache: the second reuses the first one's image features."""
+    from mereo.cache import FeatureCache
+
+    items, by_uid = world
+    item = next(i for i in items if i.question_type == "identification")
+    shared = FeatureCache()
+    first = PartAgent(segment="plum-small", coseg="oracle", correspond="oracle", recognize="oracle", cache=shared)
+    second = PartAgent(segment="plum-small", coseg="oracle", correspond="none", recognize="oracle", cache=shared)
+    assert first.cache is shared and second.cache is shared
+    first.ask(item.question, _images(first, item, by_uid))
+    misses, hits = shared.misses, shared.hits
+    assert misses > 0
+    second.ask(item.question, _images(second, item, by_uid))
+    assert shared.misses == misses and shared.hits > hits
+    with pytest.raises(TypeError):
+        PartAgent(**ORACLE, cache={})

@@ -75,16 +75,26 @@ def build_tools(cfg: MereoConfig, ctx: ToolContext) -> Toolset:
     """Build every tool family's backend named in ``cfg``.
 
     ``"none"`` switches the ``correspond`` and ``coseg`` families off. Nothing falls back: an
-    unknown name or a missing checkpoint is an error that says what to do.
+    unknown name or a missing checkpoint is an error that says what to do. ``coseg="per-image"``
+    (without ``:<segment backend>``) is composed from this agent's own segment, recognize and
+    correspond backends, so e.g. ``segment="oracle"`` also applies inside it; co-segmentation is
+    built last for that.
 
     Raises:
         UnknownBackendError, CheckpointError, MereoError.
     """
     built: dict[str, Any] = {}
-    for family in TOOL_FAMILIES:
+    for family in sorted(TOOL_FAMILIES, key=lambda f: f == "coseg"):
         name = getattr(cfg, family)
         if name == "none" and family in ("correspond", "coseg"):
             built[family] = None
+            continue
+        if family == "coseg" and name == "per-image":
+            from mereo.tools.coseg.pairs import default_kb_parts
+            from mereo.tools.coseg.per_image import PerImageCoSegmenter
+
+            built[family] = PerImageCoSegmenter(ctx, built["segment"], built["recognize"],
+                                                built["correspond"], default_kb_parts())
             continue
         registry = tool_registry(family)
         try:

@@ -207,8 +207,9 @@ def test_agents_can_share_one_feature_cache(world) -> None:
     items, by_uid = world
     item = next(i for i in items if i.question_type == "identification")
     shared = FeatureCache()
-    first = PartAgent(segment="plum-small", coseg="oracle", correspond="oracle", recognize="oracle", cache=shared)
-    second = PartAgent(segment="plum-small", coseg="oracle", correspond="none", recognize="oracle", cache=shared)
+    tools = {"segment": "plum-small", "coseg": "oracle", "recognize": "oracle"}
+    first = PartAgent(**tools, correspond="oracle", cache=shared)
+    second = PartAgent(**tools, correspond="none", cache=shared)
     assert first.cache is shared and second.cache is shared
     first.ask(item.question, _images(first, item, by_uid))
     misses, hits = shared.misses, shared.hits
@@ -217,3 +218,19 @@ def test_agents_can_share_one_feature_cache(world) -> None:
     assert shared.misses == misses and shared.hits > hits
     with pytest.raises(TypeError):
         PartAgent(**ORACLE, cache={})
+
+
+def test_per_image_coseg_uses_the_agents_own_tools(world) -> None:
+    """coseg="per-image" is built from the agent's segment/recognize/correspond backends."""
+    items, by_uid = world
+    agent = PartAgent(segment="oracle", recognize="oracle", correspond="none", coseg="per-image")
+    per_image = agent.tools.coseg
+    assert per_image.segmenter is agent.tools.segment and per_image.recognizer is agent.tools.recognize
+    assert per_image.corresponder is None
+    pairs = [i for i in items if i.question_type in ("common_parts", "unique_parts")]
+    right = 0
+    for item in pairs:
+        ans = agent.ask(item.question, _images(agent, item, by_uid))
+        right += sorted(ans.labels) == sorted(item.gold_labels)
+    # with gold parts inside, the baseline answers (nearly) every pair question
+    assert pairs and right >= 0.8 * len(pairs), (right, len(pairs))

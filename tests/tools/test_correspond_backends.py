@@ -133,7 +133,8 @@ def test_threshold_entry_is_the_quantile_of_same_label_similarities():
 
     same = [i / 100 for i in range(101)]  # 0.00 .. 1.00
     entry = threshold_entry(same, 0.1, split="val")
-    assert entry["value"] == pytest.approx(0.1) and entry["same_label_pairs"] == 101 and entry["split"] == "val"
+    assert entry["value"] == pytest.approx(0.1)
+    assert entry["same_label_pairs"] == 101 and entry["split"] == "val"
     assert threshold_entry(same, 0.5)["value"] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         threshold_entry([], 0.1)

@@ -131,3 +131,20 @@ def test_kb_parts_and_errors(scenes):
         make_questions(scenes[:2], "trivia")
     with pytest.raises(DatasetError):
         make_questions(scenes[:2], "pairs", paths=["a.png"])
+
+
+def test_object_answers_have_each_object_mask_once():
+    """part_to_whole gold: one mask per object of an answer category, even when two share it."""
+    twins = [s for s in generate_scenes("test", 300, seed=0, size=96)
+             if len({o.category for o in s.objects}) < len(s.objects)]
+    assert twins, "no scene with two objects of one category in 300 test scenes"
+    items = [i for i in make_questions(twins, "partonomy", seed=0, per_image=5)
+             if i.gold_plan["returns"] == "objects"]
+    assert items
+    by_uid = {s.uid: s for s in twins}
+    for item in items:
+        scene = by_uid[item.images[0].image_id]
+        keys = [(m.image_index, m.label, m.mask.counts) for m in item.gold_masks]
+        assert len(keys) == len(set(keys)), item.question
+        expected = sum(o.category in item.gold_labels for o in scene.objects)
+        assert len(item.gold_masks) == expected

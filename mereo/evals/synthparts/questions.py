@@ -164,10 +164,9 @@ def _gold_masks(expr: Expr, images: list[_Image], focus: list[SceneObject | None
                 returns: str) -> list[PartMask]:
     out: list[PartMask] = []
     for i in sorted(positive_images(expr)):
-        if returns == "objects":
-            for o in images[i].scene.objects:
-                if o.category in answer:
-                    out += images[i].masks_of(i, o.category, {o.category}, kind="object")
+        if returns == "objects":  # every object of an answer category, each mask once
+            for cat in sorted({o.category for o in images[i].scene.objects} & answer):
+                out += images[i].masks_of(i, cat, {cat}, kind="object")
         else:
             obj = focus[i]
             if obj is not None:

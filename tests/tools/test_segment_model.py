@@ -187,3 +187,38 @@ def test_dense_pretraining_learns_and_seeds_the_full_training(tiny_set) -> None:
                       start_from=start)
     got = res.model.state_dict()
     assert all(torch.equal(v, got[k]) for k, v in start.items())
+
+
+def test_flip_mirrors_images_targets_and_maps_together(tiny_set) -> None:
+    from mereo.tools.segment.train import flip_half, make_batch
+
+    b = make_batch(tiny_set, np.arange(min(8, len(tiny_set))))
+    flipped = flip_half(b, np.random.default_rng(3))
+    changed = [i for i in range(b.images.shape[0]) if not torch.equal(flipped.images[i], b.images[i])]
+    assert 0 < len(changed) < b.images.shape[0]  # some samples mirrored, some not
+    for i in range(b.images.shape[0]):
+        same = i not in changed
+        ref = (lambda x: x) if same else (lambda x: x.flip(-1))
+        assert torch.equal(flipped.images[i], ref(b.images[i]))
+        assert torch.equal(flipped.targets[i], ref(b.targets[i]))
+        assert torch.equal(flipped.part_maps[i], ref(b.part_maps[i]))
+        assert torch.equal(flipped.object_maps[i], ref(b.object_maps[i]))
+    assert torch.equal(flipped.tokens, b.tokens) and torch.equal(flipped.tags, b.tags)
+
+
+def test_fresh_scenes_are_new_deterministic_and_train_the_encoder(tiny_set) -> None:
+    from mereo.evals.synthparts import generate_scene
+    from mereo.tools.segment.data import scene_arrays
+    from mereo.tools.segment.train import FreshScenes, train_model
+
+    a, b = FreshScenes(0, 64), FreshScenes(0, 64)
+    ims, parts, objects = a.batch(3)
+    assert ims.shape == (3, 3, 64, 64) and parts.shape == objects.shape == (3, 64, 64)
+    assert torch.equal(ims, b.batch(3)[0])  # same seed, same scenes
+    assert not torch.equal(a.batch(3)[0], ims)  # the stream moves on
+    image, part_map, _ = scene_arrays(generate_scene("train", 1000, 0, size=64), 64)
+    assert np.array_equal(ims[0].permute(1, 2, 0).numpy(), image)
+    assert np.array_equal(parts[0].numpy(), part_map)
+    res = train_model(TINY, tiny_set, None, epochs=1, seed=0, batch_size=8, progress=False, flip=True,
+                      fresh_dense=2)
+    assert "loss_fresh_aux_parts" in res.history[0] and np.isfinite(res.history[0]["loss_fresh_aux_parts"])

@@ -120,6 +120,14 @@ def _resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(out).resize((size, size), Image.Resampling.NEAREST))
 
 
+def scene_arrays(scene: Scene, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A scene's image ``S x S x 3`` and dense part / object label maps ``S x S`` at side ``size``."""
+    from mereo.evals.synthparts import CATEGORIES, PART_LABELS
+
+    return (_resize_image(scene.image, size), _resize_labels(scene.part_label_map(sorted(PART_LABELS)), size),
+            _resize_labels(scene.object_label_map(sorted(CATEGORIES)), size))
+
+
 def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0, size: int = 128,
               plain: bool = False, max_lacking: int = 2, progress: bool = True) -> SegmentSet:
     """Build a set from scenes.
@@ -134,7 +142,6 @@ def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0,
         max_lacking: at most this many lacking parts per varied description.
         progress: show a progress bar.
     """
-    from mereo.evals.synthparts import CATEGORIES, PART_LABELS
     from mereo.text import get_encoder
 
     rng = np.random.default_rng(seed)
@@ -147,9 +154,10 @@ def build_set(scenes: Iterable[Scene], part_vocab: Sequence[str], seed: int = 0,
     visible: list[list[str]] = []
     for scene in tqdm(scenes, desc="scenes", disable=not progress, leave=False):
         img_idx = len(images)
-        images.append(_resize_image(scene.image, size))
-        part_maps.append(_resize_labels(scene.part_label_map(sorted(PART_LABELS)), size))
-        object_maps.append(_resize_labels(scene.object_label_map(sorted(CATEGORIES)), size))
+        image, part_map, object_map = scene_arrays(scene, size)
+        images.append(image)
+        part_maps.append(part_map)
+        object_maps.append(object_map)
         for obj in scene.objects:
             vis = obj.visible_parts()
             if not vis:

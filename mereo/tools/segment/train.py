@@ -40,7 +40,7 @@ NAME = "plum-small"
 #: Spans per sample in a training step (the rest of a long description is skipped that step).
 MAX_TRAIN_SPANS = 6
 DEFAULTS = {"epochs": 8, "dense_steps": 0, "n_train": 2400, "n_val": 150, "seed": 0, "batch_size": 16,
-            "lr": 2e-3}
+            "lr": 2e-3, "flip": 0, "fresh_dense": 0}
 
 
 @dataclass
@@ -83,6 +83,49 @@ def make_batch(ds: SegmentSet, idx: np.ndarray, max_spans: int | None = None) ->
         part_maps=torch.from_numpy(ds.part_maps[ds.scene_of[idx]].astype(np.int64)),
         object_maps=torch.from_numpy(ds.object_maps[ds.scene_of[idx]].astype(np.int64)),
     )
+
+
+def flip_half(b: Batch, rng: np.random.Generator) -> Batch:
+    """Mirror a random half of the samples left-right (images, span targets, dense maps).
+
+    Descriptions never say left or right, so a mirrored sample is as valid as the original.
+    """
+    flip = torch.from_numpy(rng.random(b.images.shape[0]) < 0.5)
+    if not bool(flip.any()):
+        return b
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        return torch.where(flip.view(shape), x.flip(-1), x)
+
+    return Batch(images=f(b.images), tokens=b.tokens, attention=b.attention, tags=b.tags,
+                 span_index=b.span_index, active=b.active, targets=f(b.targets), part_maps=f(b.part_maps),
+                 object_maps=f(b.object_maps))
+
+
+class FreshScenes:
+    """Newly rendered SynthParts train scenes for the encoder's dense loss (never repeated).
+
+    Rendering costs ~7 ms a scene, while a description's MiniLM tokens cost ~30 ms, so the span
+    samples come from the cached set and only the dense maps use an endless stream of new scenes
+    (its own seed stream, ``(train, 1000 + seed, i)``, disjoint from the cached set's).
+    """
+
+    def __init__(self, seed: int, size: int):
+        self.seed, self.size, self.next = 1000 + seed, size, 0
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(images n x 3 x S x S uint8, part maps n x S x S, object maps n x S x S)``."""
+        from mereo.evals.synthparts import generate_scene
+        from mereo.tools.segment.data import scene_arrays
+
+        rows = [scene_arrays(generate_scene("train", self.seed, i, size=self.size), self.size)
+                for i in range(self.next, self.next + n)]
+        self.next += n
+        ims, parts, objects = zip(*rows, strict=True)
+        return (torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous(),
+                torch.from_numpy(np.stack(parts).astype(np.int64)),
+                torch.from_numpy(np.stack(objects).astype(np.int64)))
 
 
 #: Weight of the background class in the auxiliary dense cross-entropies (parts, objects).
@@ -249,7 +292,8 @@ def encoder_state(model: PlumSmall) -> dict[str, torch.Tensor]:
 def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet | None, epochs: int,
                 seed: int = 0, batch_size: int = 16, lr: float = 2e-3, progress: bool = True,
                 max_steps: int | None = None, dense_steps: int = 0,
-                start_from: dict[str, torch.Tensor] | None = None) -> TrainResult:
+                start_from: dict[str, torch.Tensor] | None = None, flip: bool = False,
+                fresh_dense: int = 0) -> TrainResult:
     """Train a fresh model; returns it with per-epoch validation metrics.
 
     Args:
@@ -263,6 +307,9 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
         dense_steps: steps of :func:`pretrain_dense` before the full training.
         start_from: weights (e.g. a dense-pretrained encoder's, see :func:`encoder_state`) loaded
             into the fresh model before training; keys it lacks keep their initialisation.
+        flip: mirror a random half of every batch (:func:`flip_half`).
+        fresh_dense: per step, this many newly rendered scenes (:class:`FreshScenes`) add their
+            dense part/object loss, so the encoder does not memorise the cached scenes.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -280,6 +327,7 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
     sched = warmup_cosine(opt, total)
+    fresh = FreshScenes(seed, config.image_size) if fresh_dense > 0 and model.dense_head is not None else None
     step = 0
     bar = tqdm(total=total, desc="train segment", disable=not progress)
     for epoch in range(epochs):
@@ -289,7 +337,13 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
             if step >= total:
                 break
             batch = make_batch(train_set, order[start:start + batch_size], max_spans=MAX_TRAIN_SPANS)
+            if flip:
+                batch = flip_half(batch, rng)
             losses = batch_losses(model, batch)
+            if fresh is not None:
+                images, part_maps, object_maps = fresh.batch(fresh_dense)
+                extra = aux_losses(model, model.encode_image(images), part_maps, object_maps)
+                losses.update({f"fresh_{k}": v for k, v in extra.items()})
             loss = sum(losses.values(), torch.zeros(()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -329,6 +383,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--out-dir", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument("--name", default=NAME)
     p.add_argument("--data-dir", default="data", help="cache of the built sets (.npz)")
+    p.add_argument("--flip", type=int, default=DEFAULTS["flip"], help="1: mirror half of each batch")
+    p.add_argument("--fresh-dense", type=int, default=DEFAULTS["fresh_dense"],
+                   help="newly rendered scenes per step for the encoder's dense loss (0 = none)")
     p.add_argument("--no-feedback", action="store_true", help="ablation: no mask feedback")
     p.add_argument("--no-bidirectional", action="store_true", help="ablation: no bidirectional layer")
     p.add_argument("--tune-only", action="store_true",
@@ -355,14 +412,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"train samples {len(train_set)} ({args.n_train} scenes), val samples {len(val_set)}; "
           f"data ready in {data_seconds:.0f} s", flush=True)
     result = train_model(config, train_set, val_set, epochs=args.epochs, seed=args.seed,
-                         batch_size=args.batch_size, lr=args.lr, dense_steps=args.dense_steps)
+                         batch_size=args.batch_size, lr=args.lr, dense_steps=args.dense_steps,
+                         flip=bool(args.flip), fresh_dense=args.fresh_dense)
     final = result.history[-1] if result.history else {}
     inference = tune_inference(result.model, val_set)
     print(f"inference: threshold {inference['threshold']}, presence gate {inference['presence_gate']}, "
           f"val span mIoU {inference['val_span_miou']:.4f}", flush=True)
     command = (f"mereo train segment --dense-steps {args.dense_steps} --epochs {args.epochs} "
                f"--n-train {args.n_train} --n-val {args.n_val} "
-               f"--seed {args.seed}" + f" --threads {args.threads}"
+               f"--seed {args.seed} --flip {args.flip} --fresh-dense {args.fresh_dense}"
+               + f" --threads {args.threads}"
                + (" --no-feedback" if args.no_feedback else "")
                + (" --no-bidirectional" if args.no_bidirectional else ""))
     manifest: dict[str, Any] = {
@@ -380,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dense_pretraining": {"steps": args.dense_steps, "seconds": round(result.dense_seconds, 1),
                               "loss_every_100_steps": result.dense_losses},
         "data_seconds": round(data_seconds, 1),
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "flip": bool(args.flip),
+        "fresh_dense": args.fresh_dense,
         "inference": inference,
     }
     state = {k: v for k, v in result.model.state_dict().items()}

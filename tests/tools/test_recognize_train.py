@@ -1,4 +1,4 @@
-"""The recognition trainer's pieces: crops, patch targets, the multi-positive CLIP loss, detection helpers."""
+"""The recognition trainer's pieces: crops, token targets, the losses, the text warm-up, detection helpers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,24 @@ import torch
 
 from mereo.evals.synthparts import CATEGORIES, PART_LABELS, TRAIN_CATEGORIES, generate_scenes
 from mereo.tools.correspond.data import scenes_to_arrays
-from mereo.tools.recognize.crops import crop_batch, object_items, part_items, square_box
+from mereo.tools.recognize.crops import (
+    crop_batch,
+    jitter_box,
+    object_coverage,
+    object_items,
+    part_items,
+    square_box,
+)
 from mereo.tools.recognize.detect import box_iou, dense_probabilities
 from mereo.tools.recognize.prompts import description_prompts, object_prompts
-from mereo.tools.recognize.train import IGNORE, multi_positive_clip_loss, patch_targets
+from mereo.tools.recognize.train import (
+    IGNORE,
+    captions,
+    crop_token_targets,
+    multi_positive_clip_loss,
+    patch_targets,
+    text_warmup,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +50,55 @@ def test_crops_items_and_flip(data):
     assert crops.shape == (3, 3, 32, 32) and 0 <= crops.min() and crops.max() <= 1
     flipped = crop_batch(data.images, [objs[0].image], [objs[0].box], 32, flip=np.array([True]))
     assert torch.allclose(flipped[0], crops[0].flip(-1))
+
+
+def test_jitter_box_stays_square_and_near():
+    rng = np.random.default_rng(0)
+    box = (10.0, 20.0, 50.0, 60.0)
+    for _ in range(20):
+        x0, y0, x1, y1 = jitter_box(box, rng, 0.1)
+        assert x1 - x0 == pytest.approx(y1 - y0)
+        assert 40 * np.exp(-0.1) - 1e-6 <= x1 - x0 <= 40 * np.exp(0.1) + 1e-6
+        assert abs((x0 + x1) / 2 - 30) <= 4 + 1e-6 and abs((y0 + y1) / 2 - 40) <= 4 + 1e-6
+
+
+def test_object_coverage_gives_token_targets(data):
+    objs = object_items(data)
+    items = objs[:4]
+    cover = object_coverage(data, items, [it.box for it in items], 8)
+    assert cover.shape == (4, 8, 8) and 0 <= cover.min() and cover.max() <= 1 + 1e-6
+    for it, c in zip(items, cover, strict=True):  # the object fills part of its own crop, about its area
+        mask = data.objmap[it.image] == it.obj
+        side = it.box[2] - it.box[0]
+        assert c.mean() == pytest.approx(min(1.0, mask.sum() / side**2), abs=0.1)
+    flipped = object_coverage(data, items[:1], [items[0].box], 8, flip=np.array([True]))
+    assert torch.allclose(flipped[0], cover[0].flip(-1))
+    t = crop_token_targets(cover, torch.tensor([3, 4, 5, 6]), background=27)
+    assert ((t == IGNORE) | (t == 27) | (t == torch.tensor([3, 4, 5, 6]).view(-1, 1, 1))).all()
+    assert (t[cover >= 0.5] != 27).all() and (t[cover < 0.1] == 27).all()
+
+
+def test_text_warmup_separates_classes(data):
+    from mereo.tools.recognize.model import ClipModel, build_clip, make_tokenizer, small_config
+
+    torch.manual_seed(0)
+    cfg = small_config()
+    clip = ClipModel(build_clip(cfg), make_tokenizer(cfg["text_cfg"]["context_length"]), device="cpu")
+    objs, parts = object_items(data), part_items(data)
+
+    def gap() -> float:  # mean cosine of same-class captions minus that of different classes
+        texts, keys = captions(data, objs + parts[:10], np.random.default_rng(1))
+        with torch.no_grad():
+            emb = clip.text_embeddings(texts)
+        sim, same = emb @ emb.T, keys[:, None] == keys[None, :]
+        off = ~torch.eye(len(keys), dtype=torch.bool)
+        return float(sim[same & off].mean() - sim[~same].mean())
+
+    before, proj = gap(), clip.model.visual.proj.detach().clone()
+    text_warmup(clip, data, objs, parts, steps=30, batch=min(8, len(objs)), lr=1e-3,
+                rng=np.random.default_rng(0))
+    assert gap() > before + 0.1
+    assert torch.equal(clip.model.visual.proj, proj)  # the image tower is not touched
 
 
 def test_patch_targets_use_only_training_names(data):

@@ -18,13 +18,14 @@ MIN_PART_AREA = 16
 @dataclass
 class CropItem:
     """One crop: image index, ``(x0, y0, x1, y1)`` pixel box, category index, part index or -1,
-    and (for objects) the labels of the visible parts."""
+    (for objects) the labels of the visible parts, and the object's index in the image."""
 
     image: int
     box: tuple[float, float, float, float]
     category: int
     part: int = -1
     parts: tuple[str, ...] = ()
+    obj: int = -1
 
 
 def square_box(mask: np.ndarray, margin: float = 0.15,
@@ -51,7 +52,7 @@ def object_items(data: SceneArrays, min_area: int = 40) -> list[CropItem]:
             if mask.sum() < min_area:
                 continue
             labels = tuple(sorted(data.object_parts(i, k)))
-            items.append(CropItem(i, square_box(mask), int(data.categories[i, k]), -1, labels))
+            items.append(CropItem(i, square_box(mask), int(data.categories[i, k]), -1, labels, k))
     return items
 
 
@@ -67,8 +68,18 @@ def part_items(data: SceneArrays) -> list[CropItem]:
                 mask = obj & (data.partmap[i] == p)
                 if mask.sum() >= MIN_PART_AREA:
                     box = square_box(mask, margin=0.25)
-                    items.append(CropItem(i, box, int(data.categories[i, k]), int(p)))
+                    items.append(CropItem(i, box, int(data.categories[i, k]), int(p), obj=k))
     return items
+
+
+def jitter_box(box: tuple[float, float, float, float], rng: np.random.Generator,
+               amount: float = 0.1) -> tuple[float, float, float, float]:
+    """The square ``box`` shifted by up to ``amount`` of its side and rescaled by up to ``exp(amount)``."""
+    x0, y0, x1, y1 = box
+    side = (x1 - x0) * float(np.exp(rng.uniform(-amount, amount)))
+    dx, dy = rng.uniform(-amount, amount, 2) * (x1 - x0)
+    cx, cy = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy
+    return (float(cx - side / 2), float(cy - side / 2), float(cx + side / 2), float(cy + side / 2))
 
 
 def crop_batch(images: np.ndarray, index: Sequence[int], boxes: Sequence[tuple[float, float, float, float]],
@@ -94,3 +105,18 @@ def crop_batch(images: np.ndarray, index: Sequence[int], boxes: Sequence[tuple[f
         f = torch.as_tensor(flip)
         out[f] = out[f].flip(-1)
     return out
+
+
+def object_coverage(data: SceneArrays, items: Sequence[CropItem],
+                    boxes: Sequence[tuple[float, float, float, float]], grid: int,
+                    flip: np.ndarray | None = None) -> torch.Tensor:
+    """``B x grid x grid``: the fraction of each cell of each crop covered by the crop's object
+    (``item.obj``), for per-token targets of crops cut with the same boxes and flips."""
+    masks = torch.as_tensor(np.stack([data.objmap[it.image] == it.obj for it in items])[:, None]).float()
+    rois = torch.tensor([[float(j), *b] for j, b in enumerate(boxes)], dtype=torch.float32)
+    cover = roi_align(masks, rois, output_size=(grid, grid), spatial_scale=1.0, sampling_ratio=4,
+                      aligned=True)[:, 0]
+    if flip is not None and flip.any():
+        f = torch.as_tensor(flip)
+        cover[f] = cover[f].flip(-1)
+    return cover

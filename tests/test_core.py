@@ -66,3 +66,21 @@ def test_cli_usage_and_unknown(capsys) -> None:
     assert main(["train", "nonsense"]) == 2
     assert "unknown train target" in capsys.readouterr().err
     json.dumps({})  # keep json imported for future manifest checks
+
+
+def test_train_command_leaves_out_where_the_checkpoint_is_written() -> None:
+    from mereo.checkpoints import train_command
+
+    assert train_command("coseg", ["--threads", "1", "--out", "runs/x", "--max-minutes", "10"]) == (
+        "mereo train coseg --threads 1 --max-minutes 10")
+    assert train_command("recognize", ["--out-dir=runs/clip"]) == "mereo train recognize"
+    assert train_command("correspond", None) == "mereo train correspond"
+    assert train_command("segment", ["--name", "a b"]) == "mereo train segment --name 'a b'"
+
+
+def test_committed_manifests_record_reproducing_commands() -> None:
+    from mereo.checkpoints import read_manifest
+
+    for name in ("plum-small", "dinov2-small", "clip-small", "calico-small"):
+        command = read_manifest(name)["command"]
+        assert command.startswith("mereo train ") and "--out" not in command and "runs/" not in command

@@ -10,6 +10,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,31 @@ def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[st
     tmp_meta.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.replace(tmp_meta, meta)
     return manifest
+
+
+#: Options that only say where a checkpoint is written; they are left out of its recorded command.
+OUTPUT_OPTIONS = ("--out", "--out-dir")
+
+
+def train_command(family: str, argv: list[str] | tuple[str, ...] | None) -> str:
+    """The ``mereo train <family> ...`` command a manifest records, without output-location options.
+
+    >>> train_command("coseg", ["--threads", "1", "--out", "runs/x", "--out-dir=runs/y"])
+    'mereo train coseg --threads 1'
+    """
+    kept: list[str] = []
+    skip = False
+    for arg in argv or []:
+        if skip:
+            skip = False
+            continue
+        if arg in OUTPUT_OPTIONS:
+            skip = True
+            continue
+        if arg.split("=", 1)[0] in OUTPUT_OPTIONS:
+            continue
+        kept.append(arg)
+    return " ".join(["mereo", "train", family, shlex.join(kept)]).rstrip()
 
 
 def update_manifest(name: str, fields: dict[str, Any], directory: str | Path | None = None) -> dict[str, Any]:

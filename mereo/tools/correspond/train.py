@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     args = parser.parse_args(argv)
 
-    from mereo.checkpoints import save_checkpoint
+    from mereo.checkpoints import save_checkpoint, train_command
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": cfg,
         "data": {"dataset": "SynthParts", "split": "train", "n": len(train), "seed": args.seed, "size": size},
         "seed": args.seed,
-        "command": "mereo train correspond " + " ".join(argv or []),
+        "command": train_command("correspond", argv),
         "objective": OBJECTIVES[args.objective],
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "metrics": {"val": history[-1], "history": history},

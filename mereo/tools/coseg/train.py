@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import time
 from typing import Any
 
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Recall {best['metrics']['Recall']:.3f})",
         flush=True,
     )
-    from mereo.checkpoints import save_checkpoint
+    from mereo.checkpoints import save_checkpoint, train_command
 
     manifest = {
         "architecture": "calico-small",
@@ -221,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "encoders": encoders.sources,
         "inference": {"threshold": threshold},
         "seed": args.seed,
-        "command": "mereo train coseg " + shlex.join(list(argv or [])),
+        "command": train_command("coseg", argv),
         "metrics": {
             "val": {k: round(v, 4) for k, v in best["metrics"].items()},
             "best_epoch": best["epoch"],

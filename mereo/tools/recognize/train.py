@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="checkpoint folder (default: mereo/checkpoints)")
     args = parser.parse_args(argv)
 
-    from mereo.checkpoints import save_checkpoint
+    from mereo.checkpoints import save_checkpoint, train_command
     from mereo.evals.synthparts import TRAIN_CATEGORIES
 
     torch.set_num_threads(args.threads)
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"dataset": "SynthParts", "split": "train", "n": len(train), "seed": args.seed,
                  "object_crops": len(objs), "part_crops": len(parts)},
         "seed": args.seed,
-        "command": "mereo train recognize " + " ".join(argv or []),
+        "command": train_command("recognize", argv),
         "objective": f"text tower: {args.text_warmup} steps of caption-vs-caption multi-positive InfoNCE "
                      f"(last loss {text_loss:.3f}), then locked; image tower: multi-positive CLIP loss on "
                      "object/part crops + 27-way object classification against the class prompts + per-token "

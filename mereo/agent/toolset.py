@@ -90,11 +90,9 @@ def build_tools(cfg: MereoConfig, ctx: ToolContext) -> Toolset:
             built[family] = None
             continue
         if family == "coseg" and name == "per-image":
-            from mereo.tools.coseg.pairs import default_kb_parts
-            from mereo.tools.coseg.per_image import PerImageCoSegmenter
+            from mereo.tools.coseg.per_image import from_tools
 
-            built[family] = PerImageCoSegmenter(ctx, built["segment"], built["recognize"],
-                                                built["correspond"], default_kb_parts())
+            built[family] = from_tools(ctx, built["segment"], built["recognize"], built["correspond"])
             continue
         registry = tool_registry(family)
         try:

@@ -59,10 +59,15 @@ def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[st
     manifest.update(name=name, sha256=sha256_file(weights), size_bytes=weights.stat().st_size,
                     torch_version=torch.__version__,
                     created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _write_manifest(meta, manifest)
+    return manifest
+
+
+def _write_manifest(meta: Path, manifest: dict[str, Any]) -> None:
+    """Write the JSON manifest atomically (a temporary file, then a rename)."""
     tmp_meta = meta.with_suffix(".json.tmp")
     tmp_meta.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.replace(tmp_meta, meta)
-    return manifest
 
 
 #: Options that only say where a checkpoint is written; they are left out of its recorded command.
@@ -95,9 +100,7 @@ def update_manifest(name: str, fields: dict[str, Any], directory: str | Path | N
     _, meta = _paths(name, directory)
     manifest = read_manifest(name, directory)
     manifest.update(fields)
-    tmp_meta = meta.with_suffix(".json.tmp")
-    tmp_meta.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp_meta, meta)
+    _write_manifest(meta, manifest)
     return manifest
 
 

@@ -125,4 +125,10 @@ def build(ctx: ToolContext, arg: str | None = None) -> PerImageCoSegmenter:
     seg = segment.build(arg or "plum-small", ctx)
     rec = recognize.build(recognize.DEFAULT_BACKEND, ctx)
     corr = correspond.build(correspond.DEFAULT_BACKEND, ctx)
-    return PerImageCoSegmenter(ctx, seg, rec, corr, default_kb_parts())
+    return from_tools(ctx, seg, rec, corr)
+
+
+def from_tools(ctx: ToolContext, segmenter: Any, recognizer: Any,
+               corresponder: Any | None) -> PerImageCoSegmenter:
+    """The baseline over already built backends (the agent passes its own; None: no correspondence)."""
+    return PerImageCoSegmenter(ctx, segmenter, recognizer, corresponder, default_kb_parts())

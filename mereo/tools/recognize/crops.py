@@ -98,9 +98,15 @@ def crop_batch(images: np.ndarray, index: Sequence[int], boxes: Sequence[tuple[f
     """
     uniq, inverse = np.unique(np.asarray(index), return_inverse=True)
     x = torch.as_tensor(images[uniq]).permute(0, 3, 1, 2).float() / 255.0
-    rois = torch.tensor([[float(j), *b] for j, b in zip(inverse.tolist(), boxes, strict=True)],
-                        dtype=torch.float32)
-    out = roi_align(x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    return _cut(x, inverse.tolist(), boxes, size, flip, sampling_ratio=2)
+
+
+def _cut(x: torch.Tensor, rows: Sequence[int], boxes: Sequence[tuple[float, float, float, float]], size: int,
+         flip: np.ndarray | None, sampling_ratio: int) -> torch.Tensor:
+    """``roi_align`` of box ``j`` from ``x[rows[j]]`` (``N x C x H x W``) to ``size``, then the flips."""
+    rois = torch.tensor([[float(j), *b] for j, b in zip(rows, boxes, strict=True)], dtype=torch.float32)
+    out = roi_align(x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=sampling_ratio,
+                    aligned=True)
     if flip is not None and flip.any():
         f = torch.as_tensor(flip)
         out[f] = out[f].flip(-1)
@@ -113,10 +119,4 @@ def object_coverage(data: SceneArrays, items: Sequence[CropItem],
     """``B x grid x grid``: the fraction of each cell of each crop covered by the crop's object
     (``item.obj``), for per-token targets of crops cut with the same boxes and flips."""
     masks = torch.as_tensor(np.stack([data.objmap[it.image] == it.obj for it in items])[:, None]).float()
-    rois = torch.tensor([[float(j), *b] for j, b in enumerate(boxes)], dtype=torch.float32)
-    cover = roi_align(masks, rois, output_size=(grid, grid), spatial_scale=1.0, sampling_ratio=4,
-                      aligned=True)[:, 0]
-    if flip is not None and flip.any():
-        f = torch.as_tensor(flip)
-        cover[f] = cover[f].flip(-1)
-    return cover
+    return _cut(masks, range(len(items)), boxes, grid, flip, sampling_ratio=4)[:, 0]

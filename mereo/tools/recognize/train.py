@@ -235,11 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 txt = clip.text_embeddings(texts)
             loss = multi_positive_clip_loss(img, txt, keys, scale)
-            y = torch.tensor([label[it.category] for it in ob])
-            cls_loss = F.cross_entropy(scale * img[:len(ob)] @ class_emb.T, y)
+            labels = torch.tensor([label[it.category] for it in items])
+            cls_loss = F.cross_entropy(scale * img[:len(ob)] @ class_emb.T, labels[:len(ob)])
             cover = object_coverage(train, items, boxes, grid, flip)
-            targets = torch.cat([crop_token_targets(cover, torch.tensor([label[it.category] for it in items]),
-                                                    n_cat), scene_targets[scene_idx]])
+            targets = torch.cat([crop_token_targets(cover, labels, n_cat), scene_targets[scene_idx]])
             token_logits = scale * F.normalize(tokens, dim=-1) @ token_emb.T
             token_loss = F.cross_entropy(token_logits.reshape(-1, n_cat + 1), targets.reshape(-1),
                                          weight=token_weight, ignore_index=IGNORE)

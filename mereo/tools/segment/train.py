@@ -123,9 +123,15 @@ class FreshScenes:
                 for i in range(self.next, self.next + n)]
         self.next += n
         ims, parts, objects = zip(*rows, strict=True)
-        return (torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous(),
-                torch.from_numpy(np.stack(parts).astype(np.int64)),
-                torch.from_numpy(np.stack(objects).astype(np.int64)))
+        return dense_tensors(np.stack(ims), np.stack(parts), np.stack(objects))
+
+
+def dense_tensors(images: np.ndarray, part_maps: np.ndarray,
+                  object_maps: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``B x S x S x 3`` uint8 images and ``B x S x S`` label maps -> the encoder's input and the
+    dense loss's targets."""
+    return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(part_maps.astype(np.int64)), torch.from_numpy(object_maps.astype(np.int64)))
 
 
 #: Weight of the background class in the auxiliary dense cross-entropies (parts, objects).
@@ -268,10 +274,9 @@ def pretrain_dense(model: PlumSmall, train_set: SegmentSet, steps: int, rng: np.
     losses: list[float] = []
     for step in tqdm(range(steps), desc="pretrain encoder (dense)", disable=not progress):
         idx = rng.choice(n_images, size=min(batch_size, n_images), replace=False)
-        images = torch.from_numpy(train_set.images[idx]).permute(0, 3, 1, 2).contiguous()
-        loss = sum(aux_losses(model, model.encode_image(images),
-                              torch.from_numpy(train_set.part_maps[idx].astype(np.int64)),
-                              torch.from_numpy(train_set.object_maps[idx].astype(np.int64))).values(),
+        images, part_maps, object_maps = dense_tensors(train_set.images[idx], train_set.part_maps[idx],
+                                                       train_set.object_maps[idx])
+        loss = sum(aux_losses(model, model.encode_image(images), part_maps, object_maps).values(),
                    torch.zeros(()))
         opt.zero_grad(set_to_none=True)
         loss.backward()

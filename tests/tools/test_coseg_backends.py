@@ -112,6 +112,18 @@ def test_calico_small_answers_every_task(pair: tuple, calico: tuple) -> None:
     assert len(hits) >= 8  # each image is encoded once per encoder, then cached
 
 
+def test_calico_small_uses_the_per_task_thresholds_of_its_manifest(calico: tuple) -> None:
+    from mereo.tools.coseg.calico import CalicoSmallCoSegmenter
+
+    seg, ctx = calico
+    chosen = read_manifest("calico-small")["inference"]["task_thresholds"]
+    assert {t: seg.task_threshold(t) for t in COSEG_TASKS} == chosen
+    one = CalicoSmallCoSegmenter(ctx, seg.model, seg.encoders, threshold=0.3)
+    assert {one.task_threshold(t) for t in COSEG_TASKS} == {0.3}
+    partial = CalicoSmallCoSegmenter(ctx, seg.model, seg.encoders, threshold={"unique_parts": 0.1})
+    assert (partial.task_threshold("unique_parts"), partial.task_threshold("common_parts")) == (0.1, 0.5)
+
+
 def test_calico_small_rejects_bad_task(pair: tuple, calico: tuple) -> None:
     with pytest.raises(ValidationError):
         calico[0].cosegment(pair[0][0], pair[0][1], "everything")

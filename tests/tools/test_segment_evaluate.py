@@ -26,6 +26,7 @@ def test_items_cover_every_type_and_are_seeded(eval_set) -> None:
     for it in items:
         assert it.gold and all(p.kind == "part" and p.object == it.object for p in it.gold)
         assert all(it.text[a:b] for a, b in it.spans)
+        assert it.n_objects == len(scenes[it.scene].objects)
         if it.qtype == "identification":
             assert {p.label for p in it.gold} == {it.text[a:b] for a, b in it.spans}
 
@@ -41,5 +42,8 @@ def test_oracle_scores_one_and_whole_object_less(eval_set) -> None:
             assert oracle[qtype]["ciou"] == pytest.approx(1.0)
     assert whole["identification"]["giou_macro"] < 0.6
     assert whole["all"]["giou_micro"] < oracle["all"]["giou_micro"]
+    counts = {k: v for k, v in whole.items() if k.startswith("scene: ")}
+    assert counts and sum(v["n"] for v in counts.values()) == whole["all"]["n"]
+    assert all(oracle[k]["giou_macro"] == pytest.approx(1.0) for k in counts)
     table = format_table({"oracle": oracle, "whole-object": whole})
     assert "identification" in table and "whole-object" in table and "giou_macro_hungarian" in table

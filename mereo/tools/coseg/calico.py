@@ -1,14 +1,15 @@
 """The ``calico-small`` backend: the trained Calico-small network behind the CoSegmenter protocol.
 
 Each image is encoded once per frozen encoder (through the shared feature cache); the trained
-modules then run on the pair. Queries whose objectness is at least ``threshold`` become
-PartMasks; their label is the nearest vocabulary name in MiniLM space (the knowledge base's
+modules then run on the pair. Names whose answer probability is at least the task's threshold
+(calibrated per task on validation, stored in the manifest) become PartMasks; their label is
+the nearest vocabulary name in MiniLM space (the knowledge base's
 object names for common objects, its part names for the part tasks, plus any ``extra_labels``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,9 @@ class CalicoSmallCoSegmenter:
         ctx: the tool context (feature cache, device, event log).
         model: the trained network.
         encoders: the frozen encoders it was trained with.
-        threshold: minimum objectness probability of a returned mask.
+        threshold: minimum answer probability of a returned label: one value, or one per task
+            (``{"common_objects": ..., "common_parts": ..., "unique_parts": ...}``; a task it
+            lacks uses 0.5).
         extra_labels: names added to the knowledge-base vocabulary.
     """
 
@@ -171,7 +174,7 @@ class CalicoSmallCoSegmenter:
         ctx: ToolContext,
         model: CalicoSmall,
         encoders: FrozenEncoders,
-        threshold: float = 0.5,
+        threshold: float | Mapping[str, float] = 0.5,
         extra_labels: Sequence[str] = (),
     ):
         self.ctx = ctx
@@ -180,6 +183,12 @@ class CalicoSmallCoSegmenter:
         self.encoders = encoders
         self.threshold = threshold
         self.extra = tuple(extra_labels)
+
+    def task_threshold(self, task: CosegTask) -> float:
+        """The answer-probability threshold used for ``task``."""
+        if isinstance(self.threshold, Mapping):
+            return float(self.threshold.get(task, 0.5))
+        return float(self.threshold)
 
     def vocabulary(self, task: CosegTask) -> Vocabulary:
         return default_vocabulary(kind_of(task), self.extra)
@@ -207,7 +216,7 @@ class CalicoSmallCoSegmenter:
             task,
             self.vocabulary(task),
             [[(im.height, im.width) for im in images]],
-            self.threshold,
+            self.task_threshold(task),
         )[0]
         self.ctx.note(tool="coseg:calico-small", task=task, found=len(result))
         return result
@@ -216,6 +225,9 @@ class CalicoSmallCoSegmenter:
 def build(ctx: ToolContext, arg: str | None = None) -> CalicoSmallCoSegmenter:
     """``calico-small`` (the committed checkpoint) or ``calico-small:<folder>`` (a checkpoint folder)."""
     model, manifest = load_model(arg)
-    threshold = float(manifest.get("inference", {}).get("threshold", 0.5))
+    inference = manifest.get("inference", {})
+    threshold: float | dict[str, float] = float(inference.get("threshold", 0.5))
+    if inference.get("task_thresholds"):  # calibrated per task on validation
+        threshold = {t: float(v) for t, v in inference["task_thresholds"].items()}
     encoders = load_encoders(ctx.device, expect=manifest.get("encoders"))
     return CalicoSmallCoSegmenter(ctx, model, encoders, threshold=threshold)

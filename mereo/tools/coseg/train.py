@@ -26,7 +26,9 @@ from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
 from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: Answer-probability thresholds tried per task on validation (unique parts multiply two
+#: probabilities, so theirs is usually far lower than the common tasks').
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -53,6 +55,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument(
+        "--tune-only",
+        action="store_true",
+        help="skip training: re-calibrate the existing checkpoint's per-task answer thresholds",
+    )
+    p.add_argument(
         "--allow-random-encoders",
         action="store_true",
         help="use randomly initialised encoders when their checkpoints are missing (tests only)",
@@ -77,9 +84,12 @@ def validate(
     pairs: list[tuple[int, int, CosegTask]],
     vocabs: dict[str, Vocabulary],
     batch: int = 32,
-    threshold: float = 0.5,
+    threshold: float | dict[str, float] = 0.5,
 ) -> dict[str, float]:
-    """mIoU and Recall (exact label match) per task and overall on ``pairs``."""
+    """mIoU and Recall (exact label match) per task and overall on ``pairs``.
+
+    ``threshold``: the answer-probability threshold, one value or one per task.
+    """
     from mereo.evals.metrics import miou, recall, split_by_image
 
     model.eval()
@@ -99,7 +109,7 @@ def validate(
                 task,
                 vocabs[kind_of(task)],
                 [[size, size]] * len(chunk),
-                threshold=threshold,
+                threshold=threshold[task] if isinstance(threshold, dict) else threshold,
             )
             for (i, j), pred in zip(chunk, preds, strict=True):
                 per_task[task] += split_by_image(pred, to_partmasks(sampler.gold(i, j, task)))
@@ -115,8 +125,56 @@ def validate(
     return metrics
 
 
+def tune_thresholds(
+    model: CalicoSmall,
+    sampler: PairSampler,
+    pairs: list[tuple[int, int, CosegTask]],
+    vocabs: dict[str, Vocabulary],
+    known: dict[float, dict[str, float]] | None = None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per task, the :data:`THRESHOLDS` value with the best validation mIoU + Recall.
+
+    ``known`` holds metrics already computed at some thresholds. Returns the thresholds and the
+    validation metrics with them.
+    """
+    grid = dict(known or {})
+    for th in THRESHOLDS:
+        if th not in grid:
+            grid[th] = validate(model, sampler, pairs, vocabs, threshold=th)
+    chosen: dict[str, float] = {
+        task: max(THRESHOLDS, key=lambda th: grid[th][f"{task}/mIoU"] + grid[th][f"{task}/Recall"])
+        for task in COSEG_TASKS
+    }
+    return chosen, validate(model, sampler, pairs, vocabs, threshold=chosen)
+
+
+def retune(args: argparse.Namespace) -> int:
+    """``--tune-only``: re-calibrate the per-task thresholds of the existing checkpoint."""
+    from mereo.checkpoints import read_manifest, update_manifest
+    from mereo.tools.coseg.calico import load_model
+
+    model, manifest = load_model(args.out)
+    encoders = load_encoders("cpu", expect=manifest.get("encoders"))
+    val = encode_split("val", args.val_scenes, encoders, seed=args.seed)
+    vocabs = vocabularies()
+    index = {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
+    val_s = PairSampler(val, index, default_kb_parts(), model.config.mask_side)
+    val_pairs = val_s.fixed_pairs(args.n_val, args.seed + 991)
+    chosen, metrics = tune_thresholds(model, val_s, val_pairs, vocabs)
+    inference = {**manifest.get("inference", {}), "task_thresholds": chosen}
+    report = dict(read_manifest(CHECKPOINT_NAME, args.out)["metrics"])
+    report["val_task_thresholds"] = {k: round(v, 4) for k, v in metrics.items()}
+    update_manifest(CHECKPOINT_NAME, {"inference": inference, "metrics": report}, args.out)
+    print(f"task thresholds {chosen}: val mIoU {metrics['mIoU']:.3f} Recall {metrics['Recall']:.3f}",
+          flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
+    if args.tune_only:
+        torch.set_num_threads(args.threads)
+        return retune(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -192,14 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopping after epoch {epoch + 1}: --max-minutes {args.max_minutes} reached", flush=True)
             break
     model.load_state_dict(best["state"])
-    thresholds = {}
-    for th in THRESHOLDS:  # the answer-probability threshold, chosen on validation
-        m = best["metrics"] if th == 0.5 else validate(model, val_s, val_pairs, vocabs, threshold=th)
-        thresholds[th] = m
-    threshold = max(thresholds, key=lambda th: thresholds[th]["mIoU"] + thresholds[th]["Recall"])
-    best["metrics"] = thresholds[threshold]
+    # the answer-probability thresholds, chosen per task on validation
+    task_thresholds, best["metrics"] = tune_thresholds(
+        model, val_s, val_pairs, vocabs, {0.5: best["metrics"]}
+    )
     print(
-        f"answer threshold {threshold} (val mIoU {best['metrics']['mIoU']:.3f} "
+        f"answer thresholds {task_thresholds} (val mIoU {best['metrics']['mIoU']:.3f} "
         f"Recall {best['metrics']['Recall']:.3f})",
         flush=True,
     )
@@ -218,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": "task-balanced, see mereo.tools.coseg.data.PairSampler",
         },
         "encoders": encoders.sources,
-        "inference": {"threshold": threshold},
+        "inference": {"threshold": 0.5, "task_thresholds": task_thresholds},
         "seed": args.seed,
         "command": train_command("coseg", argv),
         "metrics": {

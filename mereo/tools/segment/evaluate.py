@@ -10,7 +10,8 @@ Question types (one item per object of each scene):
 
 Per backend and type it prints macro and micro gIoU (PAIRED matching by label, the reference
 default; GREEDY / HUNGARIAN / UNION with ``--all-matchings``), cIoU, span-tagging F1 (backends with
-a span tagger), and seconds per image and per span. ``--ablation`` trains short variants of
+a span tagger), and seconds per image and per span; then the same masks grouped by the number of
+objects in the scene (``scene: N obj``, all types together). ``--ablation`` trains short variants of
 PLUM-small (with / without mask feedback, with / without the bidirectional layer) and prints
 the same metrics for each.
 
@@ -49,6 +50,7 @@ class Item:
     text: str
     spans: list[tuple[int, int]]
     gold: list[PartMask]
+    n_objects: int = 1  # objects in the scene (the object must be told apart from the others)
 
 
 def scene_gold(scene: Any) -> list[PartMask]:
@@ -79,7 +81,8 @@ def make_items(scenes: Sequence[Any], golds: Sequence[list[PartMask]], seed: int
             def add(qtype: str, text: str, spans: list[tuple[int, int]], labels: Iterable[str],
                     _g: list[PartMask] = g, _obj: str = obj.category, _si: int = si) -> None:
                 wanted = set(labels)
-                items.append(Item(qtype, _si, _obj, text, spans, [p for p in _g if p.label in wanted]))
+                items.append(Item(qtype, _si, _obj, text, spans, [p for p in _g if p.label in wanted],
+                                  n_objects=len(scene.objects)))
 
             if "identification" in types:
                 d = describe_spans(obj.category, vis)
@@ -107,6 +110,7 @@ def evaluate_backend(seg: Any, items: Sequence[Item], images: Sequence[ImageRef]
     from mereo.tools.segment.spans import span_f1
 
     per_type: dict[str, list[tuple[list[PartMask], list[PartMask]]]] = defaultdict(list)
+    per_count: dict[int, list[tuple[list[PartMask], list[PartMask]]]] = defaultdict(list)
     spans_pred: dict[str, list[list[tuple[int, int]]]] = defaultdict(list)
     spans_gold: dict[str, list[list[tuple[int, int]]]] = defaultdict(list)
     seconds: dict[str, float] = defaultdict(float)
@@ -121,6 +125,7 @@ def evaluate_backend(seg: Any, items: Sequence[Item], images: Sequence[ImageRef]
         scene_seconds[it.scene] += dt
         n_spans[it.qtype] += len(it.spans)
         per_type[it.qtype].append((pred, it.gold))
+        per_count[it.n_objects].append((pred, it.gold))
         if tagger is not None:
             spans_pred[it.qtype].append(tagger(it.text)[0])
             spans_gold[it.qtype].append(it.spans)
@@ -143,6 +148,11 @@ def evaluate_backend(seg: Any, items: Sequence[Item], images: Sequence[ImageRef]
             gg = [s for k in keys for s in spans_gold[k]]
             row["span_f1"] = span_f1(pp, gg)["f1"]
         out[qtype] = row
+    for count in sorted(per_count):  # every type, by how many objects the scene holds
+        pairs = per_count[count]
+        out[f"scene: {count} obj"] = {"n": len(pairs), "giou_macro": giou(pairs, Matching.PAIRED, "macro"),
+                                      "giou_micro": giou(pairs, Matching.PAIRED, "micro"),
+                                      "ciou": ciou(pairs, Matching.PAIRED)}
     per_image = list(scene_seconds.values())
     out["all"]["s_per_image"] = float(np.mean(per_image)) if per_image else float("nan")
     return out

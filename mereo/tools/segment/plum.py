@@ -24,6 +24,7 @@ from mereo.tools.segment.common import as_image, check_request, part_mask
 from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall
 from mereo.tools.segment.spans import char_spans, decode_tags
 from mereo.tools.segment.text import describe_spans, normalize_part
+from mereo.tools.segment.zoom import two_pass
 from mereo.types import ImageRef, PartMask
 
 #: Most word pieces the tagger reads from one text (longer texts are refused before this).
@@ -70,7 +71,7 @@ class PlumSegmenter:
     """
 
     def __init__(self, ctx: ToolContext, model: PlumSmall | None = None, name: str = "plum-small",
-                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True):
+                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True, zoom: bool = False):
         self.ctx = ctx
         self.name = name
         self.device = resolve_device(ctx.device)
@@ -78,21 +79,25 @@ class PlumSegmenter:
         self.threshold = threshold
         self.min_pixels = min_pixels
         self.presence_gate = presence_gate
+        self.zoom = zoom
 
     # -- pieces the evals reuse ------------------------------------------------------------------
     @torch.no_grad()
     def image_embedding(self, image: ImageRef) -> ImageFeatures:
         """The image's :data:`ImageFeatures` (batch 1), from the shared cache when computed before."""
         def compute() -> ImageFeatures:
-            s = self.model.config.image_size
-            arr = np.array(Image.fromarray(image.array).resize((s, s), Image.Resampling.BILINEAR))
-            x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(self.device)
-            return self.model.encode_image(x)
+            return self.model.encode_image(self.model_input(image))
 
         emb, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
         self.ctx.note(tool="segment", backend=self.name, cache="hit" if hit else "miss",
                       what="image embedding", image=image.sha256[:12])
         return emb
+
+    def model_input(self, image: ImageRef) -> torch.Tensor:
+        """The image resized to the model's input, ``1 x 3 x S x S`` uint8."""
+        s = self.model.config.image_size
+        arr = np.array(Image.fromarray(image.array).resize((s, s), Image.Resampling.BILINEAR))
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(self.device)
 
     @torch.no_grad()
     def tag_spans(self, text: str) -> tuple[list[tuple[int, int]], Any]:
@@ -144,8 +149,23 @@ class PlumSegmenter:
         tokens = te.embeddings.to(self.device)
         queries = self.model.span_queries(tokens, index.to(self.device))
         context = self.model.context(tokens, te.attention_mask.to(self.device))
-        logits, presence = self.model.decode_all(emb, queries, context=context)
-        up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
+        if self.zoom:
+            def encode_crop(crops: torch.Tensor, squares: torch.Tensor) -> ImageFeatures:
+                key = f"{img.sha256}@" + ",".join(f"{v:.1f}" for v in squares[0].tolist())
+                feats, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}:zoom", key,
+                                                           lambda: self.model.encode_image(crops))
+                self.ctx.note(tool="segment", backend=self.name, cache="hit" if hit else "miss",
+                              what="zoomed image embedding", image=img.sha256[:12], box=key.split("@")[1])
+                return feats
+
+            logits, presence, _, _ = two_pass(self.model, self.model_input(img), queries, context,
+                                              threshold=self.threshold, gate=self.presence_gate,
+                                              out_hw=(img.height, img.width), first=emb,
+                                              encode_crops=encode_crop)
+            up = logits[0]
+        else:
+            logits, presence = self.model.decode_all(emb, queries, context=context)
+            up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         probs = torch.sigmoid(up).cpu().numpy()
         present = torch.sigmoid(presence[0]).cpu().numpy()
         min_px = self.min_pixels * img.height * img.width / self.model.config.image_size ** 2
@@ -171,4 +191,5 @@ def build_plum(ctx: ToolContext, arg: str | None) -> PlumSegmenter:
     model, manifest = load_plum(arg)
     inference = manifest.get("inference", {})
     return PlumSegmenter(ctx, model=model, threshold=float(inference.get("threshold", 0.0)),
-                         presence_gate=bool(inference.get("presence_gate", True)))
+                         presence_gate=bool(inference.get("presence_gate", True)),
+                         zoom=bool(inference.get("zoom", False)))

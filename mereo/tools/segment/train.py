@@ -40,7 +40,7 @@ NAME = "plum-small"
 #: Spans per sample in a training step (the rest of a long description is skipped that step).
 MAX_TRAIN_SPANS = 6
 DEFAULTS = {"epochs": 8, "dense_steps": 0, "n_train": 2400, "n_val": 150, "seed": 0, "batch_size": 16,
-            "lr": 2e-3, "flip": 0, "fresh_dense": 0}
+            "lr": 2e-3, "flip": 0, "fresh_dense": 0, "zoom": 0.0}
 
 
 @dataclass
@@ -101,6 +101,43 @@ def flip_half(b: Batch, rng: np.random.Generator) -> Batch:
     return Batch(images=f(b.images), tokens=b.tokens, attention=b.attention, tags=b.tags,
                  span_index=b.span_index, active=b.active, targets=f(b.targets), part_maps=f(b.part_maps),
                  object_maps=f(b.object_maps))
+
+
+def zoom_batch(b: Batch, rng: np.random.Generator, fraction: float) -> Batch:
+    """Replace a random ``fraction`` of the samples by a crop around their object, at the same size.
+
+    The crop is the square around the union of the sample's target masks, its side
+    :data:`~mereo.tools.segment.zoom.ZOOM_SCALE` times the box's longer side and its centre moved
+    by up to :data:`~mereo.tools.segment.zoom.ZOOM_SHIFT` of the side, so that the model learns
+    the second pass of :func:`~mereo.tools.segment.zoom.two_pass` from boxes as rough as a first
+    pass gives. Images and targets are resampled bilinearly (targets stay soft), dense label maps
+    by nearest neighbour.
+    """
+    from mereo.tools.segment.zoom import ZOOM_SCALE, ZOOM_SHIFT, crop, mask_boxes, square_boxes
+
+    n = b.images.shape[0]
+    union = (b.targets * b.active[..., None, None].float()).amax(1) > 0.5
+    boxes, has = mask_boxes(union)
+    pick = torch.from_numpy(rng.random(n) < fraction) & has
+    scale = torch.from_numpy(rng.uniform(*ZOOM_SCALE, n)).float()
+    shift = torch.from_numpy(rng.uniform(-ZOOM_SHIFT, ZOOM_SHIFT, (n, 2))).float()
+    if not bool(pick.any()):
+        return b
+    squares = square_boxes(boxes, scale, shift)[pick]
+
+    def warp(x: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
+        src = x[pick].float()
+        res = crop(src if src.dim() == 4 else src[:, None], squares, mode, padding)
+        res = res if src.dim() == 4 else res[:, 0]
+        out = x.clone()
+        out[pick] = res if x.is_floating_point() else res.round().to(x.dtype)
+        return out
+
+    return Batch(images=warp(b.images, "bilinear", "border"), tokens=b.tokens, attention=b.attention,
+                 tags=b.tags, span_index=b.span_index, active=b.active,
+                 targets=warp(b.targets, "bilinear", "zeros"),
+                 part_maps=warp(b.part_maps, "nearest", "zeros"),
+                 object_maps=warp(b.object_maps, "nearest", "zeros"))
 
 
 class FreshScenes:
@@ -191,17 +228,33 @@ THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
 
 @torch.no_grad()
 def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
-             grid: Sequence[tuple[float, bool]] = ((0.0, True),)) -> dict[str, Any]:
+             grid: Sequence[tuple[float, bool]] = ((0.0, True),),
+             zoom_grid: Sequence[tuple[float, bool]] = ()) -> dict[str, Any]:
     """Span-tagging F1 (predicted tags) and mean span IoU (gold spans as queries).
 
     Span IoU: per sample the mean IoU of its spans' masks at the set's resolution (an empty
     prediction for an empty target counts 1), then the mean over samples (macro). ``grid`` lists
-    ``(logit threshold, presence gate)`` settings; the first gives ``span_miou``, all of them
-    ``span_miou_grid``.
+    ``(logit threshold, presence gate)`` settings of the whole-image pass, ``zoom_grid`` those of
+    the two-pass inference (:func:`~mereo.tools.segment.zoom.two_pass`); the first of ``grid``
+    gives ``span_miou``, the first of ``zoom_grid`` ``span_miou_zoom``, and all of them
+    ``span_miou_grid`` as ``[threshold, gate, zoom, miou]`` rows.
     """
+    from mereo.tools.segment.zoom import two_pass
+
     model.eval()
     preds, golds = [], []
-    ious: dict[tuple[float, bool], list[float]] = {g: [] for g in grid}
+    settings = [(t, g, False) for t, g in grid] + [(t, g, True) for t, g in zoom_grid]
+    ious: dict[tuple[float, bool, bool], list[float]] = {s: [] for s in settings}
+
+    def score(pred: torch.Tensor, tgt: torch.Tensor, active: torch.Tensor,
+              key: tuple[float, bool, bool]) -> None:
+        inter = (pred & tgt).flatten(2).sum(-1).float()
+        union = (pred | tgt).flatten(2).sum(-1).float()
+        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+        for i in range(pred.shape[0]):
+            if active[i].any():
+                ious[key].append(float(iou[i][active[i]].mean()))
+
     for start in range(0, len(ds), batch_size):
         idx = np.arange(start, min(len(ds), start + batch_size))
         b = make_batch(ds, idx)
@@ -212,39 +265,51 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
             preds.append(char_spans(decode_tags(tags[i, :t].tolist(), offs), offs))
             golds.append([(a, e) for a, e, _ in ds.spans[row]])
         queries = model.span_queries(b.tokens, b.span_index)
-        masks, presence = model.decode_all(model.encode_image(b.images), queries,
-                                           context=model.context(b.tokens, b.attention))
+        context = model.context(b.tokens, b.attention)
+        feats = model.encode_image(b.images)
         size = b.targets.shape[-1]
-        up = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
         tgt = b.targets > 0.5
-        for threshold, gate in grid:
-            pred = up > threshold
+        if grid:
+            masks, presence = model.decode_all(feats, queries, context=context)
+            up = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
+            for threshold, gate in grid:
+                pred = up > threshold
+                if gate:
+                    pred &= (presence > 0)[..., None, None]
+                score(pred, tgt, b.active, (threshold, gate, False))
+        for threshold, gate in zoom_grid:
+            logits, presence, _, _ = two_pass(model, b.images, queries, context, threshold=threshold,
+                                              gate=gate, active=b.active, out_hw=(size, size), first=feats)
+            pred = logits > threshold
             if gate:
                 pred &= (presence > 0)[..., None, None]
-            inter = (pred & tgt).flatten(2).sum(-1).float()
-            union = (pred | tgt).flatten(2).sum(-1).float()
-            iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-            for i in range(len(idx)):
-                act = b.active[i]
-                if act.any():
-                    ious[(threshold, gate)].append(float(iou[i][act].mean()))
+            score(pred, tgt, b.active, (threshold, gate, True))
     model.train()
     f1 = span_f1(preds, golds)
-    means = {g: float(np.mean(v)) if v else float("nan") for g, v in ious.items()}
+    means = {s: float(np.mean(v)) if v else float("nan") for s, v in ious.items()}
     out: dict[str, Any] = {"span_f1": f1["f1"], "span_precision": f1["precision"],
-                           "span_recall": f1["recall"], "span_miou": means[grid[0]]}
-    if len(grid) > 1:
-        out["span_miou_grid"] = [[t, g, m] for (t, g), m in means.items()]
+                           "span_recall": f1["recall"]}
+    if grid:
+        out["span_miou"] = means[(*grid[0], False)]
+    if zoom_grid:
+        out["span_miou_zoom"] = means[(*zoom_grid[0], True)]
+    if len(settings) > 1:
+        out["span_miou_grid"] = [[t, g, z, m] for (t, g, z), m in means.items()]
     return out
 
 
-def tune_inference(model: PlumSmall, val_set: SegmentSet) -> dict[str, Any]:
-    """Pick the mask-logit threshold and presence gating with the best validation span IoU."""
+#: Two-pass settings tried by :func:`tune_inference` (the whole-image pass tries all THRESHOLDS).
+ZOOM_THRESHOLDS = (-1.0, -0.5, 0.0)
+
+
+def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True) -> dict[str, Any]:
+    """Pick the mask-logit threshold, presence gating and zoom with the best validation span IoU."""
     grid = [(t, g) for g in (True, False) for t in THRESHOLDS]
-    res = validate(model, val_set, grid=grid)
+    zoom_grid = [(t, True) for t in ZOOM_THRESHOLDS] if zoom else []
+    res = validate(model, val_set, grid=grid, zoom_grid=zoom_grid)
     model.eval()
-    threshold, gate, best = max(res["span_miou_grid"], key=lambda r: r[2])
-    return {"threshold": threshold, "presence_gate": gate, "val_span_miou": best,
+    threshold, gate, use_zoom, best = max(res["span_miou_grid"], key=lambda r: r[3])
+    return {"threshold": threshold, "presence_gate": gate, "zoom": use_zoom, "val_span_miou": best,
             "grid": res["span_miou_grid"]}
 
 
@@ -298,7 +363,7 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
                 seed: int = 0, batch_size: int = 16, lr: float = 2e-3, progress: bool = True,
                 max_steps: int | None = None, dense_steps: int = 0,
                 start_from: dict[str, torch.Tensor] | None = None, flip: bool = False,
-                fresh_dense: int = 0) -> TrainResult:
+                fresh_dense: int = 0, zoom: float = 0.0) -> TrainResult:
     """Train a fresh model; returns it with per-epoch validation metrics.
 
     Args:
@@ -315,6 +380,8 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
         flip: mirror a random half of every batch (:func:`flip_half`).
         fresh_dense: per step, this many newly rendered scenes (:class:`FreshScenes`) add their
             dense part/object loss, so the encoder does not memorise the cached scenes.
+        zoom: fraction of each batch replaced by crops around the object (:func:`zoom_batch`);
+            when > 0, validation also reports the two-pass span IoU (``span_miou_zoom``).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -342,6 +409,8 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
             if step >= total:
                 break
             batch = make_batch(train_set, order[start:start + batch_size], max_spans=MAX_TRAIN_SPANS)
+            if zoom > 0:
+                batch = zoom_batch(batch, rng, zoom)
             if flip:
                 batch = flip_half(batch, rng)
             losses = batch_losses(model, batch)
@@ -363,7 +432,9 @@ def train_model(config: PlumConfig, train_set: SegmentSet, val_set: SegmentSet |
         n = max(1, math.ceil(len(order) / batch_size))
         record: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v / n for k, v in sums.items()}}
         if val_set is not None and len(val_set):
-            record.update({f"val_{k}": v for k, v in validate(model, val_set).items()})
+            zoom_grid = ((0.0, True),) if zoom > 0 else ()
+            record.update({f"val_{k}": v for k, v in validate(model, val_set, zoom_grid=zoom_grid).items()
+                           if k != "span_miou_grid"})
         record["seconds"] = time.time() - t0
         result.history.append(record)
         bar.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -391,6 +462,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--flip", type=int, default=DEFAULTS["flip"], help="1: mirror half of each batch")
     p.add_argument("--fresh-dense", type=int, default=DEFAULTS["fresh_dense"],
                    help="newly rendered scenes per step for the encoder's dense loss (0 = none)")
+    p.add_argument("--zoom", type=float, default=DEFAULTS["zoom"],
+                   help="fraction of each batch cut out around the object (the two-pass inference's view)")
     p.add_argument("--no-feedback", action="store_true", help="ablation: no mask feedback")
     p.add_argument("--no-bidirectional", action="store_true", help="ablation: no bidirectional layer")
     p.add_argument("--tune-only", action="store_true",
@@ -418,14 +491,14 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"data ready in {data_seconds:.0f} s", flush=True)
     result = train_model(config, train_set, val_set, epochs=args.epochs, seed=args.seed,
                          batch_size=args.batch_size, lr=args.lr, dense_steps=args.dense_steps,
-                         flip=bool(args.flip), fresh_dense=args.fresh_dense)
+                         flip=bool(args.flip), fresh_dense=args.fresh_dense, zoom=args.zoom)
     final = result.history[-1] if result.history else {}
-    inference = tune_inference(result.model, val_set)
+    inference = tune_inference(result.model, val_set, zoom=args.zoom > 0)
     print(f"inference: threshold {inference['threshold']}, presence gate {inference['presence_gate']}, "
-          f"val span mIoU {inference['val_span_miou']:.4f}", flush=True)
+          f"zoom {inference['zoom']}, val span mIoU {inference['val_span_miou']:.4f}", flush=True)
     command = (f"mereo train segment --dense-steps {args.dense_steps} --epochs {args.epochs} "
                f"--n-train {args.n_train} --n-val {args.n_val} "
-               f"--seed {args.seed} --flip {args.flip} --fresh-dense {args.fresh_dense}"
+               f"--seed {args.seed} --flip {args.flip} --fresh-dense {args.fresh_dense} --zoom {args.zoom}"
                + f" --threads {args.threads}"
                + (" --no-feedback" if args.no_feedback else "")
                + (" --no-bidirectional" if args.no_bidirectional else ""))
@@ -445,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "loss_every_100_steps": result.dense_losses},
         "data_seconds": round(data_seconds, 1),
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "flip": bool(args.flip),
-        "fresh_dense": args.fresh_dense,
+        "fresh_dense": args.fresh_dense, "zoom": args.zoom,
         "inference": inference,
     }
     state = {k: v for k, v in result.model.state_dict().items()}

@@ -222,3 +222,19 @@ def test_fresh_scenes_are_new_deterministic_and_train_the_encoder(tiny_set) -> N
     res = train_model(TINY, tiny_set, None, epochs=1, seed=0, batch_size=8, progress=False, flip=True,
                       fresh_dense=2)
     assert "loss_fresh_aux_parts" in res.history[0] and np.isfinite(res.history[0]["loss_fresh_aux_parts"])
+
+
+def test_tune_inference_tries_zoom_and_flip_and_keeps_the_best(tiny_set) -> None:
+    from mereo.tools.segment.train import THRESHOLDS, ZOOM_THRESHOLDS, tune_inference, validate
+
+    torch.manual_seed(0)
+    model = PlumSmall(TINY).eval()
+    res = tune_inference(model, tiny_set)
+    rows = res["grid"]
+    assert len(rows) == 4 * len(THRESHOLDS) + len(ZOOM_THRESHOLDS)
+    assert {(r[2], r[3]) for r in rows} == {(False, False), (True, False), (False, True)}
+    assert res["val_span_miou"] == max(r[4] for r in rows)
+    chosen = [r for r in rows if r[4] == res["val_span_miou"]][0]
+    assert [res["threshold"], res["presence_gate"], res["zoom"], res["flip"]] == chosen[:4]
+    flip_only = validate(model, tiny_set, grid=[(0.0, True)], flip=True)
+    assert flip_only["span_miou"] == [r[4] for r in rows if r[:4] == [0.0, True, False, True]][0]

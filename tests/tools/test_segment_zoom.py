@@ -120,8 +120,31 @@ def test_committed_inference_settings_reach_the_backend(zoom: bool, tmp_path) ->
 
     torch.manual_seed(0)
     model = PlumSmall(TINY)
-    inference = {"threshold": -0.5, "presence_gate": False, "zoom": zoom}
+    inference = {"threshold": -0.5, "presence_gate": False, "zoom": zoom, "flip": not zoom}
     manifest = {"config": TINY.to_dict(), "inference": inference}
     save_checkpoint("plum-small", dict(model.state_dict()), manifest, directory=tmp_path)
     seg = build_plum(ToolContext(FeatureCache()), str(tmp_path / "plum-small.safetensors"))
-    assert (seg.zoom, seg.threshold, seg.presence_gate) == (zoom, -0.5, False)
+    assert (seg.zoom, seg.flip, seg.threshold, seg.presence_gate) == (zoom, not zoom, -0.5, False)
+
+
+@torch.no_grad()
+def test_flip_average_is_mirror_symmetric_and_the_backend_caches_the_mirror() -> None:
+    from mereo.tools.segment.model import flip_average
+
+    torch.manual_seed(0)
+    model = PlumSmall(TINY).eval()
+    images = torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8)
+    queries, context = _query(model, 1, 2)
+    a, b = model.encode_image(images), model.encode_image(images.flip(-1))
+    logits, presence = flip_average(model, a, b, queries, context)
+    swapped, presence_s = flip_average(model, b, a, queries, context)
+    # seen from the mirror, the averaged answer is the mirror image of the same answer
+    assert torch.allclose(logits, swapped.flip(-1), atol=1e-4) and torch.allclose(presence, presence_s)
+    plain, _ = model.decode_all(a, queries, context=context)
+    assert not torch.allclose(logits, plain, atol=1e-3)
+    ctx = ToolContext(FeatureCache())
+    seg = PlumSegmenter(ctx, model=model, threshold=0.0, presence_gate=False, flip=True)
+    img = ImageRef(images[0].permute(1, 2, 0).numpy())
+    seg.segment(img, parts=["seat", "leg"], object="chair")
+    seg.segment(img, parts=["leg"], object="chair")
+    assert ctx.cache.misses == 2 and ctx.cache.hits == 2  # the image and its mirror, once each

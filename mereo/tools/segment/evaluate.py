@@ -230,7 +230,8 @@ def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, floa
             torch.manual_seed(args.seed)
             inference = tune_inference(res.model, val_set)  # each variant gets its best threshold
             seg = PlumSegmenter(ToolContext(FeatureCache()), model=res.model, name=f"plum-small[{name}]",
-                                threshold=inference["threshold"], presence_gate=inference["presence_gate"])
+                                threshold=inference["threshold"], presence_gate=inference["presence_gate"],
+                                zoom=inference["zoom"], flip=inference["flip"])
             results[name] = evaluate_backend(seg, items, images)
             print(f"{name}: trained {res.seconds:.0f} s", flush=True)
             print(format_table({name: results[name]}), flush=True)

@@ -389,3 +389,18 @@ class PlumSmall(nn.Module):
             b, g = queries.shape[0], self.config.mask_size
             return queries.new_zeros(b, 0, g, g), queries.new_zeros(b, 0)
         return torch.stack(masks, 1), torch.stack(presence, 1)
+
+
+def flip_average(model: PlumSmall, image: ImageFeatures, mirrored: ImageFeatures, queries: torch.Tensor,
+                 context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test-time augmentation: decode the spans on the image and on its left-right mirror.
+
+    ``mirrored`` are the features of the mirrored image; its masks are mirrored back and the two
+    mask probabilities averaged (returned as logits), as are the presence logits. Descriptions
+    never say left or right, so both views answer the same question.
+    """
+    logits, presence = model.decode_all(image, queries, context=context)
+    logits_m, presence_m = model.decode_all(mirrored, queries, context=context)
+    prob = (logits.sigmoid() + logits_m.flip(-1).sigmoid()) / 2
+    return torch.logit(prob.clamp(1e-6, 1 - 1e-6)), (presence + presence_m) / 2
+

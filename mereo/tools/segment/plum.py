@@ -21,7 +21,7 @@ from mereo.device import resolve_device
 from mereo.errors import CheckpointError
 from mereo.tools.base import ToolContext
 from mereo.tools.segment.common import as_image, check_request, part_mask
-from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall
+from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall, flip_average
 from mereo.tools.segment.spans import char_spans, decode_tags
 from mereo.tools.segment.text import describe_spans, normalize_part
 from mereo.tools.segment.zoom import two_pass
@@ -68,10 +68,18 @@ class PlumSegmenter:
         name: backend name used in ``source`` and the cache namespace.
         threshold: logit threshold of the masks.
         min_pixels: masks smaller than this (in the model's input pixels) count as "not found".
+        presence_gate: drop spans whose presence logit is negative.
+        zoom: segment twice, the second time on the square around what the first pass found
+            (:func:`~mereo.tools.segment.zoom.two_pass`).
+        flip: average the masks of the image and of its mirror (test-time augmentation; the
+            mirror's embedding is cached too). Ignored with ``zoom``.
+
+    The checkpoint's manifest chooses these (``inference``, tuned on validation).
     """
 
     def __init__(self, ctx: ToolContext, model: PlumSmall | None = None, name: str = "plum-small",
-                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True, zoom: bool = False):
+                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True, zoom: bool = False,
+                 flip: bool = False):
         self.ctx = ctx
         self.name = name
         self.device = resolve_device(ctx.device)
@@ -80,6 +88,7 @@ class PlumSegmenter:
         self.min_pixels = min_pixels
         self.presence_gate = presence_gate
         self.zoom = zoom
+        self.flip = flip
 
     # -- pieces the evals reuse ------------------------------------------------------------------
     @torch.no_grad()
@@ -163,6 +172,12 @@ class PlumSegmenter:
                                               out_hw=(img.height, img.width), first=emb,
                                               encode_crops=encode_crop)
             up = logits[0]
+        elif self.flip:
+            mirrored, _ = self.ctx.cache.get_or_compute(
+                f"segment:{self.name}:flip", img.sha256,
+                lambda: self.model.encode_image(self.model_input(img).flip(-1)))
+            logits, presence = flip_average(self.model, emb, mirrored, queries, context)
+            up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         else:
             logits, presence = self.model.decode_all(emb, queries, context=context)
             up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
@@ -192,4 +207,4 @@ def build_plum(ctx: ToolContext, arg: str | None) -> PlumSegmenter:
     inference = manifest.get("inference", {})
     return PlumSegmenter(ctx, model=model, threshold=float(inference.get("threshold", 0.0)),
                          presence_gate=bool(inference.get("presence_gate", True)),
-                         zoom=bool(inference.get("zoom", False)))
+                         zoom=bool(inference.get("zoom", False)), flip=bool(inference.get("flip", False)))

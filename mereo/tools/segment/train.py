@@ -229,7 +229,7 @@ THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
 @torch.no_grad()
 def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
              grid: Sequence[tuple[float, bool]] = ((0.0, True),),
-             zoom_grid: Sequence[tuple[float, bool]] = ()) -> dict[str, Any]:
+             zoom_grid: Sequence[tuple[float, bool]] = (), flip: bool = False) -> dict[str, Any]:
     """Span-tagging F1 (predicted tags) and mean span IoU (gold spans as queries).
 
     Span IoU: per sample the mean IoU of its spans' masks at the set's resolution (an empty
@@ -237,8 +237,10 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
     ``(logit threshold, presence gate)`` settings of the whole-image pass, ``zoom_grid`` those of
     the two-pass inference (:func:`~mereo.tools.segment.zoom.two_pass`); the first of ``grid``
     gives ``span_miou``, the first of ``zoom_grid`` ``span_miou_zoom``, and all of them
-    ``span_miou_grid`` as ``[threshold, gate, zoom, miou]`` rows.
+    ``span_miou_grid`` as ``[threshold, gate, zoom, flip, miou]`` rows. ``flip``: the whole-image
+    pass averages the image and its mirror (:func:`~mereo.tools.segment.model.flip_average`).
     """
+    from mereo.tools.segment.model import flip_average
     from mereo.tools.segment.zoom import two_pass
 
     model.eval()
@@ -270,7 +272,11 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
         size = b.targets.shape[-1]
         tgt = b.targets > 0.5
         if grid:
-            masks, presence = model.decode_all(feats, queries, context=context)
+            if flip:
+                mirrored = model.encode_image(b.images.flip(-1))
+                masks, presence = flip_average(model, feats, mirrored, queries, context)
+            else:
+                masks, presence = model.decode_all(feats, queries, context=context)
             up = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
             for threshold, gate in grid:
                 pred = up > threshold
@@ -294,7 +300,7 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
     if zoom_grid:
         out["span_miou_zoom"] = means[(*zoom_grid[0], True)]
     if len(settings) > 1:
-        out["span_miou_grid"] = [[t, g, z, m] for (t, g, z), m in means.items()]
+        out["span_miou_grid"] = [[t, g, z, flip and not z, m] for (t, g, z), m in means.items()]
     return out
 
 
@@ -302,15 +308,18 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
 ZOOM_THRESHOLDS = (-1.0, -0.5, 0.0)
 
 
-def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True) -> dict[str, Any]:
-    """Pick the mask-logit threshold, presence gating and zoom with the best validation span IoU."""
+def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True, flip: bool = True) -> dict[str, Any]:
+    """Pick the mask-logit threshold, presence gating, zoom and flip averaging with the best
+    validation span IoU."""
     grid = [(t, g) for g in (True, False) for t in THRESHOLDS]
     zoom_grid = [(t, True) for t in ZOOM_THRESHOLDS] if zoom else []
-    res = validate(model, val_set, grid=grid, zoom_grid=zoom_grid)
+    rows = validate(model, val_set, grid=grid, zoom_grid=zoom_grid)["span_miou_grid"]
+    if flip:
+        rows += validate(model, val_set, grid=grid, flip=True)["span_miou_grid"]
     model.eval()
-    threshold, gate, use_zoom, best = max(res["span_miou_grid"], key=lambda r: r[3])
-    return {"threshold": threshold, "presence_gate": gate, "zoom": use_zoom, "val_span_miou": best,
-            "grid": res["span_miou_grid"]}
+    threshold, gate, use_zoom, use_flip, best = max(rows, key=lambda r: r[4])
+    return {"threshold": threshold, "presence_gate": gate, "zoom": use_zoom, "flip": use_flip,
+            "val_span_miou": best, "grid": rows}
 
 
 @dataclass
@@ -495,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     final = result.history[-1] if result.history else {}
     inference = tune_inference(result.model, val_set, zoom=args.zoom > 0)
     print(f"inference: threshold {inference['threshold']}, presence gate {inference['presence_gate']}, "
-          f"zoom {inference['zoom']}, val span mIoU {inference['val_span_miou']:.4f}", flush=True)
+          f"zoom {inference['zoom']}, flip {inference['flip']}, val span mIoU {inference['val_span_miou']:.4f}", flush=True)
     command = (f"mereo train segment --dense-steps {args.dense_steps} --epochs {args.epochs} "
                f"--n-train {args.n_train} --n-val {args.n_val} "
                f"--seed {args.seed} --flip {args.flip} --fresh-dense {args.fresh_dense} --zoom {args.zoom}"

@@ -79,10 +79,11 @@ def make_items(scenes: Sequence[Any], golds: Sequence[list[PartMask]], seed: int
             g = [p for p in gold if p.kind == "part" and p.object == obj.category]
 
             def add(qtype: str, text: str, spans: list[tuple[int, int]], labels: Iterable[str],
-                    _g: list[PartMask] = g, _obj: str = obj.category, _si: int = si) -> None:
+                    _g: list[PartMask] = g, _obj: str = obj.category, _si: int = si,
+                    _n: int = len(scene.objects)) -> None:
                 wanted = set(labels)
                 items.append(Item(qtype, _si, _obj, text, spans, [p for p in _g if p.label in wanted],
-                                  n_objects=len(scene.objects)))
+                                  n_objects=_n))
 
             if "identification" in types:
                 d = describe_spans(obj.category, vis)

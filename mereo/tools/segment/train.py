@@ -308,7 +308,8 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
 ZOOM_THRESHOLDS = (-1.0, -0.5, 0.0)
 
 
-def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True, flip: bool = True) -> dict[str, Any]:
+def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True,
+                   flip: bool = True) -> dict[str, Any]:
     """Pick the mask-logit threshold, presence gating, zoom and flip averaging with the best
     validation span IoU."""
     grid = [(t, g) for g in (True, False) for t in THRESHOLDS]
@@ -502,9 +503,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          batch_size=args.batch_size, lr=args.lr, dense_steps=args.dense_steps,
                          flip=bool(args.flip), fresh_dense=args.fresh_dense, zoom=args.zoom)
     final = result.history[-1] if result.history else {}
-    inference = tune_inference(result.model, val_set, zoom=args.zoom > 0)
+    inference = tune_inference(result.model, val_set)
     print(f"inference: threshold {inference['threshold']}, presence gate {inference['presence_gate']}, "
-          f"zoom {inference['zoom']}, flip {inference['flip']}, val span mIoU {inference['val_span_miou']:.4f}", flush=True)
+          f"zoom {inference['zoom']}, flip {inference['flip']}, "
+          f"val span mIoU {inference['val_span_miou']:.4f}", flush=True)
     command = (f"mereo train segment --dense-steps {args.dense_steps} --epochs {args.epochs} "
                f"--n-train {args.n_train} --n-val {args.n_val} "
                f"--seed {args.seed} --flip {args.flip} --fresh-dense {args.fresh_dense} --zoom {args.zoom}"

@@ -122,7 +122,8 @@ def check_plan_images(plan: Plan, n_images: int) -> None:
 
 
 def coseg_task(plan: Plan, ctx: AgentContext) -> str | None:
-    """The co-segmentation task that answers the plan directly, if it is a plain image-pair question."""
+    """The co-segmentation task that answers the plan directly, if it is a plain image-pair question
+    (common objects; common / unique parts of two named objects only with ``config.coseg_named``)."""
     if ctx.tools.coseg is None or not ctx.config.use_coseg or len(ctx.images) != 2:
         return None
     e = plan.expr
@@ -135,6 +136,8 @@ def coseg_task(plan: Plan, ctx: AgentContext) -> str | None:
         and sorted(a.image if a.image is not None else -1 for a in e.args if isinstance(a, PartsExpr))
         == [0, 1]
     ):
+        if not ctx.config.coseg_named:
+            return None  # segment each named object's parts and let the set algebra answer
         return {
             "intersect": "common_parts",
             "difference": "unique_parts",

@@ -81,13 +81,25 @@ def test_trace_records_each_step_and_backend(agent: PartAgent, world) -> None:
     )
 
 
-def test_pairs_use_the_coseg_tool_and_stream_yields_steps_then_the_answer(agent: PartAgent, world) -> None:
+def test_named_pairs_are_segmented_unless_coseg_named_and_stream_yields_steps(agent: PartAgent,
+                                                                             world) -> None:
     items, by_uid = world
     it = next(i for i in items if i.question_type == "unique_parts")
     out = list(agent.stream(it.question, images=_images(agent, it, by_uid)))
     assert all(isinstance(s, Step) for s in out[:-1]) and isinstance(out[-1], Answer)
-    assert "cosegment" in [s.node for s in out[:-1]]
+    nodes = [s.node for s in out[:-1]]
+    assert "cosegment" not in nodes and nodes.count("segment") == 2  # both objects are named
     assert out[-1].labels == it.gold_labels
+    always = PartAgent(**ORACLE, coseg_named=True)
+    ans = always.ask(it.question, images=_images(always, it, by_uid))
+    assert "cosegment" in [s.node for s in ans.trace] and ans.labels == it.gold_labels
+
+
+def test_common_objects_use_the_coseg_tool(agent: PartAgent, world) -> None:
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "common_objects")
+    ans = agent.ask(it.question, images=_images(agent, it, by_uid))
+    assert "cosegment" in [s.node for s in ans.trace] and ans.labels == it.gold_labels
 
 
 def test_choose_picks_the_matching_multiple_choice_answer(agent: PartAgent, world) -> None:

@@ -79,12 +79,17 @@ def _query(model: PlumSmall, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor
     return model.span_queries(tokens, index), model.context(tokens, torch.ones(n, 5, dtype=torch.bool))
 
 
-@torch.no_grad()
-def test_two_pass_zooms_on_what_the_first_pass_found() -> None:
+def _tiny_inputs(n: int, k: int) -> tuple[PlumSmall, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded tiny model, ``n`` random 64-pixel images and ``k`` span queries for each."""
     torch.manual_seed(0)
     model = PlumSmall(TINY).eval()
-    images = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
-    queries, context = _query(model, 2, 2)
+    images = torch.randint(0, 255, (n, 3, 64, 64), dtype=torch.uint8)
+    return (model, images, *_query(model, n, k))
+
+
+@torch.no_grad()
+def test_two_pass_zooms_on_what_the_first_pass_found() -> None:
+    model, images, queries, context = _tiny_inputs(2, 2)
     # a threshold nothing passes: no zoom, the first pass comes back unchanged
     logits, presence, _, zoomed = two_pass(model, images, queries, context, threshold=1e6, gate=False)
     first, p1 = model.decode_all(model.encode_image(images), queries, context=context)
@@ -131,10 +136,7 @@ def test_committed_inference_settings_reach_the_backend(zoom: bool, tmp_path) ->
 def test_flip_average_is_mirror_symmetric_and_the_backend_caches_the_mirror() -> None:
     from mereo.tools.segment.model import flip_average
 
-    torch.manual_seed(0)
-    model = PlumSmall(TINY).eval()
-    images = torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8)
-    queries, context = _query(model, 1, 2)
+    model, images, queries, context = _tiny_inputs(1, 2)
     a, b = model.encode_image(images), model.encode_image(images.flip(-1))
     logits, presence = flip_average(model, a, b, queries, context)
     swapped, presence_s = flip_average(model, b, a, queries, context)

@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--n-train", type=int, default=3000, help="training scenes (pairs are drawn from them)")
     p.add_argument("--n-val", type=int, default=50, help="validation pairs per task")
     p.add_argument("--val-scenes", type=int, default=150, help="validation scenes the pairs are drawn from")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch", type=int, default=8, help="pairs per step")
     p.add_argument("--lr", type=float, default=2e-3)
@@ -51,7 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
-        "--max-minutes", type=float, default=10.0, help="stop (and keep the best epoch) after this"
+        "--max-minutes", type=float, default=29.0, help="stop (and keep the best epoch) after this"
     )
     p.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument(

@@ -1,8 +1,10 @@
 """The ``plum-small`` backend: the trained PLUM-small checkpoint behind ``Segmenter.segment``.
 
 The image is resized to the model's square input, encoded once per image (content-hash cache,
-namespace ``"segment:plum-small"``), and every span of every later call reuses that embedding.
-Masks come back at the image's own size.
+namespace ``"segment:plum-small"``), and every span of every later call reuses that embedding
+(so do the mirrored image's embedding, with flip averaging, and a zoomed window's). The
+checkpoint's manifest chooses the inference settings, tuned on validation. Masks come back at
+the image's own size.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ between its variants). For the default it did not pay: ``--dense-steps 2000 --ep
 the dense loss (0.45 -> 0.32) but not the validation span IoU (0.364 vs 0.367) and took 1,990 s
 instead of 1,601 s for plain 6 epochs (both on one thread).
 
+``--zoom F`` replaces a fraction F of every batch by crops around the object (the view of the
+two-pass inference in :mod:`mereo.tools.segment.zoom`); it did not pay (val span IoU 0.376 vs
+0.387 at F = 0.5), so it is off. After training, :func:`tune_inference` picks the mask threshold,
+presence gating, zoom and flip averaging on validation (``--tune-only`` re-tunes a checkpoint).
+
 Training is seeded (torch and numpy), shows a tqdm bar, validates every epoch (span-tagging F1
 and mean span IoU on held-out scenes) and writes ``plum-small.safetensors`` / ``.json``
 atomically through :func:`mereo.checkpoints.save_checkpoint`.

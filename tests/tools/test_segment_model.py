@@ -236,5 +236,5 @@ def test_tune_inference_tries_zoom_and_flip_and_keeps_the_best(tiny_set) -> None
     assert res["val_span_miou"] == max(r[4] for r in rows)
     chosen = [r for r in rows if r[4] == res["val_span_miou"]][0]
     assert [res["threshold"], res["presence_gate"], res["zoom"], res["flip"]] == chosen[:4]
-    flip_only = validate(model, tiny_set, grid=[(0.0, True)], flip=True)
-    assert flip_only["span_miou"] == [r[4] for r in rows if r[:4] == [0.0, True, False, True]][0]
+    flip_only = validate(model, tiny_set, grid=(), flip_grid=[(0.0, True)])
+    assert flip_only["span_miou_flip"] == [r[4] for r in rows if r[:4] == [0.0, True, False, True]][0]

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from mereo.tools.base import COSEG_TASKS, CosegTask
 from mereo.tools.coseg.calico import CHECKPOINT_NAME, predict_batch
 from mereo.tools.coseg.data import EncodedSplit, PairSampler, encode_split
-from mereo.tools.coseg.features import load_encoders
+from mereo.tools.coseg.features import FrozenEncoders, load_encoders
 from mereo.tools.coseg.losses import LossWeights, coseg_loss
 from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
 from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
@@ -148,21 +148,32 @@ def tune_thresholds(
     return chosen, validate(model, sampler, pairs, vocabs, threshold=chosen)
 
 
+def label_index(vocabs: dict[str, Vocabulary]) -> dict[str, dict[str, int]]:
+    """``kind -> {name: index}`` of the training vocabularies."""
+    return {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
+
+
+def validation_pairs(
+    args: argparse.Namespace, encoders: FrozenEncoders, vocabs: dict[str, Vocabulary], mask_side: int
+) -> tuple[PairSampler, list[tuple[int, int, CosegTask]]]:
+    """The encoded validation split and its fixed pairs (the same for training and ``--tune-only``)."""
+    val: EncodedSplit = encode_split("val", args.val_scenes, encoders, seed=args.seed)
+    val_s = PairSampler(val, label_index(vocabs), default_kb_parts(), mask_side)
+    return val_s, val_s.fixed_pairs(args.n_val, args.seed + 991)
+
+
 def retune(args: argparse.Namespace) -> int:
     """``--tune-only``: re-calibrate the per-task thresholds of the existing checkpoint."""
-    from mereo.checkpoints import read_manifest, update_manifest
+    from mereo.checkpoints import update_manifest
     from mereo.tools.coseg.calico import load_model
 
     model, manifest = load_model(args.out)
     encoders = load_encoders("cpu", expect=manifest.get("encoders"))
-    val = encode_split("val", args.val_scenes, encoders, seed=args.seed)
     vocabs = vocabularies()
-    index = {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
-    val_s = PairSampler(val, index, default_kb_parts(), model.config.mask_side)
-    val_pairs = val_s.fixed_pairs(args.n_val, args.seed + 991)
+    val_s, val_pairs = validation_pairs(args, encoders, vocabs, model.config.mask_side)
     chosen, metrics = tune_thresholds(model, val_s, val_pairs, vocabs)
     inference = {**manifest.get("inference", {}), "task_thresholds": chosen}
-    report = dict(read_manifest(CHECKPOINT_NAME, args.out)["metrics"])
+    report = dict(manifest["metrics"])
     report["val_task_thresholds"] = {k: round(v, 4) for k, v in metrics.items()}
     update_manifest(CHECKPOINT_NAME, {"inference": inference, "metrics": report}, args.out)
     print(f"task thresholds {chosen}: val mIoU {metrics['mIoU']:.3f} Recall {metrics['Recall']:.3f}",
@@ -172,18 +183,15 @@ def retune(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
-    if args.tune_only:
-        torch.set_num_threads(args.threads)
-        return retune(args)
     torch.set_num_threads(args.threads)
+    if args.tune_only:
+        return retune(args)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     encoders = load_encoders("cpu", allow_random=args.allow_random_encoders)
     train: EncodedSplit = encode_split("train", args.n_train, encoders, seed=args.seed)
-    val: EncodedSplit = encode_split("val", args.val_scenes, encoders, seed=args.seed)
     vocabs = vocabularies()
-    index = {k: {n: i for i, n in enumerate(v.names)} for k, v in vocabs.items()}
     cgrid, dgrid = encoders.clip.grid[0], encoders.dino.grid[0]
     config = CalicoConfig(
         clip_dim=encoders.clip.dim,
@@ -193,10 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         dim=args.dim,
         num_parts=args.num_parts,
     )
-    kb_parts = default_kb_parts()
-    train_s = PairSampler(train, index, kb_parts, config.mask_side)
-    val_s = PairSampler(val, index, kb_parts, config.mask_side)
-    val_pairs = val_s.fixed_pairs(args.n_val, args.seed + 991)
+    train_s = PairSampler(train, label_index(vocabs), default_kb_parts(), config.mask_side)
+    val_s, val_pairs = validation_pairs(args, encoders, vocabs, config.mask_side)
     vocab_emb = {k: v.embeddings for k, v in vocabs.items()}
     model = CalicoSmall(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)

@@ -399,8 +399,15 @@ def flip_average(model: PlumSmall, image: ImageFeatures, mirrored: ImageFeatures
     mask probabilities averaged (returned as logits), as are the presence logits. Descriptions
     never say left or right, so both views answer the same question.
     """
-    logits, presence = model.decode_all(image, queries, context=context)
-    logits_m, presence_m = model.decode_all(mirrored, queries, context=context)
+    return average_mirrored(model.decode_all(image, queries, context=context),
+                            model.decode_all(mirrored, queries, context=context))
+
+
+def average_mirrored(plain: tuple[torch.Tensor, torch.Tensor],
+                     mirrored: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average ``(mask logits, presence logits)`` of an image and of its mirror (mask
+    probabilities averaged after mirroring back, returned as logits); see :func:`flip_average`."""
+    (logits, presence), (logits_m, presence_m) = plain, mirrored
     prob = (logits.sigmoid() + logits_m.flip(-1).sigmoid()) / 2
     return torch.logit(prob.clamp(1e-6, 1 - 1e-6)), (presence + presence_m) / 2
 

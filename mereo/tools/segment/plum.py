@@ -174,14 +174,14 @@ class PlumSegmenter:
                                               out_hw=(img.height, img.width), first=emb,
                                               encode_crops=encode_crop)
             up = logits[0]
-        elif self.flip:
-            mirrored, _ = self.ctx.cache.get_or_compute(
-                f"segment:{self.name}:flip", img.sha256,
-                lambda: self.model.encode_image(self.model_input(img).flip(-1)))
-            logits, presence = flip_average(self.model, emb, mirrored, queries, context)
-            up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         else:
-            logits, presence = self.model.decode_all(emb, queries, context=context)
+            if self.flip:
+                mirrored, _ = self.ctx.cache.get_or_compute(
+                    f"segment:{self.name}:flip", img.sha256,
+                    lambda: self.model.encode_image(self.model_input(img).flip(-1)))
+                logits, presence = flip_average(self.model, emb, mirrored, queries, context)
+            else:
+                logits, presence = self.model.decode_all(emb, queries, context=context)
             up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         probs = torch.sigmoid(up).cpu().numpy()
         present = torch.sigmoid(presence[0]).cpu().numpy()

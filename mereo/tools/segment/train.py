@@ -234,27 +234,35 @@ THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
 @torch.no_grad()
 def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
              grid: Sequence[tuple[float, bool]] = ((0.0, True),),
-             zoom_grid: Sequence[tuple[float, bool]] = (), flip: bool = False) -> dict[str, Any]:
+             zoom_grid: Sequence[tuple[float, bool]] = (),
+             flip_grid: Sequence[tuple[float, bool]] = ()) -> dict[str, Any]:
     """Span-tagging F1 (predicted tags) and mean span IoU (gold spans as queries).
 
     Span IoU: per sample the mean IoU of its spans' masks at the set's resolution (an empty
-    prediction for an empty target counts 1), then the mean over samples (macro). ``grid`` lists
-    ``(logit threshold, presence gate)`` settings of the whole-image pass, ``zoom_grid`` those of
-    the two-pass inference (:func:`~mereo.tools.segment.zoom.two_pass`); the first of ``grid``
-    gives ``span_miou``, the first of ``zoom_grid`` ``span_miou_zoom``, and all of them
-    ``span_miou_grid`` as ``[threshold, gate, zoom, flip, miou]`` rows. ``flip``: the whole-image
-    pass averages the image and its mirror (:func:`~mereo.tools.segment.model.flip_average`).
+    prediction for an empty target counts 1), then the mean over samples (macro). Each grid lists
+    ``(logit threshold, presence gate)`` settings of one way of reading the model: ``grid`` one
+    pass, ``zoom_grid`` the two-pass inference (:func:`~mereo.tools.segment.zoom.two_pass`),
+    ``flip_grid`` the image averaged with its mirror
+    (:func:`~mereo.tools.segment.model.flip_average`). The first setting of each gives
+    ``span_miou``, ``span_miou_zoom`` and ``span_miou_flip``; with more than one setting in all,
+    ``span_miou_grid`` lists every one as ``[threshold, gate, zoom, flip, miou]``. The images are
+    encoded and the spans decoded once for all settings.
     """
-    from mereo.tools.segment.model import flip_average
+    from mereo.tools.segment.model import average_mirrored
     from mereo.tools.segment.zoom import two_pass
 
     model.eval()
     preds, golds = [], []
-    settings = [(t, g, False) for t, g in grid] + [(t, g, True) for t, g in zoom_grid]
-    ious: dict[tuple[float, bool, bool], list[float]] = {s: [] for s in settings}
+    modes = {"plain": grid, "zoom": zoom_grid, "flip": flip_grid}
+    ious: dict[tuple[float, bool, str], list[float]] = {(t, g, m): [] for m, settings in modes.items()
+                                                        for t, g in settings}
 
-    def score(pred: torch.Tensor, tgt: torch.Tensor, active: torch.Tensor,
-              key: tuple[float, bool, bool]) -> None:
+    def score(logits: torch.Tensor, presence: torch.Tensor, tgt: torch.Tensor, active: torch.Tensor,
+              key: tuple[float, bool, str]) -> None:
+        threshold, gate, _ = key
+        pred = logits > threshold
+        if gate:
+            pred &= (presence > 0)[..., None, None]
         inter = (pred & tgt).flatten(2).sum(-1).float()
         union = (pred | tgt).flatten(2).sum(-1).float()
         iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
@@ -276,36 +284,37 @@ def validate(model: PlumSmall, ds: SegmentSet, batch_size: int = 32,
         feats = model.encode_image(b.images)
         size = b.targets.shape[-1]
         tgt = b.targets > 0.5
-        if grid:
-            if flip:
-                mirrored = model.encode_image(b.images.flip(-1))
-                masks, presence = flip_average(model, feats, mirrored, queries, context)
-            else:
-                masks, presence = model.decode_all(feats, queries, context=context)
-            up = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
-            for threshold, gate in grid:
-                pred = up > threshold
-                if gate:
-                    pred &= (presence > 0)[..., None, None]
-                score(pred, tgt, b.active, (threshold, gate, False))
-        for threshold, gate in zoom_grid:
-            logits, presence, _, _ = two_pass(model, b.images, queries, context, threshold=threshold,
-                                              gate=gate, active=b.active, out_hw=(size, size), first=feats)
-            pred = logits > threshold
-            if gate:
-                pred &= (presence > 0)[..., None, None]
-            score(pred, tgt, b.active, (threshold, gate, True))
+
+        def at_size(out: tuple[torch.Tensor, torch.Tensor],
+                    _size: int = size) -> tuple[torch.Tensor, torch.Tensor]:
+            return F.interpolate(out[0], size=(_size, _size), mode="bilinear", align_corners=False), out[1]
+
+        decoded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if grid or flip_grid:
+            plain = model.decode_all(feats, queries, context=context)
+            decoded["plain"] = at_size(plain)
+            if flip_grid:
+                mirrored = model.decode_all(model.encode_image(b.images.flip(-1)), queries, context=context)
+                decoded["flip"] = at_size(average_mirrored(plain, mirrored))
+        for mode, settings in modes.items():
+            for threshold, gate in settings:
+                if mode == "zoom":
+                    logits, presence, _, _ = two_pass(model, b.images, queries, context, threshold=threshold,
+                                                      gate=gate, active=b.active, out_hw=(size, size),
+                                                      first=feats)
+                else:
+                    logits, presence = decoded[mode]
+                score(logits, presence, tgt, b.active, (threshold, gate, mode))
     model.train()
     f1 = span_f1(preds, golds)
-    means = {s: float(np.mean(v)) if v else float("nan") for s, v in ious.items()}
+    means = {k: float(np.mean(v)) if v else float("nan") for k, v in ious.items()}
     out: dict[str, Any] = {"span_f1": f1["f1"], "span_precision": f1["precision"],
                            "span_recall": f1["recall"]}
-    if grid:
-        out["span_miou"] = means[(*grid[0], False)]
-    if zoom_grid:
-        out["span_miou_zoom"] = means[(*zoom_grid[0], True)]
-    if len(settings) > 1:
-        out["span_miou_grid"] = [[t, g, z, flip and not z, m] for (t, g, z), m in means.items()]
+    for mode, settings in modes.items():
+        if settings:
+            out["span_miou" + ("" if mode == "plain" else f"_{mode}")] = means[(*settings[0], mode)]
+    if len(means) > 1:
+        out["span_miou_grid"] = [[t, g, m == "zoom", m == "flip", v] for (t, g, m), v in means.items()]
     return out
 
 
@@ -319,9 +328,8 @@ def tune_inference(model: PlumSmall, val_set: SegmentSet, zoom: bool = True,
     validation span IoU."""
     grid = [(t, g) for g in (True, False) for t in THRESHOLDS]
     zoom_grid = [(t, True) for t in ZOOM_THRESHOLDS] if zoom else []
-    rows = validate(model, val_set, grid=grid, zoom_grid=zoom_grid)["span_miou_grid"]
-    if flip:
-        rows += validate(model, val_set, grid=grid, flip=True)["span_miou_grid"]
+    rows = validate(model, val_set, grid=grid, zoom_grid=zoom_grid,
+                    flip_grid=grid if flip else ())["span_miou_grid"]
     model.eval()
     threshold, gate, use_zoom, use_flip, best = max(rows, key=lambda r: r[4])
     return {"threshold": threshold, "presence_gate": gate, "zoom": use_zoom, "flip": use_flip,

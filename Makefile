@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint train install clean bench
+.PHONY: demo test test-fast lint train install clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,10 +20,14 @@ demo: $(STAMP)
 	$(BIN)/mereo demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -x -p no:cacheprovider
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+test-fast: $(STAMP)   # unit tests only: no training runs, no whole-eval runs
+	$(BIN)/python -m pytest tests -p no:cacheprovider -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check mereo tests
+	$(BIN)/ruff format --check mereo tests
 	$(BIN)/mypy mereo
 
 train: $(STAMP)

@@ -17,18 +17,18 @@ COMMANDS: dict[str, str | dict[str, str]] = {
     "ask": "mereo.agent.cli:ask_main",
     "demo": "mereo.agent.cli:demo_main",
     "graph": "mereo.knowledge.cli:main",
-    "data": "mereo.evals.synthparts.cli:main",
+    "data": "mereo.data.synthparts.cli:main",
     "train": {
-        "segment": "mereo.tools.segment.train:main",
-        "correspond": "mereo.tools.correspond.train:main",
-        "recognize": "mereo.tools.recognize.train:main",
-        "coseg": "mereo.tools.coseg.train:main",
+        "segment": "mereo.tools.segment.training.train:main",
+        "correspond": "mereo.tools.correspond.training.train:main",
+        "recognize": "mereo.tools.recognize.training.train:main",
+        "coseg": "mereo.tools.coseg.training.train:main",
     },
     "eval": {
-        "segment": "mereo.tools.segment.evaluate:main",
-        "correspond": "mereo.tools.correspond.evaluate:main",
-        "recognize": "mereo.tools.recognize.evaluate:main",
-        "coseg": "mereo.tools.coseg.evaluate:main",
+        "segment": "mereo.tools.segment.training.evaluate:main",
+        "correspond": "mereo.tools.correspond.training.evaluate:main",
+        "recognize": "mereo.tools.recognize.training.evaluate:main",
+        "coseg": "mereo.tools.coseg.training.evaluate:main",
         "agent": "mereo.evals.runner:main",
         "synthparts-partonomy": "mereo.evals.runner:main",
         "synthparts-pairs": "mereo.evals.runner:main",
@@ -41,15 +41,23 @@ COMMANDS: dict[str, str | dict[str, str]] = {
     "bench": {
         "agent": "mereo.agent.cli:bench_main",
         "eval": "mereo.evals.runner:bench_main",
-        "data": "mereo.evals.synthparts.cli:bench_main",
+        "data": "mereo.data.synthparts.cli:bench_main",
     },
 }
 # order in which `mereo train all` trains: coseg reads the trained encoders of the others
 TRAIN_ORDER = ("segment", "correspond", "recognize", "coseg")
 DEFAULT_SUB = {"bench": "agent"}
 # these commands receive their subcommand name as argv[0] (the runner serves several suites)
-PASS_SUB = {"eval": {"agent", "synthparts-partonomy", "synthparts-pairs", "synthparts-multistep",
-                     "partonomy-core", "mixedparts"}}
+PASS_SUB = {
+    "eval": {
+        "agent",
+        "synthparts-partonomy",
+        "synthparts-pairs",
+        "synthparts-multistep",
+        "partonomy-core",
+        "mixedparts",
+    }
+}
 
 USAGE = """usage: mereo <command> [args]
 
@@ -90,8 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if cmd in DEFAULT_SUB:
                     rest = [DEFAULT_SUB[cmd], *rest]
                 else:
-                    print(f"usage: mereo {cmd} {{{'|'.join(target)}{'|all' if cmd == 'train' else ''}}} ...",
-                          file=sys.stderr)
+                    print(
+                        f"usage: mereo {cmd} {{{'|'.join(target)}{'|all' if cmd == 'train' else ''}}} ...",
+                        file=sys.stderr,
+                    )
                     return 2
             sub, rest = rest[0], rest[1:]
             if cmd == "train" and sub == "all":
@@ -102,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         return int(code)
                 return 0
             if sub not in target:
-                print(f"mereo {cmd}: unknown {cmd} target {sub!r}; choose from {', '.join(target)}",
-                      file=sys.stderr)
+                print(
+                    f"mereo {cmd}: unknown {cmd} target {sub!r}; choose from {', '.join(target)}",
+                    file=sys.stderr,
+                )
                 return 2
             if sub in PASS_SUB.get(cmd, ()):
                 rest = [sub, *rest]

@@ -60,11 +60,19 @@ class MiniLM:
     @torch.no_grad()
     def tokens(self, texts: list[str], max_length: int | None = None) -> TokenEmbeddings:
         """Token embeddings of each text (truncated to ``max_length`` tokens)."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length or self.max_length,
-                             return_offsets_mapping=True, return_tensors="pt")
+        enc = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=max_length or self.max_length,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
         offsets = [[(int(a), int(b)) for a, b in row] for row in enc.pop("offset_mapping").tolist()]
-        toks: list[list[str]] = [list(self.tokenizer.convert_ids_to_tokens(row))  # type: ignore[arg-type]
-                                 for row in enc["input_ids"].tolist()]
+        toks: list[list[str]] = [
+            list(self.tokenizer.convert_ids_to_tokens(row))  # type: ignore[arg-type]
+            for row in enc["input_ids"].tolist()
+        ]
         enc = {k: v.to(self.device) for k, v in enc.items()}
         out = self.model(**enc).last_hidden_state.float().cpu()
         return TokenEmbeddings(out, enc["attention_mask"].bool().cpu(), offsets, toks)
@@ -74,7 +82,7 @@ class MiniLM:
         """Sentence embeddings, ``N x 384`` float32, L2-normalised (cosine = dot product)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_cache]
         for i in range(0, len(missing), batch_size):
-            chunk = missing[i:i + batch_size]
+            chunk = missing[i : i + batch_size]
             te = self.tokens(chunk)
             m = te.attention_mask.unsqueeze(-1).float()
             pooled = (te.embeddings * m).sum(1) / m.sum(1).clamp(min=1e-9)

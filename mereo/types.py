@@ -253,8 +253,10 @@ def _load_pixels(source: Any, notes: list[str], max_side: int = MAX_SIDE) -> tup
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
-            raise InvalidImageError(f"image file not found: {path}. Check the path (relative paths are "
-                                    f"resolved from {Path.cwd()}).")
+            raise InvalidImageError(
+                f"image file not found: {path}. Check the path (relative paths are "
+                f"resolved from {Path.cwd()})."
+            )
         if path.is_dir():
             raise InvalidImageError(f"{path} is a folder, not an image file.")
         data = path.read_bytes()
@@ -293,14 +295,17 @@ def _decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) 
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise InvalidImageError(f"{name} is {w}x{h} pixels, more than Mereo loads "
-                                        f"({MAX_PIXELS:,} pixels); downscale it first.")
+                raise InvalidImageError(
+                    f"{name} is {w}x{h} pixels, more than Mereo loads "
+                    f"({MAX_PIXELS:,} pixels); downscale it first."
+                )
             im.load()
             if max(w, h) > max_side:
                 # shrink before the RGB conversion so a huge image never exists as RGB in memory
                 im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-                notes.append(f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} "
-                             f"(longest side limit {max_side})")
+                notes.append(
+                    f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} (longest side limit {max_side})"
+                )
             return _to_rgb(im, name, notes)
     except InvalidImageError:
         raise
@@ -309,8 +314,10 @@ def _decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) 
     except Image.DecompressionBombError as e:
         raise InvalidImageError(f"{name} is too large to load safely ({e}); downscale it first.") from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise InvalidImageError(f"{name} could not be decoded ({e}); the file may be truncated or "
-                                "corrupt. Re-export or re-download it.") from e
+        raise InvalidImageError(
+            f"{name} could not be decoded ({e}); the file may be truncated or "
+            "corrupt. Re-export or re-download it."
+        ) from e
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
 
@@ -329,6 +336,7 @@ def _to_rgb(im: Image.Image, name: str, notes: list[str]) -> np.ndarray:
 
 
 # -- JSON schemas and validation ---------------------------------------------------------------
+
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema of a pydantic model (draft 2020-12)."""

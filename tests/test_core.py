@@ -72,7 +72,8 @@ def test_train_command_leaves_out_where_the_checkpoint_is_written() -> None:
     from mereo.checkpoints import train_command
 
     assert train_command("coseg", ["--threads", "1", "--out", "runs/x", "--max-minutes", "10"]) == (
-        "mereo train coseg --threads 1 --max-minutes 10")
+        "mereo train coseg --threads 1 --max-minutes 10"
+    )
     assert train_command("recognize", ["--out-dir=runs/clip"]) == "mereo train recognize"
     assert train_command("correspond", None) == "mereo train correspond"
     assert train_command("segment", ["--name", "a b"]) == "mereo train segment --name 'a b'"

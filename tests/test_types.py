@@ -90,6 +90,7 @@ def test_partmask_schema_and_validate() -> None:
 
 # -- images -----------------------------------------------------------------------------------
 
+
 def _png(path, arr, mode=None):
     Image.fromarray(arr, mode=mode).save(path) if mode else Image.fromarray(arr).save(path)
     return path

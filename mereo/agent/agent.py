@@ -24,13 +24,13 @@ from PIL import Image
 from mereo.agent import lmm as lmm_backends
 from mereo.agent.answer import NODE_LINK, Answer, Step
 from mereo.agent.graph import compile_graph, make_checkpointer
-from mereo.agent.plan import parse_plan
 from mereo.agent.state import AgentContext
 from mereo.agent.toolset import build_tools
 from mereo.cache import FeatureCache
 from mereo.config import MereoConfig, load_config, make_config
 from mereo.errors import QuestionError
 from mereo.knowledge import PartHierarchy, canonical
+from mereo.plan import parse_plan
 from mereo.tools.base import ToolContext
 from mereo.types import ImageRef, PartMask
 

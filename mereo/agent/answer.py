@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mereo.agent.plan import Plan
+from mereo.plan import Plan
 from mereo.types import ImageRef, PartMask
 
 #: Distinct overlay colours (RGB), cycled by label.

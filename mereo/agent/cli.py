@@ -90,8 +90,8 @@ def ask_main(argv: list[str]) -> int:
 
 def _demo_items(n_scenes: int, seed: int) -> tuple[list[Any], dict[Any, Any]]:
     """One SynthParts test question per type, drawn deterministically, and the scenes by uid."""
-    from mereo.evals.synthparts import generate_scenes
-    from mereo.evals.synthparts.questions import make_questions
+    from mereo.data.synthparts import generate_scenes
+    from mereo.data.synthparts.questions import make_questions
 
     scenes = list(generate_scenes("test", n_scenes, seed=seed))
     by_uid = {s.uid: s for s in scenes}
@@ -139,8 +139,8 @@ def bench_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     _backend_args(p)
     args = p.parse_args(argv)
-    from mereo.evals.synthparts import generate_scenes
-    from mereo.evals.synthparts.questions import make_questions
+    from mereo.data.synthparts import generate_scenes
+    from mereo.data.synthparts.questions import make_questions
 
     t0 = time.perf_counter()
     agent = _agent(args)

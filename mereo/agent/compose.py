@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mereo.agent.plan import (
+from mereo.plan import (
     CommonObjectsExpr,
     KbPartsExpr,
     LabelsExpr,
@@ -110,7 +110,7 @@ class Result:
 
 
 def evaluate(expr: Any, ev: Evidence) -> Result:
-    """Evaluate a validated expression (a :mod:`mereo.agent.plan` node) over ``ev``."""
+    """Evaluate a validated expression (a :mod:`mereo.plan` node) over ``ev``."""
     notes: list[str] = []
     renamed: list[dict[str, Any]] = []
     value = _eval(expr, ev, notes, renamed)

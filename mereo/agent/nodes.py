@@ -22,7 +22,10 @@ from langgraph.types import Send
 from mereo.agent.answer import NODE_LINK, Step
 from mereo.agent.compose import Evidence, evaluate
 from mereo.agent.phrasing import answer_text
-from mereo.agent.plan import (
+from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
+from mereo.errors import MereoError, QuestionError, ToolError
+from mereo.knowledge import canonical
+from mereo.plan import (
     CommonObjectsExpr,
     KbPartsExpr,
     PartsExpr,
@@ -33,9 +36,6 @@ from mereo.agent.plan import (
     parse_plan,
     walk,
 )
-from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
-from mereo.errors import MereoError, QuestionError, ToolError
-from mereo.knowledge import canonical
 from mereo.types import Mask, PartMask
 
 #: Recognitions scoring below this fraction of the best one in an image are dropped.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mereo.agent.plan import (
+from mereo.plan import (
     CommonObjectsExpr,
     KbPartsExpr,
     LabelsExpr,

@@ -23,8 +23,12 @@ from mereo.errors import CheckpointError
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent
 #: which `mereo train <family>` command rebuilds each embedded checkpoint
-TRAIN_COMMAND = {"plum-small": "segment", "dinov2-small": "correspond", "clip-small": "recognize",
-                 "calico-small": "coseg"}
+TRAIN_COMMAND = {
+    "plum-small": "segment",
+    "dinov2-small": "correspond",
+    "clip-small": "recognize",
+    "calico-small": "coseg",
+}
 
 
 def _train_hint(name: str) -> str:
@@ -45,8 +49,9 @@ def _paths(name: str, directory: str | Path | None) -> tuple[Path, Path]:
     return d / f"{name}.safetensors", d / f"{name}.json"
 
 
-def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[str, Any],
-                    directory: str | Path | None = None) -> dict[str, Any]:
+def save_checkpoint(
+    name: str, state: dict[str, torch.Tensor], manifest: dict[str, Any], directory: str | Path | None = None
+) -> dict[str, Any]:
     """Write ``<name>.safetensors`` and ``<name>.json`` (with sha256 and size filled in)."""
     weights, meta = _paths(name, directory)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -56,9 +61,13 @@ def save_checkpoint(name: str, state: dict[str, torch.Tensor], manifest: dict[st
     save_file(state, tmp)
     os.replace(tmp, weights)
     manifest = dict(manifest)
-    manifest.update(name=name, sha256=sha256_file(weights), size_bytes=weights.stat().st_size,
-                    torch_version=torch.__version__,
-                    created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    manifest.update(
+        name=name,
+        sha256=sha256_file(weights),
+        size_bytes=weights.stat().st_size,
+        torch_version=torch.__version__,
+        created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     _write_manifest(meta, manifest)
     return manifest
 
@@ -111,8 +120,9 @@ def read_manifest(name: str, directory: str | Path | None = None) -> dict[str, A
     return json.loads(meta.read_text())
 
 
-def load_checkpoint(name: str, directory: str | Path | None = None,
-                    verify: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_checkpoint(
+    name: str, directory: str | Path | None = None, verify: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load the tensors and manifest of checkpoint ``name``.
 
     Raises:
@@ -121,11 +131,14 @@ def load_checkpoint(name: str, directory: str | Path | None = None,
     weights, _ = _paths(name, directory)
     manifest = read_manifest(name, directory)
     if not weights.exists():
-        raise CheckpointError(f"checkpoint weights {weights} are missing; rebuild them with "
-                              f"{_train_hint(name)}.")
+        raise CheckpointError(
+            f"checkpoint weights {weights} are missing; rebuild them with {_train_hint(name)}."
+        )
     if verify and manifest.get("sha256") and sha256_file(weights) != manifest["sha256"]:
-        raise CheckpointError(f"{weights} does not match the sha256 in its manifest: the file is corrupt "
-                              "or was replaced. Reinstall mereo or retrain with `make train`.")
+        raise CheckpointError(
+            f"{weights} does not match the sha256 in its manifest: the file is corrupt "
+            "or was replaced. Reinstall mereo or retrain with `make train`."
+        )
     return load_safetensors(weights), manifest
 
 
@@ -148,5 +161,7 @@ def torch_load(path: str | Path) -> Any:
     try:
         return torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file
-        raise CheckpointError(f"could not load {p} as a PyTorch weights file ({type(e).__name__}: {e}). "
-                              "Mereo loads only plain state dicts (weights_only=True).") from e
+        raise CheckpointError(
+            f"could not load {p} as a PyTorch weights file ({type(e).__name__}: {e}). "
+            "Mereo loads only plain state dicts (weights_only=True)."
+        ) from e

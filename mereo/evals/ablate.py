@@ -47,11 +47,13 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
         key, sep, values = spec.partition("=")
         names = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not names:
-            raise QuestionError("--grid takes family=name1,name2 (e.g. segment=plum-small,oracle), "
-                                f"got {spec!r}")
+            raise QuestionError(
+                f"--grid takes family=name1,name2 (e.g. segment=plum-small,oracle), got {spec!r}"
+            )
         if key not in DEFAULT_BACKENDS:
-            raise QuestionError(f"unknown backend family {key!r} in --grid; "
-                                f"families: {', '.join(DEFAULT_BACKENDS)}")
+            raise QuestionError(
+                f"unknown backend family {key!r} in --grid; families: {', '.join(DEFAULT_BACKENDS)}"
+            )
         grid[key] = list(dict.fromkeys(names))
     return grid
 
@@ -68,8 +70,12 @@ def config_name(backends: dict[str, str], base: dict[str, str] | None = None) ->
     return ",".join(diff) or ("default" if base == DEFAULT_BACKENDS else "base")
 
 
-def expand(grid: dict[str, list[str]], mode: str = "product", baselines: bool = True,
-           base: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+def expand(
+    grid: dict[str, list[str]],
+    mode: str = "product",
+    baselines: bool = True,
+    base: dict[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
     """Configurations of a grid: name -> backends, the base first, then the grid, then baselines.
 
     Args:
@@ -109,21 +115,39 @@ def write_table(summaries: dict[str, dict[str, Any]], out_dir: Path, title: str)
     Values are percentages (seconds per item for ``seconds``).
     """
     groups = list(dict.fromkeys(g for s in summaries.values() for g in s))
-    metrics = [m for m in TABLE_METRICS
-               if any(not math.isnan(s.get("all", {}).get(m, math.nan)) for s in summaries.values())]
-    md = [f"# {title}", "", "Values are % (seconds: s per item). `-`: does not apply. failed: items whose "
-          "question raised an error (scored as empty answers).", ""]
+    metrics = [
+        m
+        for m in TABLE_METRICS
+        if any(not math.isnan(s.get("all", {}).get(m, math.nan)) for s in summaries.values())
+    ]
+    md = [
+        f"# {title}",
+        "",
+        "Values are % (seconds: s per item). `-`: does not apply. failed: items whose "
+        "question raised an error (scored as empty answers).",
+        "",
+    ]
     for group in ["all", *[g for g in groups if g.startswith("suite:")]]:
-        cols = [m for m in metrics
-                if any(not math.isnan(s.get(group, {}).get(m, math.nan)) for s in summaries.values())]
+        cols = [
+            m
+            for m in metrics
+            if any(not math.isnan(s.get(group, {}).get(m, math.nan)) for s in summaries.values())
+        ]
         errors = any(s.get(group, {}).get("errors", 0) for s in summaries.values())
-        md += [f"## {group}", "", "| configuration | n | " + ("failed | " if errors else "")
-               + " | ".join(cols) + " |", "|---|---:|" + ("---:|" if errors else "") + "---:|" * len(cols)]
+        md += [
+            f"## {group}",
+            "",
+            "| configuration | n | " + ("failed | " if errors else "") + " | ".join(cols) + " |",
+            "|---|---:|" + ("---:|" if errors else "") + "---:|" * len(cols),
+        ]
         for name, s in summaries.items():
             g = s.get(group, {})
             failed = f"{format_value('n', g.get('errors', 0))} | " if errors else ""
-            md.append(f"| {name} | {format_value('n', g.get('n', 0))} | {failed}"
-                      + " | ".join(format_value(c, g.get(c, math.nan)) for c in cols) + " |")
+            md.append(
+                f"| {name} | {format_value('n', g.get('n', 0))} | {failed}"
+                + " | ".join(format_value(c, g.get(c, math.nan)) for c in cols)
+                + " |"
+            )
         md.append("")
     md_path, csv_path = out_dir / "ablation.md", out_dir / "ablation.csv"
     md_path.write_text("\n".join(md))
@@ -134,8 +158,15 @@ def write_table(summaries: dict[str, dict[str, Any]], out_dir: Path, title: str)
             for group in groups:
                 g = s.get(group)
                 if g:
-                    w.writerow([name, group, int(g.get("n", 0)), int(g.get("errors", 0)),
-                                *("" if math.isnan(g.get(m, math.nan)) else f"{g[m]:.4f}" for m in metrics)])
+                    w.writerow(
+                        [
+                            name,
+                            group,
+                            int(g.get("n", 0)),
+                            int(g.get("errors", 0)),
+                            *("" if math.isnan(g.get(m, math.nan)) else f"{g[m]:.4f}" for m in metrics),
+                        ]
+                    )
     return md_path, csv_path
 
 
@@ -152,8 +183,9 @@ def plot_bars(summaries: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for metric in TABLE_METRICS:
-        vals = np.array([[s.get(g, {}).get(metric, math.nan) for g in groups] for s in summaries.values()],
-                        dtype=float)
+        vals = np.array(
+            [[s.get(g, {}).get(metric, math.nan) for g in groups] for s in summaries.values()], dtype=float
+        )
         if np.all(np.isnan(vals)):
             continue
         keep = ~np.all(np.isnan(vals), axis=0)
@@ -178,10 +210,22 @@ def plot_bars(summaries: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]
     return written
 
 
-def run_ablation(suite: str, grid: dict[str, list[str]], *, out: str | Path, split: str = "test",
-                 limit: int | None = None, workers: int = 1, seed: int = 0, mode: str = "product",
-                 baselines: bool = True, path: str | None = None, images_root: str | None = None,
-                 base: dict[str, str] | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
+def run_ablation(
+    suite: str,
+    grid: dict[str, list[str]],
+    *,
+    out: str | Path,
+    split: str = "test",
+    limit: int | None = None,
+    workers: int = 1,
+    seed: int = 0,
+    mode: str = "product",
+    baselines: bool = True,
+    path: str | None = None,
+    images_root: str | None = None,
+    base: dict[str, str] | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
     """Run the grid on a suite and write the table and plots; returns config name -> summary."""
     from mereo.evals.runner import run_configs
 
@@ -190,8 +234,9 @@ def run_ablation(suite: str, grid: dict[str, list[str]], *, out: str | Path, spl
     out_dir = Path(out)
     dirs = {name: out_dir / slug(name) for name in configs}
     settings = {"split": split, "limit": limit, "path": path, "images_root": images_root}
-    summaries = run_configs(items, configs, dirs, suite, workers=workers, seed=seed, settings=settings,
-                            progress=progress)
+    summaries = run_configs(
+        items, configs, dirs, suite, workers=workers, seed=seed, settings=settings, progress=progress
+    )
     write_table(summaries, out_dir, f"Ablation: {suite} ({split}, {len(items)} items)")
     plot_bars(summaries, out_dir / "plots")
     return summaries
@@ -207,8 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="product", choices=("product", "one-at-a-time"))
     p.add_argument("--no-baselines", action="store_true", help="leave out the oracle and blind rows")
     p.add_argument("--base", default="default", choices=tuple(PRESETS), help="backends the grid changes")
-    p.add_argument("--set", nargs="*", default=[], metavar="FAMILY=NAME", dest="base_set",
-                   help="override backends of the base (e.g. recognize=oracle)")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="FAMILY=NAME",
+        dest="base_set",
+        help="override backends of the base (e.g. recognize=oracle)",
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
@@ -217,10 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     out = Path(args.out or f"runs/ablate-{args.suite}-{args.split}")
-    run_ablation(args.suite, parse_grid(args.grid), out=out, split=args.split, limit=args.limit,
-                 workers=args.workers, seed=args.seed, mode=args.mode, baselines=not args.no_baselines,
-                 path=args.path, images_root=args.images_root, base=parse_backends(args.base_set, args.base),
-                 progress=not args.no_progress)
+    run_ablation(
+        args.suite,
+        parse_grid(args.grid),
+        out=out,
+        split=args.split,
+        limit=args.limit,
+        workers=args.workers,
+        seed=args.seed,
+        mode=args.mode,
+        baselines=not args.no_baselines,
+        path=args.path,
+        images_root=args.images_root,
+        base=parse_backends(args.base_set, args.base),
+        progress=not args.no_progress,
+    )
     print((out / "ablation.md").read_text())
     print(f"table: {out / 'ablation.md'}, {out / 'ablation.csv'}; plots: {out / 'plots'}")
     return 0

@@ -1,6 +1,6 @@
 """What the eval runner asks: the agent with a given set of backends, or the blind baseline.
 
-A predictor turns one :class:`~mereo.evals.items.QAItem` into a :class:`Prediction`. Backends
+A predictor turns one :class:`~mereo.data.items.QAItem` into a :class:`Prediction`. Backends
 are a dict ``{"lmm": ..., "segment": ..., "coseg": ..., "correspond": ..., "recognize": ...}``;
 ``lmm="blind"`` selects :class:`BlindPredictor` (no image, no agent), anything else builds a
 :class:`mereo.PartAgent` once and reuses it for every item.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mereo.evals.items import QAItem
-from mereo.evals.metrics import answer_set_f1, normalize_label
+from mereo.data.items import QAItem
+from mereo.metrics import answer_set_f1, normalize_label
 from mereo.types import PartMask
 
 BLIND = "blind"
@@ -48,9 +48,16 @@ class Prediction:
     no_plan: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "labels": self.labels, "plan": self.plan, "choice": self.choice,
-                "parts": [p.model_dump(mode="json") for p in self.parts], "steps": self.steps,
-                "notes": self.notes, "no_plan": self.no_plan}
+        return {
+            "text": self.text,
+            "labels": self.labels,
+            "plan": self.plan,
+            "choice": self.choice,
+            "parts": [p.model_dump(mode="json") for p in self.parts],
+            "steps": self.steps,
+            "notes": self.notes,
+            "no_plan": self.no_plan,
+        }
 
 
 class Predictor(Protocol):
@@ -59,8 +66,9 @@ class Predictor(Protocol):
     def predict(self, item: QAItem) -> Prediction: ...
 
 
-def choose_by_labels(labels: Sequence[str], answer_parts: Sequence[Sequence[str]],
-                     choices: Sequence[str] = ()) -> int:
+def choose_by_labels(
+    labels: Sequence[str], answer_parts: Sequence[Sequence[str]], choices: Sequence[str] = ()
+) -> int:
     """Index of the choice whose part list best matches ``labels`` (answer-set F1; first on ties).
 
     When an item has no ``answer_parts``, the choices' texts are matched word by word instead.
@@ -140,8 +148,15 @@ class BlindPredictor:
         if item.answer_choices:
             choice = choose_by_labels(out, item.answer_parts, item.answer_choices)
         text = ("The parts are: " + ", ".join(out) + ".") if out else "I cannot tell without looking."
-        return Prediction(text=text, labels=out, plan=None, choice=choice, no_plan=True,
-                          seconds=time.perf_counter() - t0, steps=[{"node": "blind", "tool": "kb"}])
+        return Prediction(
+            text=text,
+            labels=out,
+            plan=None,
+            choice=choice,
+            no_plan=True,
+            seconds=time.perf_counter() - t0,
+            steps=[{"node": "blind", "tool": "kb"}],
+        )
 
 
 class AgentPredictor:
@@ -177,11 +192,26 @@ class AgentPredictor:
         if item.answer_choices:
             choice = int(self.agent.choose(answer, item.answer_choices))
         plan = answer.plan.to_gold_format() if hasattr(answer.plan, "to_gold_format") else None
-        steps = [{"node": s.node, "tool": s.tool, "backend": s.backend, "seconds": round(s.seconds, 4),
-                  "cache_hit": s.cache_hit} for s in answer.trace]
-        return Prediction(text=answer.text, labels=list(answer.labels), parts=list(answer.parts), plan=plan,
-                          choice=choice, seconds=time.perf_counter() - t0, steps=steps,
-                          notes=list(getattr(answer, "notes", [])))
+        steps = [
+            {
+                "node": s.node,
+                "tool": s.tool,
+                "backend": s.backend,
+                "seconds": round(s.seconds, 4),
+                "cache_hit": s.cache_hit,
+            }
+            for s in answer.trace
+        ]
+        return Prediction(
+            text=answer.text,
+            labels=list(answer.labels),
+            parts=list(answer.parts),
+            plan=plan,
+            choice=choice,
+            seconds=time.perf_counter() - t0,
+            steps=steps,
+            notes=list(getattr(answer, "notes", [])),
+        )
 
 
 def build_predictor(backends: dict[str, str], cache: Any | None = None) -> Predictor:

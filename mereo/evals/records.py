@@ -114,8 +114,10 @@ def check_run_file(out_dir: str | Path, settings: dict[str, Any]) -> None:
         diff = [k for k in RESUME_KEYS if k in old and old.get(k) != settings.get(k)]
         if diff:
             detail = ", ".join(f"{k}: {old.get(k)!r} there vs {settings.get(k)!r} now" for k in diff)
-            raise DatasetError(f"{out_dir} already holds a run with other settings ({detail}); "
-                               "pass a new --out folder, or delete the old one to start over.")
+            raise DatasetError(
+                f"{out_dir} already holds a run with other settings ({detail}); "
+                "pass a new --out folder, or delete the old one to start over."
+            )
         settings = {**old, **settings}
     tmp = p.with_suffix(".tmp")
     tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")

@@ -23,8 +23,20 @@ from mereo.evals.records import RUN_FILE, latest_by_id, read_records, read_run_f
 from mereo.evals.scoring import summarize, summary_table
 from mereo.types import PartMask
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40), (128, 0, 0)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (0, 128, 128),
+    (170, 110, 40),
+    (128, 0, 0),
+]
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -35,8 +47,10 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """
     files = sorted(run_dir.glob("*.jsonl"))
     if not files:
-        raise DatasetError(f"{run_dir} holds no .jsonl records; point `mereo report` at an --out folder "
-                           "of `mereo eval` or `mereo ablate`.")
+        raise DatasetError(
+            f"{run_dir} holds no .jsonl records; point `mereo report` at an --out folder "
+            "of `mereo eval` or `mereo ablate`."
+        )
     records = [r for f in files for r in read_records(f)]
     latest = sorted(latest_by_id(records).values(), key=lambda r: (r.get("index", 0), str(r.get("id"))))
     return read_run_file(run_dir), latest
@@ -49,8 +63,13 @@ def item_score(record: dict[str, Any]) -> float:
     return float(np.mean(vals)) if vals else 0.0
 
 
-def overlay(image: np.ndarray, parts: list[PartMask], colours: dict[str, tuple[int, int, int]],
-            title: str, alpha: float = 0.55) -> Image.Image:
+def overlay(
+    image: np.ndarray,
+    parts: list[PartMask],
+    colours: dict[str, tuple[int, int, int]],
+    title: str,
+    alpha: float = 0.55,
+) -> Image.Image:
     """The ``H x W x 3`` image with each mask blended in its label's colour, a title and a legend.
 
     Small images are upscaled (nearest) to at least 192 pixels high.
@@ -111,8 +130,11 @@ def _plots(summary: dict[str, dict[str, float]], records: list[dict[str, Any]], 
     out.mkdir(parents=True, exist_ok=True)
     types = [g for g in summary if g.startswith("type:")]
     written = []
-    metrics = [m for m in ("answer_f1", "exact_set", "giou")
-               if any(not math.isnan(summary[g].get(m, math.nan)) for g in types)]
+    metrics = [
+        m
+        for m in ("answer_f1", "exact_set", "giou")
+        if any(not math.isnan(summary[g].get(m, math.nan)) for g in types)
+    ]
     if types and metrics:
         fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(types) + 2), 3.6))
         x = np.arange(len(types))
@@ -156,8 +178,14 @@ def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = Tru
         lines.append("- backends: " + ", ".join(f"`{k}={v}`" for k, v in settings["backends"].items()))
     if settings.get("versions"):
         lines.append("- versions: " + ", ".join(f"`{k} {v}`" for k, v in settings["versions"].items()))
-    lines += [f"- items: {len(records)}", "", "## Metrics (%, seconds per item)", "",
-              summary_table(summary), ""]
+    lines += [
+        f"- items: {len(records)}",
+        "",
+        "## Metrics (%, seconds per item)",
+        "",
+        summary_table(summary),
+        "",
+    ]
     lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     failed = [r for r in records if r.get("error")]
     if failed:
@@ -168,12 +196,15 @@ def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = Tru
     gallery.mkdir(exist_ok=True)
     for r in sorted(records, key=lambda r: (item_score(r), r.get("index", 0)))[:worst]:
         m = r.get("metrics", {})
-        lines += [f"### `{r['id']}` ({r.get('question_type')}), score {100 * item_score(r):.1f}%", "",
-                  f"- question: {r.get('question')}",
-                  f"- gold: {', '.join(r['gold'].get('labels', [])) or '(none)'}",
-                  f"- predicted: {', '.join(r['prediction'].get('labels', [])) or '(none)'}",
-                  f"- answer: {r['prediction'].get('text', '')}",
-                  "- metrics: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in m.items() if not math.isnan(v))]
+        lines += [
+            f"### `{r['id']}` ({r.get('question_type')}), score {100 * item_score(r):.1f}%",
+            "",
+            f"- question: {r.get('question')}",
+            f"- gold: {', '.join(r['gold'].get('labels', [])) or '(none)'}",
+            f"- predicted: {', '.join(r['prediction'].get('labels', [])) or '(none)'}",
+            f"- answer: {r['prediction'].get('text', '')}",
+            "- metrics: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in m.items() if not math.isnan(v)),
+        ]
         if r.get("error"):
             lines.append(f"- error: {r['error']}")
         pic = gallery_image(r)

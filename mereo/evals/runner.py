@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mereo.evals.items import QAItem
+from mereo.data.items import QAItem
 from mereo.evals.records import RecordWriter, check_run_file, latest_by_id, read_records, records_path
 from mereo.evals.scoring import gold_record, item_metrics, summarize, summary_table
 from mereo.evals.suites import SUITE_NAMES, load_suite, parse_backends
@@ -66,8 +66,9 @@ def versions(backends: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _init_worker(configs: dict[str, dict[str, str]], seed: int, threads: int,
-                 meta: dict[str, dict[str, Any]]) -> None:
+def _init_worker(
+    configs: dict[str, dict[str, str]], seed: int, threads: int, meta: dict[str, dict[str, Any]]
+) -> None:
     """Build one predictor per configuration, all sharing one feature cache.
 
     ``meta`` maps a config name to what every record of it carries (backends, versions).
@@ -120,15 +121,34 @@ def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
         pred = pred_obj.predict(item).to_dict()
     except Exception as e:  # one failing item must not end the run; it is recorded and scored as empty
         error = f"{type(e).__name__}: {e}"
-        pred = {"text": "", "labels": [], "parts": [], "plan": None, "choice": None, "steps": [],
-                "traceback": traceback.format_exc(limit=6)}
+        pred = {
+            "text": "",
+            "labels": [],
+            "parts": [],
+            "plan": None,
+            "choice": None,
+            "steps": [],
+            "traceback": traceback.format_exc(limit=6),
+        }
     seconds = time.perf_counter() - t0
     gold = gold_record(item)
-    return {"index": index, "id": item.id, "suite": item.suite, "question_type": item.question_type,
-            "question": item.question, "images": [im.path for im in item.images],
-            "sizes": [[im.height, im.width] for im in item.images], "prediction": pred, "gold": gold,
-            "metrics": item_metrics(pred, gold), "seconds": round(seconds, 4),
-            "config": name, **_META.get(name, {}), "seed": _SEED, "error": error}
+    return {
+        "index": index,
+        "id": item.id,
+        "suite": item.suite,
+        "question_type": item.question_type,
+        "question": item.question,
+        "images": [im.path for im in item.images],
+        "sizes": [[im.height, im.width] for im in item.images],
+        "prediction": pred,
+        "gold": gold,
+        "metrics": item_metrics(pred, gold),
+        "seconds": round(seconds, 4),
+        "config": name,
+        **_META.get(name, {}),
+        "seed": _SEED,
+        "error": error,
+    }
 
 
 def _work(task: tuple[int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
@@ -137,11 +157,20 @@ def _work(task: tuple[int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
     return [_run_one(name, item, index) for name in names]
 
 
-def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out_dirs: dict[str, Path],
-                suite: str, *, workers: int = 1, seed: int = 0, threads: int | None = None,
-                settings: dict[str, Any] | None = None, progress: bool = True,
-                timings: dict[str, float] | None = None,
-                start_method: str | None = None) -> dict[str, dict[str, Any]]:
+def run_configs(
+    items: Sequence[QAItem],
+    configs: dict[str, dict[str, str]],
+    out_dirs: dict[str, Path],
+    suite: str,
+    *,
+    workers: int = 1,
+    seed: int = 0,
+    threads: int | None = None,
+    settings: dict[str, Any] | None = None,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+    start_method: str | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run every configuration on every item not yet recorded, then summarise each run.
 
     Args:
@@ -169,8 +198,9 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
     writers: dict[str, RecordWriter] = {}
     meta = {name: {"backends": b, "versions": versions(b)} for name, b in configs.items()}
     for name in configs:
-        check_run_file(out_dirs[name], {**(settings or {}), "suite": suite, "seed": seed, "config": name,
-                                        **meta[name]})
+        check_run_file(
+            out_dirs[name], {**(settings or {}), "suite": suite, "seed": seed, "config": name, **meta[name]}
+        )
         path = records_path(out_dirs[name], suite)
         done = {i for i, r in latest_by_id(read_records(path)).items() if not r.get("error")}
         for index, item in enumerate(items):
@@ -190,19 +220,30 @@ def run_configs(items: Sequence[QAItem], configs: dict[str, dict[str, str]], out
             method = start_method or helper_start_method(threads)
             if method == "fork" and threads != 1:  # see helper_start_method: it would hang
                 method = "spawn"
-            _run_shared(tasks, workers, (configs, seed, threads, meta), method,
-                        lambda recs: _write(recs, writers, bar, clock))
+            _run_shared(
+                tasks,
+                workers,
+                (configs, seed, threads, meta),
+                method,
+                lambda recs: _write(recs, writers, bar, clock),
+            )
     finally:
         bar.close()
         for w in writers.values():
             w.close()
     summaries = {name: finish(out_dirs[name], suite, [it.id for it in items]) for name in configs}
     for name in configs:
-        failed = [r for r in latest_by_id(read_records(records_path(out_dirs[name], suite))).values()
-                  if r.get("error")]
+        failed = [
+            r
+            for r in latest_by_id(read_records(records_path(out_dirs[name], suite))).values()
+            if r.get("error")
+        ]
         if failed:
-            print(f"warning: {len(failed)} item(s) of {name} failed and count as empty answers; first: "
-                  f"{failed[0]['error']}", file=sys.stderr)
+            print(
+                f"warning: {len(failed)} item(s) of {name} failed and count as empty answers; first: "
+                f"{failed[0]['error']}",
+                file=sys.stderr,
+            )
     clock["end"] = time.perf_counter()
     return summaries
 
@@ -229,8 +270,15 @@ def _claim(counter: Any) -> int:
     return index
 
 
-def _helper(conn: Any, counter: Any, tasks: list[tuple[int, dict[str, Any], list[str]]],
-            init: tuple[Any, ...] | None, threads: int, parent: int, inherited: list[Any]) -> None:
+def _helper(
+    conn: Any,
+    counter: Any,
+    tasks: list[tuple[int, dict[str, Any], list[str]]],
+    init: tuple[Any, ...] | None,
+    threads: int,
+    parent: int,
+    inherited: list[Any],
+) -> None:
     """A helper process: claim tasks until none are left, send ``(task number, records)`` back.
 
     ``init`` is ``_init_worker``'s arguments for a spawned helper; a forked one (``None``) has the
@@ -264,8 +312,13 @@ def _widen(conn: Any) -> None:
         pass
 
 
-def _run_shared(tasks: list[tuple[int, dict[str, Any], list[str]]], workers: int, init: tuple[Any, ...],
-                method: str, emit: Any) -> None:
+def _run_shared(
+    tasks: list[tuple[int, dict[str, Any], list[str]]],
+    workers: int,
+    init: tuple[Any, ...],
+    method: str,
+    emit: Any,
+) -> None:
     """Run ``tasks`` in this process and ``workers - 1`` helpers; ``emit(records)`` here, per task.
 
     The main process starts on the tasks as soon as its predictors are built; a helper takes the
@@ -301,9 +354,20 @@ def _run_shared(tasks: list[tuple[int, dict[str, Any], list[str]]], workers: int
         for _ in range(min(workers - 1, len(tasks) - 1)):  # no helper without a task for it
             reader, writer = ctx.Pipe(duplex=False)
             _widen(writer)
-            proc = ctx.Process(target=_helper, daemon=True, name="mereo-eval-helper",
-                               args=(writer, counter, tasks, None if forked else init, init[2], os.getpid(),
-                                     list(conns) if forked else []))
+            proc = ctx.Process(
+                target=_helper,
+                daemon=True,
+                name="mereo-eval-helper",
+                args=(
+                    writer,
+                    counter,
+                    tasks,
+                    None if forked else init,
+                    init[2],
+                    os.getpid(),
+                    list(conns) if forked else [],
+                ),
+            )
             proc.start()
             writer.close()  # the helper holds the only write end: its end reads as EOF here
             helpers.append(proc)
@@ -331,8 +395,9 @@ def _run_shared(tasks: list[tuple[int, dict[str, Any], list[str]]], workers: int
             conn.close()
 
 
-def _write(recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any,
-           clock: dict[str, float]) -> None:
+def _write(
+    recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any, clock: dict[str, float]
+) -> None:
     for r in recs:
         writers[r["config"]].write(r)
     bar.update(1)
@@ -350,17 +415,36 @@ def finish(out_dir: Path, suite: str, ids: Sequence[str] | None = None) -> dict[
     return summary
 
 
-def run_eval(suite: str, *, split: str = "test", limit: int | None = None, workers: int = 1,
-             out: str | Path | None = None, backends: dict[str, str] | None = None, seed: int = 0,
-             path: str | None = None, images_root: str | None = None, threads: int | None = None,
-             progress: bool = True) -> dict[str, Any]:
+def run_eval(
+    suite: str,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    workers: int = 1,
+    out: str | Path | None = None,
+    backends: dict[str, str] | None = None,
+    seed: int = 0,
+    path: str | None = None,
+    images_root: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Load a suite and run one backend configuration on it; returns the summary."""
     backends = backends or parse_backends(None)
     items = load_suite(suite, split, limit, seed, path, images_root)
     out_dir = Path(out or f"runs/eval-{suite}-{split}")
     settings = {"split": split, "limit": limit, "path": path, "images_root": images_root}
-    return run_configs(items, {"run": backends}, {"run": out_dir}, suite, workers=workers, seed=seed,
-                       threads=threads, settings=settings, progress=progress)["run"]
+    return run_configs(
+        items,
+        {"run": backends},
+        {"run": out_dir},
+        suite,
+        workers=workers,
+        seed=seed,
+        threads=threads,
+        settings=settings,
+        progress=progress,
+    )["run"]
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -371,12 +455,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None, help="at most N items")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1: this process)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per worker (default cores/workers)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads per worker (default cores/workers)"
+    )
     p.add_argument("--out", default=None, help="run folder (default runs/eval-SUITE-SPLIT)")
     p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
-    p.add_argument("--backend", nargs="*", default=[], metavar="FAMILY=NAME",
-                   help="e.g. segment=oracle coseg=per-image lmm=blind")
+    p.add_argument(
+        "--backend",
+        nargs="*",
+        default=[],
+        metavar="FAMILY=NAME",
+        help="e.g. segment=oracle coseg=per-image lmm=blind",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -387,9 +477,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser("mereo eval").parse_args(argv)
     backends = parse_backends(args.backend, args.preset)
     out = args.out or f"runs/eval-{args.suite}-{args.split}"
-    summary = run_eval(args.suite, split=args.split, limit=args.limit, workers=args.workers, out=out,
-                       backends=backends, seed=args.seed, path=args.path, images_root=args.images_root,
-                       threads=args.threads, progress=not args.no_progress)
+    summary = run_eval(
+        args.suite,
+        split=args.split,
+        limit=args.limit,
+        workers=args.workers,
+        out=out,
+        backends=backends,
+        seed=args.seed,
+        path=args.path,
+        images_root=args.images_root,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
     print(f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}")
     print(summary_table(summary))
     print(f"records and summary in {out}")
@@ -403,16 +503,23 @@ def bench_main(argv: list[str] | None = None) -> int:
     clock starts; the times include the workers' start-up (imports, building the agent).
     """
     p = argparse.ArgumentParser(prog="mereo bench eval", description=bench_main.__doc__)
-    p.add_argument("--suite", default="agent",
-                   choices=[s for s in SUITE_NAMES if s not in ("partonomy-core", "mixedparts")])
+    p.add_argument(
+        "--suite",
+        default="agent",
+        choices=[s for s in SUITE_NAMES if s not in ("partonomy-core", "mixedparts")],
+    )
     p.add_argument("--path", default=None)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--split", default="test")
     p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
     p.add_argument("--backend", nargs="*", default=[])
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per process in both runs (default: cores // workers)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per process in both runs (default: cores // workers)",
+    )
     args = p.parse_args(argv)
     backends = parse_backends(args.backend, args.preset)
     items = load_suite(args.suite, args.split, args.n, 0, args.path)
@@ -425,19 +532,32 @@ def bench_main(argv: list[str] | None = None) -> int:
             clock: dict[str, float] = {}
             t0 = time.perf_counter()
             run_dir = Path(tmp) / f"w{k}"
-            summary = run_configs(items, {"run": backends}, {"run": run_dir}, args.suite, workers=k,
-                                  settings={"split": args.split}, progress=True, timings=clock,
-                                  threads=args.threads)["run"]
+            summary = run_configs(
+                items,
+                {"run": backends},
+                {"run": run_dir},
+                args.suite,
+                workers=k,
+                settings={"split": args.split},
+                progress=True,
+                timings=clock,
+                threads=args.threads,
+            )["run"]
             times[k] = time.perf_counter() - t0
             items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))
             no_time = {g: {m: v for m, v in d.items() if m != "seconds"} for g, d in summary.items()}
             numbers[k] = json.dumps(no_time, sort_keys=True)
-            print(f"workers={k}: {len(items)} items in {times[k]:.1f} s (start-up included); "
-                  f"{items_s[k]:.2f} items/s once started", flush=True)
-    print(f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x wall time, "
-          f"{items_s[args.workers] / items_s[1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
-          f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}); "
-          f"same numbers: {numbers[1] == numbers[args.workers]}")
+            print(
+                f"workers={k}: {len(items)} items in {times[k]:.1f} s (start-up included); "
+                f"{items_s[k]:.2f} items/s once started",
+                flush=True,
+            )
+    print(
+        f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x wall time, "
+        f"{items_s[args.workers] / items_s[1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
+        f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}); "
+        f"same numbers: {numbers[1] == numbers[args.workers]}"
+    )
     return 0
 
 

@@ -13,13 +13,27 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mereo.evals import metrics as M
-from mereo.evals.items import QAItem
+from mereo import metrics as M
+from mereo.data.items import QAItem
 from mereo.types import PartMask
 
 #: Metric columns in the order tables show them (fractions in [0, 1], seconds in s).
-METRIC_ORDER = ("answer_f1", "exact_set", "mc_accuracy", "part_f1", "plan_accuracy", "giou", "giou_micro",
-                "ciou", "ap50", "miou", "recall", "ss", "siou", "seconds")
+METRIC_ORDER = (
+    "answer_f1",
+    "exact_set",
+    "mc_accuracy",
+    "part_f1",
+    "plan_accuracy",
+    "giou",
+    "giou_micro",
+    "ciou",
+    "ap50",
+    "miou",
+    "recall",
+    "ss",
+    "siou",
+    "seconds",
+)
 #: Suites whose items are image pairs scored with the Calico metrics.
 PAIR_SUITES = ("pairs",)
 
@@ -36,9 +50,14 @@ def correct_choice(item: QAItem) -> int | None:
 
 def gold_record(item: QAItem) -> dict[str, Any]:
     """The gold side of a record (JSON-ready)."""
-    return {"labels": item.gold_labels, "parts": [p.model_dump(mode="json") for p in item.gold_masks],
-            "plan": item.gold_plan, "choice": correct_choice(item), "answer_parts": item.answer_parts,
-            "other_object": item.other_object}
+    return {
+        "labels": item.gold_labels,
+        "parts": [p.model_dump(mode="json") for p in item.gold_masks],
+        "plan": item.gold_plan,
+        "choice": correct_choice(item),
+        "answer_parts": item.answer_parts,
+        "other_object": item.other_object,
+    }
 
 
 def _parts(raw: Iterable[dict[str, Any]]) -> list[PartMask]:
@@ -53,8 +72,10 @@ def item_metrics(pred: dict[str, Any], gold: dict[str, Any]) -> dict[str, float]
         there is a gold plan (not for predictors that do not plan); ``giou`` (paired, mean over
         the item's images that have a mask) when the item has gold masks.
     """
-    out = {"answer_f1": M.answer_set_f1(pred.get("labels", []), gold.get("labels", [])),
-           "exact_set": M.exact_set_match(pred.get("labels", []), gold.get("labels", []))}
+    out = {
+        "answer_f1": M.answer_set_f1(pred.get("labels", []), gold.get("labels", [])),
+        "exact_set": M.exact_set_match(pred.get("labels", []), gold.get("labels", [])),
+    }
     if gold.get("choice") is not None:
         out["mc_correct"] = float(pred.get("choice") == gold["choice"])
     if gold.get("plan") and not pred.get("no_plan"):
@@ -89,15 +110,23 @@ def summarize_group(records: Sequence[dict[str, Any]], label_metrics: bool = Tru
         records: run records (``prediction``, ``gold``, ``metrics``, ``seconds``, ``suite``).
         label_metrics: compute Recall and SS, which need the MiniLM encoder.
     """
-    out: dict[str, float] = {"n": float(len(records)),
-                             "errors": float(sum(1 for r in records if r.get("error")))}
+    out: dict[str, float] = {
+        "n": float(len(records)),
+        "errors": float(sum(1 for r in records if r.get("error"))),
+    }
     im = [r.get("metrics", {}) for r in records]
     out["answer_f1"] = _mean(m.get("answer_f1", math.nan) for m in im)
     out["exact_set"] = _mean(m.get("exact_set", math.nan) for m in im)
     out["mc_accuracy"] = _mean(m.get("mc_correct", math.nan) for m in im)
     out["plan_accuracy"] = _mean(m.get("plan_match", math.nan) for m in im)
-    prf = M.part_prf([r["prediction"].get("labels", []) for r in records],
-                     [r["gold"].get("labels", []) for r in records]) if records else None
+    prf = (
+        M.part_prf(
+            [r["prediction"].get("labels", []) for r in records],
+            [r["gold"].get("labels", []) for r in records],
+        )
+        if records
+        else None
+    )
     out["part_precision"] = prf.precision if prf else math.nan
     out["part_recall"] = prf.recall if prf else math.nan
     out["part_f1"] = prf.f1 if prf else math.nan
@@ -147,6 +176,9 @@ def summary_table(summary: dict[str, dict[str, float]], metrics: Sequence[str] =
     cols = [m for m in metrics if any(not math.isnan(g.get(m, math.nan)) for g in summary.values())]
     lines = ["| group | n | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
     for name, g in summary.items():
-        lines.append(f"| {name} | {format_value('n', g.get('n', 0))} | "
-                     + " | ".join(format_value(c, g.get(c, math.nan)) for c in cols) + " |")
+        lines.append(
+            f"| {name} | {format_value('n', g.get('n', 0))} | "
+            + " | ".join(format_value(c, g.get(c, math.nan)) for c in cols)
+            + " |"
+        )
     return "\n".join(lines)

@@ -6,7 +6,7 @@ Suites:
     ``agent``: a mix of the three SynthParts suites in equal parts (300 questions by default).
     ``partonomy-core PATH``: a Partonomy-Core JSON file (images relative to it).
     ``mixedparts PATH --images ROOT``: a MixedParts JSON file and the folder of its source images.
-    ``items PATH``: a JSON or JSONL file of :class:`~mereo.evals.items.QAItem` dicts.
+    ``items PATH``: a JSON or JSONL file of :class:`~mereo.data.items.QAItem` dicts.
 """
 
 from __future__ import annotations
@@ -16,22 +16,33 @@ from pathlib import Path
 from typing import Any
 
 from mereo.config import DEFAULT_BACKENDS
+from mereo.data.items import QAItem
 from mereo.errors import DatasetError, QuestionError
-from mereo.evals.items import QAItem
 
-SYNTH = {"synthparts-partonomy": "partonomy", "synthparts-pairs": "pairs",
-         "synthparts-multistep": "multistep"}
+SYNTH = {
+    "synthparts-partonomy": "partonomy",
+    "synthparts-pairs": "pairs",
+    "synthparts-multistep": "multistep",
+}
 FILE_SUITES = ("partonomy-core", "mixedparts", "items")
 SUITE_NAMES = ("agent", *SYNTH, *FILE_SUITES)
 #: ``mereo eval agent`` asks this many questions unless ``--limit`` says otherwise.
 AGENT_DEFAULT_N = 300
 SYNTH_DEFAULT_N = 200
 
-ORACLE_BACKENDS = {**DEFAULT_BACKENDS, "segment": "oracle", "coseg": "oracle", "correspond": "oracle",
-                   "recognize": "oracle"}
+ORACLE_BACKENDS = {
+    **DEFAULT_BACKENDS,
+    "segment": "oracle",
+    "coseg": "oracle",
+    "correspond": "oracle",
+    "recognize": "oracle",
+}
 BLIND_BACKENDS = {**DEFAULT_BACKENDS, "lmm": "blind"}
-PRESETS: dict[str, dict[str, str]] = {"default": dict(DEFAULT_BACKENDS), "oracle": ORACLE_BACKENDS,
-                                      "blind": BLIND_BACKENDS}
+PRESETS: dict[str, dict[str, str]] = {
+    "default": dict(DEFAULT_BACKENDS),
+    "oracle": ORACLE_BACKENDS,
+    "blind": BLIND_BACKENDS,
+}
 
 
 def parse_backends(pairs: list[str] | None, preset: str = "default") -> dict[str, str]:
@@ -54,12 +65,12 @@ def parse_backends(pairs: list[str] | None, preset: str = "default") -> dict[str
 
 
 def _loader(name: str) -> Any:
-    """A loader function of :mod:`mereo.evals.datasets` (imported when first needed)."""
-    from mereo.evals import datasets
+    """A loader function of :mod:`mereo.data.datasets` (imported when first needed)."""
+    from mereo.data import datasets
 
     fn = getattr(datasets, name, None)
     if fn is None:  # pragma: no cover - the loaders ship with the package
-        raise DatasetError(f"mereo.evals.datasets has no {name}(); this install is incomplete")
+        raise DatasetError(f"mereo.data.datasets has no {name}(); this install is incomplete")
     return fn
 
 
@@ -87,8 +98,14 @@ def _read_items(path: Path) -> list[QAItem]:
     return items
 
 
-def load_suite(suite: str, split: str = "test", limit: int | None = None, seed: int = 0,
-               path: str | None = None, images_root: str | None = None) -> list[QAItem]:
+def load_suite(
+    suite: str,
+    split: str = "test",
+    limit: int | None = None,
+    seed: int = 0,
+    path: str | None = None,
+    images_root: str | None = None,
+) -> list[QAItem]:
     """The items of a suite (see the module docstring), at most ``limit`` of them.
 
     Raises:
@@ -108,8 +125,10 @@ def load_suite(suite: str, split: str = "test", limit: int | None = None, seed: 
                 items += _synth(s, split, k, seed)
         return items
     if not path:
-        raise QuestionError(f"the {suite} suite needs the dataset file: mereo eval {suite} PATH"
-                            + (" --images ROOT" if suite == "mixedparts" else ""))
+        raise QuestionError(
+            f"the {suite} suite needs the dataset file: mereo eval {suite} PATH"
+            + (" --images ROOT" if suite == "mixedparts" else "")
+        )
     p = Path(path)
     if suite == "items":
         items = _read_items(p)

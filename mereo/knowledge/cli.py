@@ -17,15 +17,23 @@ SUGGEST_MIN_SIMILARITY = 0.5
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mereo graph", description=(
-        "Show the part hierarchy of one or more objects: each object's parts with the taxonomy "
-        "sources that list them, the parts they share and each one's unique parts."))
+    p = argparse.ArgumentParser(
+        prog="mereo graph",
+        description=(
+            "Show the part hierarchy of one or more objects: each object's parts with the taxonomy "
+            "sources that list them, the parts they share and each one's unique parts."
+        ),
+    )
     p.add_argument("objects", nargs="*", help="object names, e.g. chair stool")
     p.add_argument("--out", default="graph.png", help="PNG file for the picture (default: graph.png)")
     p.add_argument("--no-png", action="store_true", help="do not draw the picture")
     p.add_argument("--json", default=None, help="also write the subgraph as networkx node-link JSON here")
-    p.add_argument("--source", action="append", default=None,
-                   help="only parts from this taxonomy source (repeatable), e.g. --source PACO-LVIS")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="only parts from this taxonomy source (repeatable), e.g. --source PACO-LVIS",
+    )
     p.add_argument("--list", action="store_true", help="list the known objects and sources, then exit")
     return p
 

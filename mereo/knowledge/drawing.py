@@ -39,16 +39,23 @@ def _category_levels(kb: PartHierarchy, names: list[str], max_levels: int = 3) -
         frontier, d = [f"object:{o}"], 0
         while frontier and d < max_levels:
             d += 1
-            frontier = [v for u in frontier for _, v, e in kb.graph.out_edges(u, data=True)
-                        if e["relation"] == "is_a"]
+            frontier = [
+                v for u in frontier for _, v, e in kb.graph.out_edges(u, data=True) if e["relation"] == "is_a"
+            ]
             for v in frontier:
                 name = kb.graph.nodes[v]["name"]
                 levels[name] = max(levels.get(name, d), d)
     return levels
 
 
-def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, *, dpi: int = 100,
-                   sources: Sequence[str] | None = None) -> Path:
+def draw_hierarchy(
+    kb: PartHierarchy,
+    objects: Sequence[str],
+    path: str | Path,
+    *,
+    dpi: int = 100,
+    sources: Sequence[str] | None = None,
+) -> Path:
     """Write a PNG of the objects' categories, parts and subparts.
 
     Args:
@@ -82,8 +89,10 @@ def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, 
     subs = {p: kb.subparts_of(p) for p in ordered}
     sub_row = list(dict.fromkeys(s for p in ordered for s in subs[p] if s not in owners))
     levels = _category_levels(kb, names)
-    cat_rows = [[f"category:{c}" for c in sorted(levels) if levels[c] == d]
-                for d in range(max(levels.values(), default=0), 0, -1)]
+    cat_rows = [
+        [f"category:{c}" for c in sorted(levels) if levels[c] == d]
+        for d in range(max(levels.values(), default=0), 0, -1)
+    ]
 
     rows = [*cat_rows, [f"object:{o}" for o in names], [f"part:{p}" for p in ordered]]
     if sub_row:
@@ -129,13 +138,22 @@ def draw_hierarchy(kb: PartHierarchy, objects: Sequence[str], path: str | Path, 
         kind, _, name = node.partition(":")
         face = label_colour(node)
         dark = kind in ("object", "part")
-        ax.text(x, y, name.replace(" ", "\n"), ha="center", va="center", zorder=2,
-                fontsize=11 if kind == "object" else 8, fontweight="bold" if kind == "object" else "normal",
-                color="white" if dark else "black",
-                bbox={"boxstyle": "round,pad=0.3", "facecolor": face, "edgecolor": "none"})
+        ax.text(
+            x,
+            y,
+            name.replace(" ", "\n"),
+            ha="center",
+            va="center",
+            zorder=2,
+            fontsize=11 if kind == "object" else 8,
+            fontweight="bold" if kind == "object" else "normal",
+            color="white" if dark else "black",
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": face, "edgecolor": "none"},
+        )
     title = " vs ".join(names) if len(names) > 1 else names[0]
-    ax.set_title(f"part hierarchy: {title}  (red = shared parts: {', '.join(sorted(shared)) or 'none'})",
-                 fontsize=10)
+    ax.set_title(
+        f"part hierarchy: {title}  (red = shared parts: {', '.join(sorted(shared)) or 'none'})", fontsize=10
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", bbox_inches="tight")

@@ -137,8 +137,12 @@ def nearest(phrase: str, vocabulary: Sequence[str], k: int = 3) -> list[tuple[st
     return [(terms[i], float(sims[i])) for i in order]
 
 
-def ground(phrase: str, kind: Kind = "part", vocabulary: Sequence[str] | None = None,
-           threshold: float | None = DEFAULT_THRESHOLD) -> Grounding | None:
+def ground(
+    phrase: str,
+    kind: Kind = "part",
+    vocabulary: Sequence[str] | None = None,
+    threshold: float | None = DEFAULT_THRESHOLD,
+) -> Grounding | None:
     """Ground a phrase in a vocabulary of part or object names.
 
     Args:

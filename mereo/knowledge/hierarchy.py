@@ -68,8 +68,9 @@ class PartHierarchy:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_sources(cls, sources: Iterable[TaxonomySource],
-                     categories: dict[str, list[str]] | None = None) -> PartHierarchy:
+    def from_sources(
+        cls, sources: Iterable[TaxonomySource], categories: dict[str, list[str]] | None = None
+    ) -> PartHierarchy:
         """Build from taxonomy sources and a category tree (default: the bundled one)."""
         kb = cls()
         tree = category_tree() if categories is None else categories
@@ -88,8 +89,13 @@ class PartHierarchy:
                     kb._add_edge(("object", o), ("category", normalize(cat)), "is_a", src.source, conf)
             for part, subs in src.subparts.items():
                 for sub in subs:
-                    kb._add_edge(("part", canonical(part)), ("part", canonical(sub)), "has_part",
-                                 src.source, src.confidence)
+                    kb._add_edge(
+                        ("part", canonical(part)),
+                        ("part", canonical(sub)),
+                        "has_part",
+                        src.source,
+                        src.confidence,
+                    )
         return kb
 
     @classmethod
@@ -120,8 +126,9 @@ class PartHierarchy:
         self._vocab.clear()
         return n
 
-    def _add_edge(self, u: tuple[str, str], v: tuple[str, str], relation: str, source: str,
-                  confidence: float) -> bool:
+    def _add_edge(
+        self, u: tuple[str, str], v: tuple[str, str], relation: str, source: str, confidence: float
+    ) -> bool:
         """Add (or support) an edge; returns True when the edge is new."""
         a, b = self._add_node(*u, source), self._add_node(*v, source)
         if self.graph.has_edge(a, b):
@@ -131,8 +138,15 @@ class PartHierarchy:
             best = max(evidence.items(), key=lambda kv: (kv[1], kv[0] == data["source"]))
             data.update(evidence=evidence, sources=sorted(evidence), source=best[0], confidence=best[1])
             return False
-        self.graph.add_edge(a, b, relation=relation, evidence={source: confidence}, sources=[source],
-                            source=source, confidence=confidence)
+        self.graph.add_edge(
+            a,
+            b,
+            relation=relation,
+            evidence={source: confidence},
+            sources=[source],
+            source=source,
+            confidence=confidence,
+        )
         return True
 
     # -- lookups --------------------------------------------------------------------------------
@@ -158,8 +172,9 @@ class PartHierarchy:
 
     def sources(self) -> list[str]:
         """Names of the sources that support at least one has_part edge, sorted."""
-        return sorted({s for *_, d in self.graph.edges(data=True) if d["relation"] == "has_part"
-                       for s in d["sources"]})
+        return sorted(
+            {s for *_, d in self.graph.edges(data=True) if d["relation"] == "has_part" for s in d["sources"]}
+        )
 
     def _names(self, kind: str) -> list[str]:
         if kind not in self._vocab:
@@ -178,9 +193,11 @@ class PartHierarchy:
             vocab = self.object_vocabulary()
             suggestions = difflib.get_close_matches(canonical(name), vocab, n=4, cutoff=0.6)
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        return (f"unknown object {name!r}: it is not in the knowledge base ({len(self.object_vocabulary())} "
-                f"objects).{hint} Run `mereo graph --list` to see them all, or merge LMM-proposed parts with "
-                "PartHierarchy.merge().")
+        return (
+            f"unknown object {name!r}: it is not in the knowledge base ({len(self.object_vocabulary())} "
+            f"objects).{hint} Run `mereo graph --list` to see them all, or merge LMM-proposed parts with "
+            "PartHierarchy.merge()."
+        )
 
     def _check_sources(self, sources: Sequence[str] | None) -> set[str] | None:
         if sources is None:
@@ -192,8 +209,9 @@ class PartHierarchy:
         return wanted
 
     # -- queries --------------------------------------------------------------------------------
-    def parts_of(self, obj: str, sources: Sequence[str] | None = None, *,
-                 subparts: bool = False) -> list[str]:
+    def parts_of(
+        self, obj: str, sources: Sequence[str] | None = None, *, subparts: bool = False
+    ) -> list[str]:
         """The parts of an object, sorted.
 
         Args:
@@ -243,8 +261,11 @@ class PartHierarchy:
         n = node_id("part", canonical(part))
         if n not in self.graph:
             return []
-        return sorted(self.graph.nodes[u]["name"] for u in self.graph.predecessors(n)
-                      if self.graph.nodes[u]["kind"] == "object")
+        return sorted(
+            self.graph.nodes[u]["name"]
+            for u in self.graph.predecessors(n)
+            if self.graph.nodes[u]["kind"] == "object"
+        )
 
     def categories(self, obj: str) -> list[str]:
         """The categories of an object and all their ancestors, nearest first (then by name)."""
@@ -270,8 +291,14 @@ class PartHierarchy:
         return dict(self.graph.edges[u, v]["evidence"])
 
     # -- updates --------------------------------------------------------------------------------
-    def merge(self, obj: str, proposals: Sequence[str], source: str, confidence: float,
-              categories: Sequence[str] = ()) -> list[str]:
+    def merge(
+        self,
+        obj: str,
+        proposals: Sequence[str],
+        source: str,
+        confidence: float,
+        categories: Sequence[str] = (),
+    ) -> list[str]:
         """Add proposed parts of an object (e.g. from an LMM, LangHOPS-style), with provenance.
 
         Names are normalised; a proposal that repeats the object name (``"chair legs"`` for a chair)
@@ -301,7 +328,7 @@ class PartHierarchy:
         for raw in req.proposals:
             part = canonical(raw)
             if part.startswith(o + " ") and len(part) > len(o) + 1:
-                part = canonical(part[len(o) + 1:])
+                part = canonical(part[len(o) + 1 :])
             if not part or part == o:
                 continue
             if self._add_edge(("object", o), ("part", part), "has_part", req.source, req.confidence):
@@ -324,8 +351,9 @@ class PartHierarchy:
         g = self.graph if objects is None else self.subgraph(objects)
         return nx.node_link_data(g, edges="edges")
 
-    def save_png(self, path: str | Path, objects: Sequence[str],
-                 sources: Sequence[str] | None = None) -> Path:
+    def save_png(
+        self, path: str | Path, objects: Sequence[str], sources: Sequence[str] | None = None
+    ) -> Path:
         """Draw the hierarchy of some objects (shared parts highlighted) to a PNG file.
 
         Rows from top to bottom: categories, objects, parts, subparts. Returns the path written.
@@ -336,8 +364,10 @@ class PartHierarchy:
 
     def __repr__(self) -> str:
         n_obj, n_part = len(self.object_vocabulary()), len(self.part_vocabulary())
-        return (f"PartHierarchy({n_obj} objects, {n_part} parts, {self.graph.number_of_edges()} edges, "
-                f"sources={self.sources()})")
+        return (
+            f"PartHierarchy({n_obj} objects, {n_part} parts, {self.graph.number_of_edges()} edges, "
+            f"sources={self.sources()})"
+        )
 
 
 def default_graph() -> nx.DiGraph:

@@ -1,7 +1,7 @@
 """Prompt templates and JSON schemas for the LMM's structured output, as package data.
 
 Templates are Markdown files with ``{placeholders}`` filled by :func:`render`; schemas are JSON
-files. ``plan.schema.json`` is the JSON schema of :class:`mereo.agent.plan.Plan` (a test keeps
+files. ``plan.schema.json`` is the JSON schema of :class:`mereo.plan.Plan` (a test keeps
 the two in sync; ``python -m mereo.prompts`` rewrites it).
 """
 
@@ -40,7 +40,7 @@ def render(name: str, **values: Any) -> str:
 
 def write_plan_schema() -> str:
     """Regenerate ``plan.schema.json`` from the Plan model; returns the path written."""
-    from mereo.agent.plan import plan_json_schema
+    from mereo.plan import plan_json_schema
 
     path = resources.files(__package__).joinpath("plan.schema.json")
     text = json.dumps(plan_json_schema(), indent=1, sort_keys=True) + "\n"

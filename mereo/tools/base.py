@@ -50,8 +50,14 @@ class Segmenter(Protocol):
 
     name: str
 
-    def segment(self, image: ImageRef, text: str | None = None, parts: Sequence[str] | None = None,
-                object: str | None = None, image_index: int = 0) -> list[PartMask]:
+    def segment(
+        self,
+        image: ImageRef,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
         """Segment the parts named in ``text`` (span-tagged) or listed in ``parts``.
 
         Returns one PartMask per part found (union of its instances); parts that are not visible
@@ -89,11 +95,13 @@ class Correspondence(BaseModel):
 class Corresponder(Protocol):
     name: str
 
-    def correspond(self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef,
-                   parts_b: Sequence[PartMask]) -> Correspondence: ...
+    def correspond(
+        self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
+    ) -> Correspondence: ...
 
-    def match_points(self, image_a: ImageRef, points: Sequence[tuple[float, float]],
-                     image_b: ImageRef) -> list[tuple[float, float]]:
+    def match_points(
+        self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
+    ) -> list[tuple[float, float]]:
         """``points`` are ``(x, y)`` pixels in image_a; returns their matches in image_b's pixels."""
         ...
 
@@ -111,8 +119,9 @@ class Recognition(BaseModel):
 class Recognizer(Protocol):
     name: str
 
-    def recognize(self, image: ImageRef, candidates: Sequence[str] | None = None,
-                  top_k: int = 3) -> list[Recognition]:
+    def recognize(
+        self, image: ImageRef, candidates: Sequence[str] | None = None, top_k: int = 3
+    ) -> list[Recognition]:
         """Ranked object labels (from ``candidates`` or the known vocabulary)."""
         ...
 
@@ -133,6 +142,8 @@ def build_backend(family: str, registry: Mapping[str, Builder], name: str, ctx: 
     key, _, arg = name.partition(":")
     if key not in registry:
         known = ", ".join(sorted(registry))
-        raise UnknownBackendError(f"unknown {family} backend {name!r}; known backends: {known}. "
-                                  f"Names with an argument look like 'dinov2:/path/to/model'.")
+        raise UnknownBackendError(
+            f"unknown {family} backend {name!r}; known backends: {known}. "
+            f"Names with an argument look like 'dinov2:/path/to/model'."
+        )
     return registry[key](ctx, arg or None)

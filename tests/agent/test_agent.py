@@ -12,9 +12,9 @@ from PIL import Image
 
 from mereo.agent.agent import PartAgent
 from mereo.agent.answer import Answer, Step
+from mereo.data.synthparts import generate_scenes
+from mereo.data.synthparts.questions import make_questions
 from mereo.errors import InvalidImageError, MereoError, QuestionError, UnknownBackendError, ValidationError
-from mereo.evals.synthparts import generate_scenes
-from mereo.evals.synthparts.questions import make_questions
 
 ORACLE = {"segment": "oracle", "coseg": "oracle", "correspond": "oracle", "recognize": "oracle"}
 
@@ -81,8 +81,9 @@ def test_trace_records_each_step_and_backend(agent: PartAgent, world) -> None:
     )
 
 
-def test_named_pairs_are_segmented_unless_coseg_named_and_stream_yields_steps(agent: PartAgent,
-                                                                             world) -> None:
+def test_named_pairs_are_segmented_unless_coseg_named_and_stream_yields_steps(
+    agent: PartAgent, world
+) -> None:
     items, by_uid = world
     it = next(i for i in items if i.question_type == "unique_parts")
     out = list(agent.stream(it.question, images=_images(agent, it, by_uid)))

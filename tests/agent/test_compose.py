@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mereo.agent.compose import Evidence, evaluate
-from mereo.agent.plan import parse_expr
+from mereo.plan import parse_expr
 from mereo.types import Mask, PartMask
 
 

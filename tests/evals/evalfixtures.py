@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mereo.evals.items import GoldImage, QAItem
+from mereo.data.items import GoldImage, QAItem
 from mereo.knowledge import PartHierarchy
 from mereo.types import Mask, PartMask
 
@@ -28,31 +28,72 @@ def make_items(tmp: Path) -> list[QAItem]:
         Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp / name)
     kb = PartHierarchy.default()
     chair, stool = kb.parts_of("chair"), kb.parts_of("stool")
-    img = GoldImage(path=str(tmp / "a.png"), width=16, height=16,
-                    parts=[PartMask(label="seat", object="chair", mask=_mask(slice(0, 4))),
-                           PartMask(label="leg", object="chair", mask=_mask(slice(8, 16)))])
-    ident = QAItem(id="p-0", suite="partonomy", question_type="identification",
-                   question="What visible parts does the chair in the image have?", images=[img],
-                   answer_choices=["seat and leg", "seat", "arm"], answer_types=["correct", "incorrect",
-                                                                                 "incorrect"],
-                   answer_parts=[["leg", "seat"], ["seat"], ["arm"]], gold_labels=["leg", "seat"],
-                   gold_masks=img.parts, gold_plan={"expr": {"op": "parts", "object": "chair", "image": 0},
-                                                    "returns": "parts"})
+    img = GoldImage(
+        path=str(tmp / "a.png"),
+        width=16,
+        height=16,
+        parts=[
+            PartMask(label="seat", object="chair", mask=_mask(slice(0, 4))),
+            PartMask(label="leg", object="chair", mask=_mask(slice(8, 16))),
+        ],
+    )
+    ident = QAItem(
+        id="p-0",
+        suite="partonomy",
+        question_type="identification",
+        question="What visible parts does the chair in the image have?",
+        images=[img],
+        answer_choices=["seat and leg", "seat", "arm"],
+        answer_types=["correct", "incorrect", "incorrect"],
+        answer_parts=[["leg", "seat"], ["seat"], ["arm"]],
+        gold_labels=["leg", "seat"],
+        gold_masks=img.parts,
+        gold_plan={"expr": {"op": "parts", "object": "chair", "image": 0}, "returns": "parts"},
+    )
     inter_gold = sorted({"leg", "seat"} & set(stool))
-    inter = QAItem(id="p-1", suite="partonomy", question_type="intersection",
-                   question="What visible parts does the chair have in common with a stool?", images=[img],
-                   gold_labels=inter_gold, gold_masks=[p for p in img.parts if p.label in inter_gold],
-                   gold_plan={"expr": {"op": "intersect", "args": [
-                       {"op": "parts", "object": "chair", "image": 0},
-                       {"op": "kb_parts", "object": "stool"}]}, "returns": "parts"})
-    img2 = GoldImage(path=str(tmp / "b.png"), width=16, height=16,
-                     parts=[PartMask(label="leg", object="stool", mask=_mask(slice(6, 16)))])
-    pair = QAItem(id="c-0", suite="pairs", question_type="common_parts",
-                  question="Which parts do the objects in the two images share?", images=[img, img2],
-                  gold_labels=["leg"],
-                  gold_masks=[img.parts[1], img2.parts[0].model_copy(update={"image_index": 1})],
-                  gold_plan={"expr": {"op": "intersect", "args": [
-                      {"op": "parts", "object": "chair", "image": 0}, {"op": "parts", "object": "stool",
-                                                                       "image": 1}]}, "returns": "parts"})
+    inter = QAItem(
+        id="p-1",
+        suite="partonomy",
+        question_type="intersection",
+        question="What visible parts does the chair have in common with a stool?",
+        images=[img],
+        gold_labels=inter_gold,
+        gold_masks=[p for p in img.parts if p.label in inter_gold],
+        gold_plan={
+            "expr": {
+                "op": "intersect",
+                "args": [
+                    {"op": "parts", "object": "chair", "image": 0},
+                    {"op": "kb_parts", "object": "stool"},
+                ],
+            },
+            "returns": "parts",
+        },
+    )
+    img2 = GoldImage(
+        path=str(tmp / "b.png"),
+        width=16,
+        height=16,
+        parts=[PartMask(label="leg", object="stool", mask=_mask(slice(6, 16)))],
+    )
+    pair = QAItem(
+        id="c-0",
+        suite="pairs",
+        question_type="common_parts",
+        question="Which parts do the objects in the two images share?",
+        images=[img, img2],
+        gold_labels=["leg"],
+        gold_masks=[img.parts[1], img2.parts[0].model_copy(update={"image_index": 1})],
+        gold_plan={
+            "expr": {
+                "op": "intersect",
+                "args": [
+                    {"op": "parts", "object": "chair", "image": 0},
+                    {"op": "parts", "object": "stool", "image": 1},
+                ],
+            },
+            "returns": "parts",
+        },
+    )
     assert set(chair) >= {"leg", "seat"}
     return [ident, inter, pair]

@@ -27,8 +27,11 @@ def test_expand_product_and_one_at_a_time():
     prod = ablate.expand(grid)
     # 4 combinations (one of them the default) + oracle + blind
     assert list(prod)[0] == "default" and len(prod) == 4 + 2
-    assert prod["segment=oracle,coseg=per-image"] == {**DEFAULT_BACKENDS, "segment": "oracle",
-                                                      "coseg": "per-image"}
+    assert prod["segment=oracle,coseg=per-image"] == {
+        **DEFAULT_BACKENDS,
+        "segment": "oracle",
+        "coseg": "per-image",
+    }
     assert prod["oracle"] == ORACLE_BACKENDS and prod["blind"]["lmm"] == "blind"
     one = ablate.expand(grid, mode="one-at-a-time", baselines=False)
     assert sorted(one) == ["coseg=per-image", "default", "segment=oracle"]
@@ -41,8 +44,19 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
 def test_tiny_grid_on_the_partonomy_core_fixture(tmp_path: Path):
     """Loader + runner + grid end to end on the hand-written Partonomy-Core file."""
     out = tmp_path / "abl"
-    code = ablate.main(["partonomy-core", str(FIXTURES / "partonomy_core_mini.json"), "--base", "oracle",
-                        "--grid", "correspond=oracle,none", "--out", str(out), "--no-progress"])
+    code = ablate.main(
+        [
+            "partonomy-core",
+            str(FIXTURES / "partonomy_core_mini.json"),
+            "--base",
+            "oracle",
+            "--grid",
+            "correspond=oracle,none",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader((out / "ablation.csv").open()))
     overall = {r["configuration"]: r for r in rows if r["group"] == "all"}

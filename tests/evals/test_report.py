@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from evalfixtures import make_items
 from PIL import Image
 
 from mereo.errors import DatasetError
 from mereo.evals import report, runner
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import parse_backends
+from tests.evals.evalfixtures import make_items
 
 
 def test_report_of_a_blind_run(tmp_path: Path):
@@ -40,8 +40,19 @@ def test_mixedparts_fixture_end_to_end(tmp_path: Path):
     """Loader + runner + report on the hand-written MixedParts file (blind baseline: no masks)."""
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
     out = tmp_path / "mp"
-    code = runner.main(["mixedparts", str(fixtures / "mixedparts_mini.json"), "--images",
-                        str(fixtures / "images"), "--preset", "blind", "--out", str(out), "--no-progress"])
+    code = runner.main(
+        [
+            "mixedparts",
+            str(fixtures / "mixedparts_mini.json"),
+            "--images",
+            str(fixtures / "images"),
+            "--preset",
+            "blind",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     recs = read_records(records_path(out, "mixedparts"))
     assert recs and all(r["suite"] == "pairs" and len(r["images"]) == 2 for r in recs)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from evalfixtures import make_items
 
 from mereo.errors import DatasetError, QuestionError
 from mereo.evals import runner
@@ -20,6 +19,7 @@ from mereo.evals.predictors import BlindPredictor, choose_by_labels
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
 from mereo.knowledge import PartHierarchy
+from tests.evals.evalfixtures import make_items
 
 
 @pytest.fixture()
@@ -32,8 +32,9 @@ def items_file(tmp_path: Path) -> Path:
 
 def _numbers(summary: dict) -> str:
     """The summary without wall times, as comparable text."""
-    return json.dumps({g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()},
-                      sort_keys=True)
+    return json.dumps(
+        {g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()}, sort_keys=True
+    )
 
 
 def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
@@ -43,9 +44,12 @@ def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
     p = blind.predict(items[1])
     assert p.labels == sorted(set(kb.parts_of("chair")) & set(kb.parts_of("stool")))
     assert p.parts == []
-    assert blind.evaluate({"op": "difference", "args": [{"op": "kb_parts", "object": "chair"},
-                                                        {"op": "kb_parts", "object": "stool"}]}) == \
-        set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
+    assert blind.evaluate(
+        {
+            "op": "difference",
+            "args": [{"op": "kb_parts", "object": "chair"}, {"op": "kb_parts", "object": "stool"}],
+        }
+    ) == set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
     assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
 
 
@@ -89,8 +93,13 @@ def test_eval_records_and_summary(items_file: Path, tmp_path: Path, capsys):
 
 
 def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: Path):
-    full = runner.run_eval("items", path=str(items_file), out=tmp_path / "full",
-                           backends=parse_backends([], "blind"), progress=False)
+    full = runner.run_eval(
+        "items",
+        path=str(items_file),
+        out=tmp_path / "full",
+        backends=parse_backends([], "blind"),
+        progress=False,
+    )
     out = tmp_path / "crashed"
     blind = parse_backends([], "blind")
     runner.run_eval("items", path=str(items_file), out=out, backends=blind, progress=False)
@@ -98,23 +107,40 @@ def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: 
     lines = path.read_text().splitlines(keepends=True)
     path.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # killed while writing the second record
     assert len(read_records(path)) == 1
-    again = runner.run_eval("items", path=str(items_file), out=out, backends=parse_backends([], "blind"),
-                            progress=False)
+    again = runner.run_eval(
+        "items", path=str(items_file), out=out, backends=parse_backends([], "blind"), progress=False
+    )
     assert len(read_records(path)) == 3
     assert _numbers(again) == _numbers(full)
     with pytest.raises(DatasetError):  # same folder, other backends
-        runner.run_eval("items", path=str(items_file), out=out, backends=parse_backends([], "oracle"),
-                        progress=False)
+        runner.run_eval(
+            "items", path=str(items_file), out=out, backends=parse_backends([], "oracle"), progress=False
+        )
 
 
 def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     """SIGKILL a 2-worker `mereo eval` (oracle tools) midway, resume it, compare with a clean run."""
     killed, full, n = tmp_path / "killed", tmp_path / "full", 40
-    cmd = [sys.executable, "-m", "mereo.cli", "eval", "synthparts-partonomy", "--limit", str(n),
-           "--preset", "oracle", "--workers", "2", "--out", str(killed), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mereo.cli",
+        "eval",
+        "synthparts-partonomy",
+        "--limit",
+        str(n),
+        "--preset",
+        "oracle",
+        "--workers",
+        "2",
+        "--out",
+        str(killed),
+        "--no-progress",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     path = records_path(killed, "synthparts-partonomy")
     deadline = time.monotonic() + 240
     try:
@@ -130,8 +156,14 @@ def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     oracle = parse_backends([], "oracle")
     items = load_suite("synthparts-partonomy", "test", n)
     # one pass finishes the killed run and makes a clean one (two configurations, same backends)
-    out = runner.run_configs(items, {"resumed": oracle, "clean": oracle}, {"resumed": killed, "clean": full},
-                             "synthparts-partonomy", settings={"split": "test", "limit": n}, progress=False)
+    out = runner.run_configs(
+        items,
+        {"resumed": oracle, "clean": oracle},
+        {"resumed": killed, "clean": full},
+        "synthparts-partonomy",
+        settings={"split": "test", "limit": n},
+        progress=False,
+    )
     resumed, clean = out["resumed"], out["clean"]
     assert len({r["id"] for r in read_records(path)}) == n
     assert _numbers(resumed) == _numbers(clean)
@@ -141,7 +173,7 @@ def test_bad_inputs_raise_mereo_errors(tmp_path: Path):
     with pytest.raises(QuestionError):
         runner.run_eval("mixedparts", out=tmp_path / "x")
     bad = tmp_path / "bad.json"
-    bad.write_text("[{\"id\": 1}]")
+    bad.write_text('[{"id": 1}]')
     with pytest.raises(DatasetError):
         runner.run_eval("items", path=str(bad), out=tmp_path / "y")
 
@@ -164,13 +196,27 @@ def test_two_workers_do_every_item_once_with_the_numbers_of_one(tmp_path: Path, 
         pytest.skip("fork helpers are used on Linux only")
     n, oracle = 12, parse_backends([], "oracle")
     items = load_suite("synthparts-partonomy", "test", n)
-    one = runner.run_configs(items, {"run": oracle}, {"run": tmp_path / "one"}, "synthparts-partonomy",
-                             settings={"split": "test"}, progress=False)["run"]
+    one = runner.run_configs(
+        items,
+        {"run": oracle},
+        {"run": tmp_path / "one"},
+        "synthparts-partonomy",
+        settings={"split": "test"},
+        progress=False,
+    )["run"]
     if start_method == "fork":
         monkeypatch.setattr(runner, "_work", _pid_work(0.05))
-    two = runner.run_configs(items, {"run": oracle}, {"run": tmp_path / "two"}, "synthparts-partonomy",
-                             workers=2, threads=1, start_method=start_method, settings={"split": "test"},
-                             progress=False)["run"]
+    two = runner.run_configs(
+        items,
+        {"run": oracle},
+        {"run": tmp_path / "two"},
+        "synthparts-partonomy",
+        workers=2,
+        threads=1,
+        start_method=start_method,
+        settings={"split": "test"},
+        progress=False,
+    )["run"]
     recs = read_records(records_path(tmp_path / "two", "synthparts-partonomy"))
     assert sorted(r["index"] for r in recs) == list(range(n))
     assert all(r["error"] is None for r in recs)
@@ -193,8 +239,16 @@ def test_items_of_a_dead_helper_are_redone_by_the_main_process(tmp_path: Path, m
     monkeypatch.setattr(runner, "_work", dies_in_helper)
     n, oracle = 6, parse_backends([], "oracle")
     items = load_suite("synthparts-partonomy", "test", n)
-    runner.run_configs(items, {"run": oracle}, {"run": tmp_path / "run"}, "synthparts-partonomy", workers=2,
-                       threads=1, settings={"split": "test"}, progress=False)
+    runner.run_configs(
+        items,
+        {"run": oracle},
+        {"run": tmp_path / "run"},
+        "synthparts-partonomy",
+        workers=2,
+        threads=1,
+        settings={"split": "test"},
+        progress=False,
+    )
     recs = read_records(records_path(tmp_path / "run", "synthparts-partonomy"))
     assert sorted(r["index"] for r in recs) == list(range(n))
     assert {r["pid"] for r in recs} == {main}

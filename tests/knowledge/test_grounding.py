@@ -8,19 +8,45 @@ from mereo.errors import ValidationError
 from mereo.knowledge import Grounding, ground
 from mereo.knowledge.grounding import DEFAULT_THRESHOLD, nearest
 
-PARTS = ["arm", "back", "footrest", "leg", "seat", "seat cushion", "wheel", "tire", "knob", "windshield",
-         "shade"]
+PARTS = [
+    "arm",
+    "back",
+    "footrest",
+    "leg",
+    "seat",
+    "seat cushion",
+    "wheel",
+    "tire",
+    "knob",
+    "windshield",
+    "shade",
+]
 OBJECTS = ["airplane", "cat", "chair", "chest of drawers", "cup", "dog", "stool", "television receiver"]
 
 
-@pytest.mark.parametrize(("phrase", "term", "rule"), [
-    ("leg", "leg", "exact"), (" Leg ", "leg", "exact"), ("legs", "leg", "lemma"), ("Legs", "leg", "lemma"),
-    ("the legs", "leg", "lemma"), ("chair leg", "leg", "head"), ("the chair's legs", "leg", "head"),
-    ("legs of the chair", "leg", "head"), ("front left leg", "leg", "head"), ("tyres", "tire", "synonym"),
-    ("windscreen", "windshield", "synonym"), ("armrest", "arm", "synonym"), ("backrest", "back", "synonym"),
-    ("seat cushion", "seat cushion", "exact"), ("seat cushions", "seat cushion", "lemma"),
-    ("car tyres", "tire", "head"), ("doorknob", "knob", "head"), ("lampshade", "shade", "head"),
-])
+@pytest.mark.parametrize(
+    ("phrase", "term", "rule"),
+    [
+        ("leg", "leg", "exact"),
+        (" Leg ", "leg", "exact"),
+        ("legs", "leg", "lemma"),
+        ("Legs", "leg", "lemma"),
+        ("the legs", "leg", "lemma"),
+        ("chair leg", "leg", "head"),
+        ("the chair's legs", "leg", "head"),
+        ("legs of the chair", "leg", "head"),
+        ("front left leg", "leg", "head"),
+        ("tyres", "tire", "synonym"),
+        ("windscreen", "windshield", "synonym"),
+        ("armrest", "arm", "synonym"),
+        ("backrest", "back", "synonym"),
+        ("seat cushion", "seat cushion", "exact"),
+        ("seat cushions", "seat cushion", "lemma"),
+        ("car tyres", "tire", "head"),
+        ("doorknob", "knob", "head"),
+        ("lampshade", "shade", "head"),
+    ],
+)
 def test_part_phrases_ground_lexically(phrase, term, rule):
     g = ground(phrase, kind="part", vocabulary=PARTS, threshold=None)
     assert isinstance(g, Grounding)
@@ -28,12 +54,18 @@ def test_part_phrases_ground_lexically(phrase, term, rule):
     assert 0.0 < g.score <= 1.0 and g.phrase == phrase
 
 
-@pytest.mark.parametrize(("phrase", "term", "rule"), [
-    ("chairs", "chair", "lemma"), ("aeroplane", "airplane", "synonym"),
-    ("tv", "television receiver", "synonym"),
-    ("office chair", "chair", "head"), ("chests of drawers", "chest of drawers", "lemma"),
-    ("teacup", "cup", "head"), ("a Stool", "stool", "lemma"),
-])
+@pytest.mark.parametrize(
+    ("phrase", "term", "rule"),
+    [
+        ("chairs", "chair", "lemma"),
+        ("aeroplane", "airplane", "synonym"),
+        ("tv", "television receiver", "synonym"),
+        ("office chair", "chair", "head"),
+        ("chests of drawers", "chest of drawers", "lemma"),
+        ("teacup", "cup", "head"),
+        ("a Stool", "stool", "lemma"),
+    ],
+)
 def test_object_phrases_ground_lexically(phrase, term, rule):
     g = ground(phrase, kind="object", vocabulary=OBJECTS, threshold=None)
     assert g is not None and (g.term, g.rule) == (term, rule)
@@ -81,6 +113,7 @@ def test_bad_arguments_are_validation_errors():
 
 # -- embedding rule (loads the offline MiniLM once) -----------------------------------------------
 
+
 def test_embedding_grounds_paraphrases_above_the_threshold():
     g = ground("foot rest", vocabulary=PARTS)
     assert g is not None and (g.term, g.rule) == ("footrest", "embedding") and g.score >= DEFAULT_THRESHOLD
@@ -90,8 +123,9 @@ def test_embedding_grounds_paraphrases_above_the_threshold():
     assert g is not None and g.term == "dog"
 
 
-@pytest.mark.parametrize(("phrase", "kind"), [("banana", "part"), ("banana", "object"), ("democracy", "part"),
-                                              ("giraffe", "part")])
+@pytest.mark.parametrize(
+    ("phrase", "kind"), [("banana", "part"), ("banana", "object"), ("democracy", "part"), ("giraffe", "part")]
+)
 def test_unrelated_words_do_not_ground(phrase, kind):
     assert ground(phrase, kind=kind) is None
 

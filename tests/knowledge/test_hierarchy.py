@@ -17,23 +17,57 @@ TABLE6 = ["ADE20K-Part234", "PACO-LVIS", "PartImageNet"]
 # (a, b, sources, shared, only a, only b), read off Calico's Table 6 by hand
 PAIRS = [
     ("chair", "stool", ADE, ["leg", "seat"], ["apron", "arm", "back", "base", "skirt", "stretcher"], []),
-    ("chair", "stool", PACO, ["leg", "seat"],
-     ["apron", "arm", "back", "base", "rail", "skirt", "spindle", "stile", "stretcher", "swivel", "wheel"],
-     ["footrest", "step"]),
-    ("car", "truck", ADE,
-     ["bumper", "door", "headlight", "license plate", "logo", "mirror", "wheel", "window"],
-     ["hood", "wiper"], []),
+    (
+        "chair",
+        "stool",
+        PACO,
+        ["leg", "seat"],
+        ["apron", "arm", "back", "base", "rail", "skirt", "spindle", "stile", "stretcher", "swivel", "wheel"],
+        ["footrest", "step"],
+    ),
+    (
+        "car",
+        "truck",
+        ADE,
+        ["bumper", "door", "headlight", "license plate", "logo", "mirror", "wheel", "window"],
+        ["hood", "wiper"],
+        [],
+    ),
     ("dog", "cat", PIN, ["body", "foot", "head", "tail"], [], []),
-    ("dog", "cat", TABLE6, ["body", "foot", "head", "tail"],
-     ["ear", "eye", "leg", "neck", "nose", "tooth"], []),
+    (
+        "dog",
+        "cat",
+        TABLE6,
+        ["body", "foot", "head", "tail"],
+        ["ear", "eye", "leg", "neck", "nose", "tooth"],
+        [],
+    ),
     ("bird", "airplane", PIN, ["body", "head", "tail", "wing"], ["foot"], ["engine"]),
-    ("person", "ape", ADE + PIN, ["foot", "hand", "head"],
-     ["arm", "back", "gaze", "leg", "neck", "torso"], ["body", "tail"]),
-    ("sofa", "armchair", ADE, ["arm", "back", "back pillow", "leg", "seat base"], ["seat cushion", "skirt"],
-     ["apron", "seat"]),
+    (
+        "person",
+        "ape",
+        ADE + PIN,
+        ["foot", "hand", "head"],
+        ["arm", "back", "gaze", "leg", "neck", "torso"],
+        ["body", "tail"],
+    ),
+    (
+        "sofa",
+        "armchair",
+        ADE,
+        ["arm", "back", "back pillow", "leg", "seat base"],
+        ["seat cushion", "skirt"],
+        ["apron", "seat"],
+    ),
     ("cup", "mug", PACO, ["base", "handle", "inner body", "rim"], [], ["body", "bottom", "drawing", "text"]),
-    ("bus", "van", ADE, ["bumper", "door", "headlight", "license plate", "logo", "mirror", "wheel", "window",
-                         "wiper"], [], ["taillight"]),
+    (
+        "bus",
+        "van",
+        ADE,
+        ["bumper", "door", "headlight", "license plate", "logo", "mirror", "wheel", "window", "wiper"],
+        [],
+        ["taillight"],
+    ),
     ("snake", "fish", PIN, ["body", "head"], [], ["fin", "tail"]),
     ("knife", "scissors", PACO, ["blade", "handle"], [], ["finger hole", "screw"]),
     ("ape", "monkey", PIN, ["body", "foot", "hand", "head", "tail"], [], []),
@@ -101,8 +135,13 @@ def test_unknown_names_raise_clear_errors(kb):
 
 def test_merge_adds_proposals_with_provenance():
     kb = PartHierarchy.default()
-    added = kb.merge("tricycle", ["Wheels", "tricycle seat", "pedals", "handlebars", "the wheel"],
-                     source="lmm:test", confidence=0.6, categories=["road vehicle"])
+    added = kb.merge(
+        "tricycle",
+        ["Wheels", "tricycle seat", "pedals", "handlebars", "the wheel"],
+        source="lmm:test",
+        confidence=0.6,
+        categories=["road vehicle"],
+    )
     assert added == ["handlebar", "pedal", "seat", "wheel"]
     assert kb.parts_of("tricycles") == ["handlebar", "pedal", "seat", "wheel"]
     assert kb.provenance("tricycle", "wheel") == {"lmm:test": 0.6}

@@ -8,17 +8,49 @@ from mereo.knowledge import normalize
 from mereo.knowledge.normalize import singularize
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("legs", "leg"), ("Legs", "leg"), ("wheels", "wheel"), ("feet", "foot"), ("teeth", "tooth"),
-    ("leaves", "leaf"), ("knives", "knife"), ("shelves", "shelf"), ("valves", "valve"), ("keys", "key"),
-    ("batteries", "battery"), ("boxes", "box"), ("benches", "bench"), ("brushes", "brush"),
-    ("glasses", "glass"), ("bases", "base"), ("shoes", "shoe"), ("logos", "logo"), ("people", "person"),
-    ("bus", "bus"), ("buses", "bus"), ("glass", "glass"), ("pass", "pass"), ("scissors", "scissors"),
-    ("pliers", "pliers"), ("sheep", "sheep"), ("cactus", "cactus"), ("iris", "iris"), ("ox", "ox"),
-    ("The Chair's Legs!", "chair leg"), ("a stool", "stool"), ("the  seat-cushion ", "seat cushion"),
-    ("landing_gear", "landing gear"), ("chests of drawers", "chest of drawers"),
-    ("legs of the chair", "leg of the chair"), ("lower bristles", "lower bristle"), ("", ""), ("...", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("legs", "leg"),
+        ("Legs", "leg"),
+        ("wheels", "wheel"),
+        ("feet", "foot"),
+        ("teeth", "tooth"),
+        ("leaves", "leaf"),
+        ("knives", "knife"),
+        ("shelves", "shelf"),
+        ("valves", "valve"),
+        ("keys", "key"),
+        ("batteries", "battery"),
+        ("boxes", "box"),
+        ("benches", "bench"),
+        ("brushes", "brush"),
+        ("glasses", "glass"),
+        ("bases", "base"),
+        ("shoes", "shoe"),
+        ("logos", "logo"),
+        ("people", "person"),
+        ("bus", "bus"),
+        ("buses", "bus"),
+        ("glass", "glass"),
+        ("pass", "pass"),
+        ("scissors", "scissors"),
+        ("pliers", "pliers"),
+        ("sheep", "sheep"),
+        ("cactus", "cactus"),
+        ("iris", "iris"),
+        ("ox", "ox"),
+        ("The Chair's Legs!", "chair leg"),
+        ("a stool", "stool"),
+        ("the  seat-cushion ", "seat cushion"),
+        ("landing_gear", "landing gear"),
+        ("chests of drawers", "chest of drawers"),
+        ("legs of the chair", "leg of the chair"),
+        ("lower bristles", "lower bristle"),
+        ("", ""),
+        ("...", ""),
+    ],
+)
 def test_normalize(text, want):
     assert normalize(text) == want
 

@@ -20,8 +20,11 @@ DATA = Path(__file__).resolve().parents[2] / "mereo" / "knowledge" / "data"
 
 def _table6_rows() -> list[tuple[str, str]]:
     """(dataset, rest of line) for every row of Calico's Table 6, read from the seed text."""
-    papers = [p for p in sorted(SEEDS.glob("*.txt"))
-              if "Table 6: Object and Part Taxonomies" in p.read_text(encoding="utf-8")]
+    papers = [
+        p
+        for p in sorted(SEEDS.glob("*.txt"))
+        if "Table 6: Object and Part Taxonomies" in p.read_text(encoding="utf-8")
+    ]
     if not papers:
         pytest.skip(f"seed paper with Table 6 not found under {SEEDS}")
     lines = papers[0].read_text(encoding="utf-8").splitlines()
@@ -53,10 +56,13 @@ def test_every_table6_row_is_in_its_source_file():
             assert objects[obj].categories() == [supercat]
         else:
             # object names may be several words: exactly one known object must fit the row
-            fits = [o for o in objects if rest.startswith(o + " ")
-                    and rest[len(o) + 1:].split(", ") == objects[o].parts]
+            fits = [
+                o
+                for o in objects
+                if rest.startswith(o + " ") and rest[len(o) + 1 :].split(", ") == objects[o].parts
+            ]
             assert len(fits) == 1, f"{src} row {rest!r} matches {fits}"
-            obj, parts_text = fits[0], rest[len(fits[0]) + 1:]
+            obj, parts_text = fits[0], rest[len(fits[0]) + 1 :]
         assert objects[obj].parts == parts_text.split(", "), (src, obj)
         counts[src] += 1
     assert counts == {"ADE20K-Part234": 44, "PACO-LVIS": 73, "PartImageNet": 37}
@@ -84,8 +90,24 @@ def test_every_category_used_is_in_the_tree_and_the_tree_is_acyclic():
         for obj, entry in src.objects.items():
             for cat in entry.categories():
                 assert cat in tree, f"{src.source}:{obj} uses category {cat!r} missing from categories.json"
-    for c in ("quadruped", "biped", "bird", "fish", "reptile", "snake", "boat", "aeroplane",
-              "furniture", "seating", "vehicle", "tableware", "appliance", "electronics", "tool", "clothing"):
+    for c in (
+        "quadruped",
+        "biped",
+        "bird",
+        "fish",
+        "reptile",
+        "snake",
+        "boat",
+        "aeroplane",
+        "furniture",
+        "seating",
+        "vehicle",
+        "tableware",
+        "appliance",
+        "electronics",
+        "tool",
+        "clothing",
+    ):
         assert c in tree
 
 
@@ -109,10 +131,16 @@ def test_a_bad_taxonomy_file_is_a_dataset_error(tmp_path):
 
 
 def test_a_new_source_file_in_the_shared_format_loads(tmp_path):
-    doc = {"source": "SynthParts-test", "provenance": "test", "confidence": 0.9,
-           "objects": {"stool": {"parts": ["legs", "seat", "rung"], "category": "seating"},
-                       "robot": {"parts": ["arm", "head"], "category": "machine"}},
-           "subparts": {"seat": ["cushion"]}}
+    doc = {
+        "source": "SynthParts-test",
+        "provenance": "test",
+        "confidence": 0.9,
+        "objects": {
+            "stool": {"parts": ["legs", "seat", "rung"], "category": "seating"},
+            "robot": {"parts": ["arm", "head"], "category": "machine"},
+        },
+        "subparts": {"seat": ["cushion"]},
+    }
     (tmp_path / "synth.json").write_text(json.dumps(doc))
     (tmp_path / "notes.json").write_text(json.dumps({"description": "no objects key: not a source"}))
     kb = PartHierarchy.from_folder(tmp_path)
@@ -131,6 +159,10 @@ def test_the_bundled_hierarchy_is_acyclic_and_typed():
     assert kinds == {"object", "part", "category"}
     for u, v, d in g.edges(data=True):
         ku, kv = g.nodes[u]["kind"], g.nodes[v]["kind"]
-        assert (ku, d["relation"], kv) in {("object", "has_part", "part"), ("part", "has_part", "part"),
-                                           ("object", "is_a", "category"), ("category", "is_a", "category")}
+        assert (ku, d["relation"], kv) in {
+            ("object", "has_part", "part"),
+            ("part", "has_part", "part"),
+            ("object", "is_a", "category"),
+            ("category", "is_a", "category"),
+        }
         assert d["sources"] and 0.0 <= d["confidence"] <= 1.0 and d["source"] in d["sources"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from mereo.agent.plan import Plan
+from mereo.plan import Plan
 from mereo.types import ImageRef
 
 

@@ -17,9 +17,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mereo.agent.plan import Plan, parse_plan
 from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, MereoError, ValidationError
 from mereo.knowledge.normalize import normalize
+from mereo.plan import Plan, parse_plan
 from mereo.prompts import load_schema, load_text, render
 from mereo.types import ImageRef, validate
 

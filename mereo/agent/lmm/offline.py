@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mereo.agent.plan import Plan, PlanObject, parse_plan
 from mereo.errors import QuestionError, UnknownObjectError
 from mereo.knowledge import PartHierarchy, canonical, ground
+from mereo.plan import Plan, PlanObject, parse_plan
 from mereo.types import ImageRef
 
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "1st": 0, "2nd": 1, "3rd": 2}

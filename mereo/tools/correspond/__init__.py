@@ -35,8 +35,10 @@ def _dinov2_small(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
 
 def _dinov2(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
     if not arg:
-        raise ValidationError("the dinov2 backend needs weights: 'dinov2:facebook/dinov2-small' "
-                              "(hub id in the local cache) or 'dinov2:/path/to/save_pretrained/folder'.")
+        raise ValidationError(
+            "the dinov2 backend needs weights: 'dinov2:facebook/dinov2-small' "
+            "(hub id in the local cache) or 'dinov2:/path/to/save_pretrained/folder'."
+        )
     encoder = load_pretrained(arg, ctx.device)
     return FeatureCorresponder(f"dinov2:{arg}", encoder.encode, ctx)
 
@@ -76,8 +78,9 @@ def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
     return build_backend("correspond", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
 
 
-def dense_features(backend: str | FeatureCorresponder, image: ImageRef | np.ndarray,
-                   ctx: ToolContext | None = None) -> DenseFeatures:
+def dense_features(
+    backend: str | FeatureCorresponder, image: ImageRef | np.ndarray, ctx: ToolContext | None = None
+) -> DenseFeatures:
     """Patch tokens of ``image``: ``.tokens`` is ``N x D`` float32, ``.grid`` is ``(grid_h, grid_w)``.
 
     Args:
@@ -106,9 +109,18 @@ def load_encoder(name: str = DEFAULT_BACKEND, device: str = "auto") -> DenseEnco
         return load_small(device)
     if key == "dinov2" and arg:
         return load_pretrained(arg, device)
-    raise ValidationError(f"no DINOv2 encoder named {name!r}; use 'dinov2-small' or "
-                          "'dinov2:<hub id or dir>'.")
+    raise ValidationError(
+        f"no DINOv2 encoder named {name!r}; use 'dinov2-small' or 'dinov2:<hub id or dir>'."
+    )
 
 
-__all__ = ["REGISTRY", "DEFAULT_BACKEND", "DenseFeatures", "DenseEncoder", "build", "dense_features",
-           "list_backends", "load_encoder"]
+__all__ = [
+    "REGISTRY",
+    "DEFAULT_BACKEND",
+    "DenseFeatures",
+    "DenseEncoder",
+    "build",
+    "dense_features",
+    "list_backends",
+    "load_encoder",
+]

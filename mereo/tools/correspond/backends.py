@@ -47,8 +47,9 @@ def _check_image(image: object, what: str) -> ImageRef:
     try:
         return ImageRef(image)  # type: ignore[arg-type]
     except Exception as e:
-        raise ValidationError(f"{what} must be an ImageRef, a path, a PIL image or an HxWx3 array "
-                              f"({e})") from e
+        raise ValidationError(
+            f"{what} must be an ImageRef, a path, a PIL image or an HxWx3 array ({e})"
+        ) from e
 
 
 def _check_parts(parts: Sequence[PartMask], image: ImageRef, what: str) -> list[np.ndarray]:
@@ -57,9 +58,11 @@ def _check_parts(parts: Sequence[PartMask], image: ImageRef, what: str) -> list[
         if not isinstance(p, PartMask):
             raise ValidationError(f"{what} must be PartMask objects, got {type(p).__name__}")
         if tuple(p.mask.size) != (image.height, image.width):
-            raise ValidationError(f"{what}: mask of {p.label!r} is {p.mask.size[1]}x{p.mask.size[0]} "
-                                  f"but the image is {image.width}x{image.height}; masks must be in "
-                                  "the image's frame.")
+            raise ValidationError(
+                f"{what}: mask of {p.label!r} is {p.mask.size[1]}x{p.mask.size[0]} "
+                f"but the image is {image.width}x{image.height}; masks must be in "
+                "the image's frame."
+            )
         masks.append(p.mask.to_numpy())
     return masks
 
@@ -75,8 +78,9 @@ class FeatureCorresponder:
         temperature: the soft-argmax temperature of ``match_points``.
     """
 
-    def __init__(self, name: str, encode: EncodeFn, ctx: ToolContext, threshold: float = 0.5,
-                 temperature: float = 0.02):
+    def __init__(
+        self, name: str, encode: EncodeFn, ctx: ToolContext, threshold: float = 0.5, temperature: float = 0.02
+    ):
         self.name = name
         self._encode = encode
         self.ctx = ctx
@@ -95,25 +99,37 @@ class FeatureCorresponder:
         self.ctx.note(tool="correspond", backend=self.name, cache="hit" if hit else "miss")
         return feats
 
-    def correspond(self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef,
-                   parts_b: Sequence[PartMask]) -> Correspondence:
+    def correspond(
+        self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
+    ) -> Correspondence:
         """Cosine similarity of mask-pooled features of every part pair, and mutual best matches."""
         ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
         masks_a, masks_b = _check_parts(parts_a, ref_a, "parts_a"), _check_parts(parts_b, ref_b, "parts_b")
         fa, fb = self.features(ref_a), self.features(ref_b)
-        sim = cosine_matrix(part_descriptors(fa.tokens, masks_a, fa.grid),
-                            part_descriptors(fb.tokens, masks_b, fb.grid)).clamp(-1.0, 1.0)
-        return Correspondence(similarity=sim.tolist(), matches=mutual_matches(sim, self.threshold),
-                              threshold=self.threshold)
+        sim = cosine_matrix(
+            part_descriptors(fa.tokens, masks_a, fa.grid), part_descriptors(fb.tokens, masks_b, fb.grid)
+        ).clamp(-1.0, 1.0)
+        return Correspondence(
+            similarity=sim.tolist(), matches=mutual_matches(sim, self.threshold), threshold=self.threshold
+        )
 
-    def match_points(self, image_a: ImageRef, points: Sequence[tuple[float, float]],
-                     image_b: ImageRef) -> list[tuple[float, float]]:
+    def match_points(
+        self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
+    ) -> list[tuple[float, float]]:
         """Map ``(x, y)`` pixels of image_a to image_b (soft argmax over feature similarity)."""
         ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
         pts = _check_points(points, ref_a)
         fa, fb = self.features(ref_a), self.features(ref_b)
-        out = transfer_points(fa.tokens, fa.grid, (ref_a.height, ref_a.width), pts, fb.tokens, fb.grid,
-                              (ref_b.height, ref_b.width), self.temperature)
+        out = transfer_points(
+            fa.tokens,
+            fa.grid,
+            (ref_a.height, ref_a.width),
+            pts,
+            fb.tokens,
+            fb.grid,
+            (ref_b.height, ref_b.width),
+            self.temperature,
+        )
         return [(float(x), float(y)) for x, y in out.tolist()]
 
 
@@ -124,8 +140,10 @@ def _check_points(points: Sequence[tuple[float, float]], image: ImageRef) -> tor
         raise ValidationError(f"points must be (x, y) pixel pairs: {e}") from e
     for x, y in checked:
         if not (0 <= x <= image.width and 0 <= y <= image.height):
-            raise ValidationError(f"point ({x}, {y}) lies outside image_a "
-                                  f"({image.width}x{image.height} pixels); points are (x, y) pixels.")
+            raise ValidationError(
+                f"point ({x}, {y}) lies outside image_a "
+                f"({image.width}x{image.height} pixels); points are (x, y) pixels."
+            )
     return torch.tensor(checked, dtype=torch.float32).reshape(-1, 2)
 
 
@@ -141,15 +159,17 @@ class NoCorresponder:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
 
-    def correspond(self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef,
-                   parts_b: Sequence[PartMask]) -> Correspondence:
+    def correspond(
+        self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
+    ) -> Correspondence:
         ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
         _check_parts(parts_a, ref_a, "parts_a")
         _check_parts(parts_b, ref_b, "parts_b")
         return Correspondence(similarity=[[0.0] * len(parts_b) for _ in parts_a], matches=[], threshold=1.0)
 
-    def match_points(self, image_a: ImageRef, points: Sequence[tuple[float, float]],
-                     image_b: ImageRef) -> list[tuple[float, float]]:
+    def match_points(
+        self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
+    ) -> list[tuple[float, float]]:
         ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
         pts = _check_points(points, ref_a)
         sx, sy = ref_b.width / ref_a.width, ref_b.height / ref_a.height

@@ -49,8 +49,9 @@ def to_pixels(images: np.ndarray | torch.Tensor, image_size: int) -> torch.Tenso
         x = x[None]
     x = x.permute(0, 3, 1, 2).float() / 255.0
     if x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                          antialias=True)
+        x = F.interpolate(
+            x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True
+        )
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -71,8 +72,13 @@ class DenseEncoder:
             (calibrated per checkpoint by ``mereo eval correspond --calibrate``).
     """
 
-    def __init__(self, model: torch.nn.Module, image_size: int | None = None, device: str = "auto",
-                 match_threshold: float = DEFAULT_MATCH_THRESHOLD):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        image_size: int | None = None,
+        device: str = "auto",
+        match_threshold: float = DEFAULT_MATCH_THRESHOLD,
+    ):
         self.device = resolve_device(device)
         self.match_threshold = match_threshold
         self.model: Any = model.to(self.device).eval()
@@ -109,8 +115,10 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Den
     model = build_model(manifest.get("config", SMALL_CONFIG))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if [k for k in missing if "mask_token" not in k] or unexpected:
-        raise CheckpointError(f"{CHECKPOINT_NAME} does not fit its architecture (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]}); retrain it with `mereo train correspond`.")
+        raise CheckpointError(
+            f"{CHECKPOINT_NAME} does not fit its architecture (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}); retrain it with `mereo train correspond`."
+        )
     calibrated = manifest.get("match_threshold", {}).get("value", DEFAULT_MATCH_THRESHOLD)
     return DenseEncoder(model, device=device, match_threshold=float(calibrated))
 

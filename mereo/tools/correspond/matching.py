@@ -20,8 +20,9 @@ def mask_weights(mask: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(m, grid).flatten()
 
 
-def part_descriptors(tokens: torch.Tensor, masks: Sequence[np.ndarray],
-                     grid: tuple[int, int]) -> torch.Tensor:
+def part_descriptors(
+    tokens: torch.Tensor, masks: Sequence[np.ndarray], grid: tuple[int, int]
+) -> torch.Tensor:
     """Mask-weighted mean of L2-normalised tokens, L2-normalised again.
 
     Args:
@@ -71,8 +72,9 @@ def cell_centres(grid: tuple[int, int], height: int, width: int) -> torch.Tensor
     return torch.stack([xx.flatten(), yy.flatten()], dim=1)
 
 
-def sample_tokens(tokens: torch.Tensor, grid: tuple[int, int], points: torch.Tensor, height: int,
-                  width: int) -> torch.Tensor:
+def sample_tokens(
+    tokens: torch.Tensor, grid: tuple[int, int], points: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
     """Bilinearly sample the token grid at pixel points: ``K x 2`` ``(x, y)`` -> ``K x D``."""
     gh, gw = grid
     fmap = tokens.float().T.reshape(1, -1, gh, gw)
@@ -83,9 +85,16 @@ def sample_tokens(tokens: torch.Tensor, grid: tuple[int, int], points: torch.Ten
     return out[0, :, :, 0].T
 
 
-def transfer_points(tokens_a: torch.Tensor, grid_a: tuple[int, int], size_a: tuple[int, int],
-                    points: torch.Tensor, tokens_b: torch.Tensor, grid_b: tuple[int, int],
-                    size_b: tuple[int, int], temperature: float = 0.02) -> torch.Tensor:
+def transfer_points(
+    tokens_a: torch.Tensor,
+    grid_a: tuple[int, int],
+    size_a: tuple[int, int],
+    points: torch.Tensor,
+    tokens_b: torch.Tensor,
+    grid_b: tuple[int, int],
+    size_b: tuple[int, int],
+    temperature: float = 0.02,
+) -> torch.Tensor:
     """Map pixel points of image A to image B by feature similarity.
 
     Each point's feature (bilinearly sampled in A) is compared with every token of B; the answer

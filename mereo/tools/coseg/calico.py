@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from mereo.device import resolve_device
 from mereo.errors import CheckpointError, ValidationError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
-from mereo.tools.coseg.data import pixels_at
-from mereo.tools.coseg.features import FrozenEncoders, load_encoders
+from mereo.tools.coseg.features import FrozenEncoders, load_encoders, pixels_at
 from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
 from mereo.types import ImageRef, Mask, PartMask

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mereo.errors import CheckpointError
 from mereo.tools.base import ToolContext
@@ -193,3 +194,11 @@ def load_encoders(
                 stacklevel=2,
             )
     return FrozenEncoders(clip, dino, sources)
+
+
+def pixels_at(images: np.ndarray, side: int) -> torch.Tensor:
+    """``B x H x W x 3`` uint8 -> ``B x 3 x side x side`` float in ``[0, 1]``."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if t.shape[-1] != side:
+        t = F.interpolate(t, size=(side, side), mode="area")
+    return t

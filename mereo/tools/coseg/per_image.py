@@ -128,7 +128,8 @@ def build(ctx: ToolContext, arg: str | None = None) -> PerImageCoSegmenter:
     return from_tools(ctx, seg, rec, corr)
 
 
-def from_tools(ctx: ToolContext, segmenter: Any, recognizer: Any,
-               corresponder: Any | None) -> PerImageCoSegmenter:
+def from_tools(
+    ctx: ToolContext, segmenter: Any, recognizer: Any, corresponder: Any | None
+) -> PerImageCoSegmenter:
     """The baseline over already built backends (the agent passes its own; None: no correspondence)."""
     return PerImageCoSegmenter(ctx, segmenter, recognizer, corresponder, default_kb_parts())

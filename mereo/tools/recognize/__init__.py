@@ -34,8 +34,10 @@ def _clip_small(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
 
 def _open_clip(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
     if not arg:
-        raise ValidationError("the open_clip backend needs an architecture and weights: "
-                              "'open_clip:ViT-B-32:/path/to/weights.pt' or 'open_clip:ViT-B-32:openai'.")
+        raise ValidationError(
+            "the open_clip backend needs an architecture and weights: "
+            "'open_clip:ViT-B-32:/path/to/weights.pt' or 'open_clip:ViT-B-32:openai'."
+        )
     if arg.startswith(("local-dir:", "hf-hub:")):  # open_clip's own folder / hub formats name both
         arch, pretrained = arg, ""
     else:
@@ -59,13 +61,22 @@ def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
     return build_backend("recognize", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
 
 
-def patch_features(backend: str | ClipRecognizer, image: ImageRef | np.ndarray,
-                   ctx: ToolContext | None = None) -> DenseFeatures:
+def patch_features(
+    backend: str | ClipRecognizer, image: ImageRef | np.ndarray, ctx: ToolContext | None = None
+) -> DenseFeatures:
     """CLIP patch tokens of ``image`` projected into the joint space: ``.tokens`` ``N x E``,
     ``.grid`` ``(grid_h, grid_w)`` (8 x 8 for ``clip-small``)."""
     rec = build(backend, ctx) if isinstance(backend, str) else backend
     return rec.patch_features(image)
 
 
-__all__ = ["REGISTRY", "DEFAULT_BACKEND", "ClipModel", "ClipRecognizer", "build", "default_vocabulary",
-           "list_backends", "patch_features"]
+__all__ = [
+    "REGISTRY",
+    "DEFAULT_BACKEND",
+    "ClipModel",
+    "ClipRecognizer",
+    "build",
+    "default_vocabulary",
+    "list_backends",
+    "patch_features",
+]

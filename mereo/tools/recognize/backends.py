@@ -25,7 +25,7 @@ from mereo.types import ImageRef, Mask
 
 def default_vocabulary() -> list[str]:
     """The object names ``recognize`` chooses from when no candidates are given: SynthParts' categories."""
-    from mereo.evals.synthparts import CATEGORIES
+    from mereo.data.synthparts import CATEGORIES
 
     return list(CATEGORIES)
 
@@ -55,8 +55,9 @@ def _check_image(image: object) -> ImageRef:
     try:
         return ImageRef(image)  # type: ignore[arg-type]
     except Exception as e:
-        raise ValidationError(f"image must be an ImageRef, a path, a PIL image or an HxWx3 array "
-                              f"({e})") from e
+        raise ValidationError(
+            f"image must be an ImageRef, a path, a PIL image or an HxWx3 array ({e})"
+        ) from e
 
 
 class ClipRecognizer:
@@ -70,8 +71,14 @@ class ClipRecognizer:
         describe: add knowledge-base part descriptions to each name's prompts.
     """
 
-    def __init__(self, name: str, clip: ClipModel, ctx: ToolContext, vocabulary: Sequence[str] | None = None,
-                 describe: bool = False):
+    def __init__(
+        self,
+        name: str,
+        clip: ClipModel,
+        ctx: ToolContext,
+        vocabulary: Sequence[str] | None = None,
+        describe: bool = False,
+    ):
         self.name = name
         self.clip = clip
         self.ctx = ctx
@@ -108,8 +115,9 @@ class ClipRecognizer:
         return self._class_cache[key]
 
     # -- the Recognizer protocol -------------------------------------------------------------------------
-    def recognize(self, image: ImageRef, candidates: Sequence[str] | None = None,
-                  top_k: int = 3) -> list[Recognition]:
+    def recognize(
+        self, image: ImageRef, candidates: Sequence[str] | None = None, top_k: int = 3
+    ) -> list[Recognition]:
         """The objects in the image, best first: label, score in ``[0, 1]``, ``(x, y, w, h)`` box, mask.
 
         Several objects are found from the patch tokens (see ``detect.py``); a model without patch
@@ -129,8 +137,15 @@ class ClipRecognizer:
         if self._bg is None:
             self._bg = background_embedding(self.clip)
         dets = detect(self.clip, ref.array, classes, self._bg, enc["tokens"], self.clip.grid)
-        return [Recognition(label=names[d.label], score=min(1.0, max(0.0, d.score)), box=d.box,
-                            mask=Mask.from_numpy(d.mask)) for d in dets[:top_k]]
+        return [
+            Recognition(
+                label=names[d.label],
+                score=min(1.0, max(0.0, d.score)),
+                box=d.box,
+                mask=Mask.from_numpy(d.mask),
+            )
+            for d in dets[:top_k]
+        ]
 
     def score(self, image: ImageRef, mask: Mask | None, texts: Sequence[str]) -> list[float]:
         """Cosine similarity in ``[-1, 1]`` of the region (square crop around ``mask``, or the whole
@@ -143,8 +158,10 @@ class ClipRecognizer:
             if not isinstance(mask, Mask):
                 raise ValidationError(f"mask must be a mereo.types.Mask or None, got {type(mask).__name__}.")
             if tuple(mask.size) != (ref.height, ref.width):
-                raise ValidationError(f"mask is {mask.size[1]}x{mask.size[0]} but the image is "
-                                      f"{ref.width}x{ref.height}; give the mask in the image's frame.")
+                raise ValidationError(
+                    f"mask is {mask.size[1]}x{mask.size[0]} but the image is "
+                    f"{ref.width}x{ref.height}; give the mask in the image's frame."
+                )
             if mask.is_empty():
                 raise ValidationError("mask is empty; give a mask with at least one pixel or None.")
             crop = crop_batch(ref.array[None], [0], [square_box(mask.to_numpy())], self.clip.image_size)

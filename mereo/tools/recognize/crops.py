@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
-from mereo.tools.correspond.data import NO_PART, SceneArrays
+from mereo.data.arrays import NO_PART, SceneArrays
 
 #: Parts smaller than this many pixels are not used as crops.
 MIN_PART_AREA = 16
@@ -28,15 +28,17 @@ class CropItem:
     obj: int = -1
 
 
-def square_box(mask: np.ndarray, margin: float = 0.15,
-               min_side: float = 12.0) -> tuple[float, float, float, float]:
+def square_box(
+    mask: np.ndarray, margin: float = 0.15, min_side: float = 12.0
+) -> tuple[float, float, float, float]:
     """Square ``(x0, y0, x1, y1)`` box around a non-empty ``H x W`` mask, enlarged by ``margin``."""
     ys, xs = np.nonzero(mask)
     return square_from_bounds(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, margin, min_side)
 
 
-def square_from_bounds(x0: float, y0: float, x1: float, y1: float, margin: float = 0.15,
-                       min_side: float = 12.0) -> tuple[float, float, float, float]:
+def square_from_bounds(
+    x0: float, y0: float, x1: float, y1: float, margin: float = 0.15, min_side: float = 12.0
+) -> tuple[float, float, float, float]:
     """Square box centred on a ``(x0, y0, x1, y1)`` box, side ``max(w, h) * (1 + 2 margin)``."""
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     side = max(x1 - x0, y1 - y0, min_side) * (1 + 2 * margin)
@@ -72,8 +74,9 @@ def part_items(data: SceneArrays) -> list[CropItem]:
     return items
 
 
-def jitter_box(box: tuple[float, float, float, float], rng: np.random.Generator,
-               amount: float = 0.1) -> tuple[float, float, float, float]:
+def jitter_box(
+    box: tuple[float, float, float, float], rng: np.random.Generator, amount: float = 0.1
+) -> tuple[float, float, float, float]:
     """The square ``box`` shifted by up to ``amount`` of its side and rescaled by up to ``exp(amount)``."""
     x0, y0, x1, y1 = box
     side = (x1 - x0) * float(np.exp(rng.uniform(-amount, amount)))
@@ -82,8 +85,13 @@ def jitter_box(box: tuple[float, float, float, float], rng: np.random.Generator,
     return (float(cx - side / 2), float(cy - side / 2), float(cx + side / 2), float(cy + side / 2))
 
 
-def crop_batch(images: np.ndarray, index: Sequence[int], boxes: Sequence[tuple[float, float, float, float]],
-               size: int, flip: np.ndarray | None = None) -> torch.Tensor:
+def crop_batch(
+    images: np.ndarray,
+    index: Sequence[int],
+    boxes: Sequence[tuple[float, float, float, float]],
+    size: int,
+    flip: np.ndarray | None = None,
+) -> torch.Tensor:
     """Cut ``(x0, y0, x1, y1)`` boxes out of ``images[index]`` and resize them to ``size``.
 
     Args:
@@ -101,21 +109,32 @@ def crop_batch(images: np.ndarray, index: Sequence[int], boxes: Sequence[tuple[f
     return _cut(x, inverse.tolist(), boxes, size, flip, sampling_ratio=2)
 
 
-def _cut(x: torch.Tensor, rows: Sequence[int], boxes: Sequence[tuple[float, float, float, float]], size: int,
-         flip: np.ndarray | None, sampling_ratio: int) -> torch.Tensor:
+def _cut(
+    x: torch.Tensor,
+    rows: Sequence[int],
+    boxes: Sequence[tuple[float, float, float, float]],
+    size: int,
+    flip: np.ndarray | None,
+    sampling_ratio: int,
+) -> torch.Tensor:
     """``roi_align`` of box ``j`` from ``x[rows[j]]`` (``N x C x H x W``) to ``size``, then the flips."""
     rois = torch.tensor([[float(j), *b] for j, b in zip(rows, boxes, strict=True)], dtype=torch.float32)
-    out = roi_align(x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=sampling_ratio,
-                    aligned=True)
+    out = roi_align(
+        x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=sampling_ratio, aligned=True
+    )
     if flip is not None and flip.any():
         f = torch.as_tensor(flip)
         out[f] = out[f].flip(-1)
     return out
 
 
-def object_coverage(data: SceneArrays, items: Sequence[CropItem],
-                    boxes: Sequence[tuple[float, float, float, float]], grid: int,
-                    flip: np.ndarray | None = None) -> torch.Tensor:
+def object_coverage(
+    data: SceneArrays,
+    items: Sequence[CropItem],
+    boxes: Sequence[tuple[float, float, float, float]],
+    grid: int,
+    flip: np.ndarray | None = None,
+) -> torch.Tensor:
     """``B x grid x grid``: the fraction of each cell of each crop covered by the crop's object
     (``item.obj``), for per-token targets of crops cut with the same boxes and flips."""
     masks = torch.as_tensor(np.stack([data.objmap[it.image] == it.obj for it in items])[:, None]).float()

@@ -34,8 +34,9 @@ class Detection:
     mask: np.ndarray
 
 
-def dense_probabilities(tokens: torch.Tensor, class_emb: torch.Tensor, bg_emb: torch.Tensor,
-                        scale: float) -> torch.Tensor:
+def dense_probabilities(
+    tokens: torch.Tensor, class_emb: torch.Tensor, bg_emb: torch.Tensor, scale: float
+) -> torch.Tensor:
     """``N x E`` patch tokens -> ``N x (C + 1)`` class probabilities (last column: background)."""
     weights = torch.cat([class_emb, bg_emb[None]])
     return torch.softmax(scale * F.normalize(tokens, dim=-1) @ weights.T, dim=-1)
@@ -50,8 +51,15 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     return inter / union if union > 0 else 0.0
 
 
-def detect(clip, image: np.ndarray, class_emb: torch.Tensor, bg_emb: torch.Tensor, tokens: torch.Tensor,
-           grid: tuple[int, int], max_objects: int = 5) -> list[Detection]:
+def detect(
+    clip,
+    image: np.ndarray,
+    class_emb: torch.Tensor,
+    bg_emb: torch.Tensor,
+    tokens: torch.Tensor,
+    grid: tuple[int, int],
+    max_objects: int = 5,
+) -> list[Detection]:
     """Objects in ``image`` (``H x W x 3`` uint8) from its projected patch ``tokens`` (``N x E``).
 
     Args:

@@ -37,8 +37,11 @@ def build_clip(config: dict[str, Any] | None = None) -> torch.nn.Module:
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
     cfg = config or small_config()
-    return open_clip.CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
-                          text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
+    return open_clip.CLIP(
+        embed_dim=cfg["embed_dim"],
+        vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
+        text_cfg=CLIPTextCfg(**cfg["text_cfg"]),
+    )
 
 
 def _size(value: Any) -> int:
@@ -88,8 +91,13 @@ class ClipModel:
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``B x 3 x H x W`` float in ``[0, 1]`` -> resized to ``S x S`` and normalised."""
         if x.shape[-2:] != (self.image_size, self.image_size):
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
-                              align_corners=False, antialias=True)
+            x = F.interpolate(
+                x,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return ((x - mean) / std).to(self.device)
@@ -128,8 +136,10 @@ class ClipModel:
     @torch.no_grad()
     def encode_images(self, images: np.ndarray, batch: int = 64) -> torch.Tensor:
         """``B x H x W x 3`` uint8 -> ``B x E`` normalised image embeddings on the CPU."""
-        out = [F.normalize(self.image_and_tokens(self.to_pixels(images[s:s + batch]))[0], dim=-1)
-               for s in range(0, len(images), batch)]
+        out = [
+            F.normalize(self.image_and_tokens(self.to_pixels(images[s : s + batch]))[0], dim=-1)
+            for s in range(0, len(images), batch)
+        ]
         return torch.cat(out).float().cpu()
 
     @torch.no_grad()
@@ -137,8 +147,9 @@ class ClipModel:
         """``B x H x W x 3`` uint8 -> ``B x N x E`` projected patch tokens on the CPU (``N = gh * gw``)."""
         _, tokens = self.image_and_tokens(self.to_pixels(images))
         if tokens is None:
-            raise CheckpointError("this open_clip model has no patch tokens (not a ViT); "
-                                  "use a ViT architecture.")
+            raise CheckpointError(
+                "this open_clip model has no patch tokens (not a ViT); use a ViT architecture."
+            )
         return tokens.float().cpu()
 
     def patch_tokens(self, image: np.ndarray) -> PatchGrid:
@@ -163,8 +174,9 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Cli
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:
-        raise CheckpointError(f"{CHECKPOINT_NAME} does not fit its architecture ({e}); retrain it with "
-                              "`mereo train recognize`.") from e
+        raise CheckpointError(
+            f"{CHECKPOINT_NAME} does not fit its architecture ({e}); retrain it with `mereo train recognize`."
+        ) from e
     return ClipModel(model, make_tokenizer(cfg["text_cfg"]["context_length"]), device)
 
 
@@ -178,11 +190,14 @@ def load_open_clip(arch: str, pretrained: str | None, device: str = "auto") -> C
     import open_clip
 
     if arch not in open_clip.list_models() and not arch.startswith(("hf-hub:", "local-dir:")):
-        raise CheckpointError(f"unknown open_clip architecture {arch!r}; see open_clip.list_models() "
-                              "(register your own JSON config with open_clip.add_model_config).")
+        raise CheckpointError(
+            f"unknown open_clip architecture {arch!r}; see open_clip.list_models() "
+            "(register your own JSON config with open_clip.add_model_config)."
+        )
     try:
-        model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained or None,
-                                                            weights_only=True)
+        model, _, _ = open_clip.create_model_and_transforms(
+            arch, pretrained=pretrained or None, weights_only=True
+        )
     except (RuntimeError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"could not load open_clip {arch!r} with weights {pretrained!r}: {e}") from e
     return ClipModel(model, open_clip.get_tokenizer(arch), device)

@@ -42,9 +42,11 @@ class SegmentRequest(BaseModel):
         if v is None:
             return None
         if len(v) > MAX_TEXT_CHARS:
-            raise ValueError(f"text is {len(v)} characters long; the span tagger reads at most "
-                             f"{MAX_TEXT_CHARS}. Pass the sentence that names the parts, e.g. "
-                             "'The chair has a seat, a back and four legs.'")
+            raise ValueError(
+                f"text is {len(v)} characters long; the span tagger reads at most "
+                f"{MAX_TEXT_CHARS}. Pass the sentence that names the parts, e.g. "
+                "'The chair has a seat, a back and four legs.'"
+            )
         return v if v.strip() else None
 
     @field_validator("parts")
@@ -65,13 +67,19 @@ def check_request(text: Any, parts: Any, object: Any, image_index: Any) -> Segme
     if isinstance(parts, str):
         parts = [parts]
     try:
-        req = SegmentRequest(text=text, parts=list(parts) if parts is not None else None, object=object,
-                             image_index=image_index)
+        req = SegmentRequest(
+            text=text,
+            parts=list(parts) if parts is not None else None,
+            object=object,
+            image_index=image_index,
+        )
     except (ValueError, TypeError) as e:
         raise ValidationError(f"bad segment request: {e}") from e
     if req.text is None and not req.parts:
-        raise ValidationError("segment needs a text that names parts (e.g. 'The chair has a seat and four "
-                              "legs.') or a list of part names; both were empty.")
+        raise ValidationError(
+            "segment needs a text that names parts (e.g. 'The chair has a seat and four "
+            "legs.') or a list of part names; both were empty."
+        )
     return req
 
 
@@ -111,8 +119,16 @@ def mentioned_parts(text: str, vocabulary: Sequence[str]) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
-def part_mask(label: str, mask: np.ndarray, *, object: str | None, image_index: int, score: float,
-              source: str) -> PartMask:
+def part_mask(
+    label: str, mask: np.ndarray, *, object: str | None, image_index: int, score: float, source: str
+) -> PartMask:
     """Build one result entry (``mask`` is ``H x W`` bool in the image's pixels)."""
-    return PartMask(label=label, object=object, image_index=image_index, mask=Mask.from_numpy(mask),
-                    score=float(min(1.0, max(0.0, score))), source=source, kind="part")
+    return PartMask(
+        label=label,
+        object=object,
+        image_index=image_index,
+        mask=Mask.from_numpy(mask),
+        score=float(min(1.0, max(0.0, score))),
+        source=source,
+        kind="part",
+    )

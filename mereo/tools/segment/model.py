@@ -95,17 +95,22 @@ class PlumConfig:
 class _ResBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch),
-                                  nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(ch))
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ch, ch, 3, padding=1, bias=False),
+            nn.BatchNorm2d(ch),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.body(x))
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 #: What the image encoder returns: the embedding ``B x D x S/8 x S/8`` and the high-resolution
@@ -127,8 +132,9 @@ class SmallCNNEncoder(nn.Module):
         self.stage2 = nn.Sequential(_down(c1, c2), _ResBlock(c2))
         self.stage3 = nn.Sequential(_down(c2, out_dim), _ResBlock(out_dim), _ResBlock(out_dim))
         # coarser stages (stride 16, 32) see a whole object; their features come back top-down
-        self.context = nn.ModuleList(nn.Sequential(_down(out_dim, out_dim), _ResBlock(out_dim))
-                                     for _ in range(context_stages))
+        self.context = nn.ModuleList(
+            nn.Sequential(_down(out_dim, out_dim), _ResBlock(out_dim)) for _ in range(context_stages)
+        )
         self.lateral = nn.ModuleList(nn.Conv2d(out_dim, out_dim, 1) for _ in range(context_stages))
         self.neck = nn.Sequential(nn.Conv2d(out_dim, out_dim, 1), LayerNorm2d(out_dim))
         self.conv_s0 = nn.Conv2d(c1, out_dim // 8, 1)
@@ -158,14 +164,17 @@ class DenseHead(nn.Module):
     def __init__(self, embed_dim: int, n_parts: int, n_objects: int, hidden: int = 48):
         super().__init__()
         self.n_parts = n_parts
-        self.body = nn.Sequential(nn.Conv2d(embed_dim + embed_dim // 4, hidden, 3, padding=1),
-                                  nn.ReLU(inplace=True), nn.Conv2d(hidden, n_parts + 1 + n_objects + 1, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(embed_dim + embed_dim // 4, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, n_parts + 1 + n_objects + 1, 1),
+        )
 
     def forward(self, feats: ImageFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         emb, f1, _ = feats
         x = torch.cat([F.interpolate(emb, size=f1.shape[-2:], mode="bilinear", align_corners=False), f1], 1)
         out = self.body(x)
-        return out[:, :self.n_parts + 1], out[:, self.n_parts + 1:]
+        return out[:, : self.n_parts + 1], out[:, self.n_parts + 1 :]
 
 
 class BatchedMaskDecoder(MaskDecoder):
@@ -175,10 +184,14 @@ class BatchedMaskDecoder(MaskDecoder):
     comes from a different image, so here ``image_embeddings`` already has one row per prompt.
     """
 
-    def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
-                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
-                      high_res: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        high_res: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks ``n x M x 4g x 4g`` and IoU (here: presence) logits ``n x M``.
 
         ``high_res``: optional ``(n x D/4 x 2g x 2g, n x D/8 x 4g x 4g)`` features added after the
@@ -196,7 +209,7 @@ class BatchedMaskDecoder(MaskDecoder):
         b, c, h, w = src.shape
         hs, src = self.transformer(src, pos, tokens)
         iou_out = hs[:, 0, :]
-        mask_out = hs[:, 1:1 + self.num_mask_tokens, :]
+        mask_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
         src = src.transpose(1, 2).reshape(b, c, h, w)
         if high_res is None:
             upscaled = self.output_upscaling(src)
@@ -204,8 +217,9 @@ class BatchedMaskDecoder(MaskDecoder):
             dc1, ln1, act1, dc2, act2 = self.output_upscaling
             upscaled = act1(ln1(dc1(src) + high_res[0]))
             upscaled = act2(dc2(upscaled) + high_res[1])
-        hyper = torch.stack([mlp(mask_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
-                            dim=1)
+        hyper = torch.stack(
+            [mlp(mask_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )
         _, c2, h2, w2 = upscaled.shape
         masks = (hyper @ upscaled.reshape(b, c2, h2 * w2)).reshape(b, -1, h2, w2)
         return masks, self.iou_prediction_head(iou_out)
@@ -219,8 +233,9 @@ class SpanExtractor(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.layer = None
         if bidirectional:
-            self.layer = nn.TransformerEncoderLayer(hidden, nhead=4, dim_feedforward=2 * hidden, dropout=0.1,
-                                                    batch_first=True, norm_first=True)
+            self.layer = nn.TransformerEncoderLayer(
+                hidden, nhead=4, dim_feedforward=2 * hidden, dropout=0.1, batch_first=True, norm_first=True
+            )
         self.head = nn.Linear(hidden, 3)
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -261,7 +276,7 @@ class MaskFeedback(nn.Module):
         b, k, d, h, w = feats.shape
         keys = self.key(feats.reshape(b * k, d, h, w)).reshape(b, k, d, h, w)
         q = self.query(query)[:, None, :, None, None]
-        weights = torch.softmax((keys * q).sum(2) / d ** 0.5, dim=1)  # B x K x h x w
+        weights = torch.softmax((keys * q).sum(2) / d**0.5, dim=1)  # B x K x h x w
         return (weights.unsqueeze(2) * feats).sum(1)
 
 
@@ -275,16 +290,27 @@ class PlumSmall(nn.Module):
         self.image_encoder = SmallCNNEncoder(cfg.encoder_channels, d, cfg.context_stages)
         self.span_extractor = SpanExtractor(cfg.text_dim, cfg.span_hidden, cfg.bidirectional)
         self.query_proj = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
-        self.context_proj = (nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
-                             if cfg.context_token else None)
+        self.context_proj = (
+            nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
+            if cfg.context_token
+            else None
+        )
         self.dense_head = DenseHead(d, cfg.aux_parts, cfg.aux_objects) if cfg.aux_parts > 0 else None
-        self.prompt_encoder = PromptEncoder(embed_dim=d, image_embedding_size=(cfg.grid, cfg.grid),
-                                            input_image_size=(cfg.image_size, cfg.image_size),
-                                            mask_in_chans=cfg.mask_in_chans)
+        self.prompt_encoder = PromptEncoder(
+            embed_dim=d,
+            image_embedding_size=(cfg.grid, cfg.grid),
+            input_image_size=(cfg.image_size, cfg.image_size),
+            mask_in_chans=cfg.mask_in_chans,
+        )
         self.mask_decoder = BatchedMaskDecoder(
-            transformer_dim=d, num_multimask_outputs=0, iou_head_depth=2, iou_head_hidden_dim=d,
-            transformer=TwoWayTransformer(depth=cfg.decoder_depth, embedding_dim=d,
-                                          num_heads=cfg.decoder_heads, mlp_dim=cfg.decoder_mlp))
+            transformer_dim=d,
+            num_multimask_outputs=0,
+            iou_head_depth=2,
+            iou_head_hidden_dim=d,
+            transformer=TwoWayTransformer(
+                depth=cfg.decoder_depth, embedding_dim=d, num_heads=cfg.decoder_heads, mlp_dim=cfg.decoder_mlp
+            ),
+        )
         self.feedback = MaskFeedback(d, cfg.mask_in_chans) if cfg.feedback else None
         self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
@@ -331,9 +357,13 @@ class PlumSmall(nn.Module):
         return self.dense_head(image)
 
     # -- masks ----------------------------------------------------------------------------------
-    def decode(self, image: ImageFeatures, query: torch.Tensor,
-               history: torch.Tensor | None = None,
-               context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(
+        self,
+        image: ImageFeatures,
+        query: torch.Tensor,
+        history: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One span's mask.
 
         Args:
@@ -353,8 +383,9 @@ class PlumSmall(nn.Module):
         else:
             g = self.config.grid
             dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(b, -1, g, g)
-        masks, presence = self.mask_decoder.predict_masks(image[0], self.prompt_encoder.get_dense_pe(),
-                                                          sparse, dense, high_res=(image[1], image[2]))
+        masks, presence = self.mask_decoder.predict_masks(
+            image[0], self.prompt_encoder.get_dense_pe(), sparse, dense, high_res=(image[1], image[2])
+        )
         return masks[:, :1], presence[:, 0]
 
     def encode_history(self, mask_logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -363,8 +394,13 @@ class PlumSmall(nn.Module):
             raise RuntimeError("this model was built without mask feedback")
         return self.feedback.encode(self.prompt_encoder.mask_downscaling, mask_logits, query)
 
-    def decode_all(self, image: ImageFeatures, queries: torch.Tensor, detach_history: bool = True,
-                   context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_all(
+        self,
+        image: ImageFeatures,
+        queries: torch.Tensor,
+        detach_history: bool = True,
+        context: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """All K spans in order, each seeing the earlier ones' masks (each encoded once).
 
         Args:
@@ -391,23 +427,30 @@ class PlumSmall(nn.Module):
         return torch.stack(masks, 1), torch.stack(presence, 1)
 
 
-def flip_average(model: PlumSmall, image: ImageFeatures, mirrored: ImageFeatures, queries: torch.Tensor,
-                 context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def flip_average(
+    model: PlumSmall,
+    image: ImageFeatures,
+    mirrored: ImageFeatures,
+    queries: torch.Tensor,
+    context: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Test-time augmentation: decode the spans on the image and on its left-right mirror.
 
     ``mirrored`` are the features of the mirrored image; its masks are mirrored back and the two
     mask probabilities averaged (returned as logits), as are the presence logits. Descriptions
     never say left or right, so both views answer the same question.
     """
-    return average_mirrored(model.decode_all(image, queries, context=context),
-                            model.decode_all(mirrored, queries, context=context))
+    return average_mirrored(
+        model.decode_all(image, queries, context=context),
+        model.decode_all(mirrored, queries, context=context),
+    )
 
 
-def average_mirrored(plain: tuple[torch.Tensor, torch.Tensor],
-                     mirrored: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def average_mirrored(
+    plain: tuple[torch.Tensor, torch.Tensor], mirrored: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Average ``(mask logits, presence logits)`` of an image and of its mirror (mask
     probabilities averaged after mirroring back, returned as logits); see :func:`flip_average`."""
     (logits, presence), (logits_m, presence_m) = plain, mirrored
     prob = (logits.sigmoid() + logits_m.flip(-1).sigmoid()) / 2
     return torch.logit(prob.clamp(1e-6, 1 - 1e-6)), (presence + presence_m) / 2
-

@@ -31,12 +31,20 @@ class GoldSegmenter:
 
     def _gold(self, sha: str) -> list[PartMask]:
         if sha not in self.ctx.gold:
-            raise DatasetError(f"the {self.name} segment backend needs gold masks for this image, but "
-                               "ctx.gold has none; it only works inside evals that fill ToolContext.gold.")
+            raise DatasetError(
+                f"the {self.name} segment backend needs gold masks for this image, but "
+                "ctx.gold has none; it only works inside evals that fill ToolContext.gold."
+            )
         return self.ctx.gold[sha]
 
-    def segment(self, image: Any, text: str | None = None, parts: Sequence[str] | None = None,
-                object: str | None = None, image_index: int = 0) -> list[PartMask]:
+    def segment(
+        self,
+        image: Any,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
         """Gold masks of the requested parts (see the module docstring)."""
         img = as_image(image)
         req = check_request(text, parts, object, image_index)
@@ -68,10 +76,20 @@ class GoldSegmenter:
                 mask = Mask.union([g.mask for g in masks])
             if mask.is_empty():
                 continue
-            out.append(PartMask(label=label, object=req.object or masks[0].object, mask=mask, score=1.0,
-                                image_index=req.image_index, source=f"segment:{self.name}", kind="part"))
-        self.ctx.note(tool="segment", backend=self.name, what="gold masks", requested=len(wanted),
-                      found=len(out))
+            out.append(
+                PartMask(
+                    label=label,
+                    object=req.object or masks[0].object,
+                    mask=mask,
+                    score=1.0,
+                    image_index=req.image_index,
+                    source=f"segment:{self.name}",
+                    kind="part",
+                )
+            )
+        self.ctx.note(
+            tool="segment", backend=self.name, what="gold masks", requested=len(wanted), found=len(out)
+        )
         return out
 
 

@@ -51,8 +51,10 @@ def load_plum(name_or_path: str | None = None) -> tuple[PlumSmall, dict[str, Any
         elif p.suffix == ".safetensors":
             state, manifest = load_checkpoint(p.stem, directory=p.parent)
         else:
-            raise CheckpointError(f"plum-small checkpoint {name_or_path!r} is neither a folder nor a "
-                                  ".safetensors file; use 'plum-small:/path/to/plum-small.safetensors'.")
+            raise CheckpointError(
+                f"plum-small checkpoint {name_or_path!r} is neither a folder nor a "
+                ".safetensors file; use 'plum-small:/path/to/plum-small.safetensors'."
+            )
     model = PlumSmall(PlumConfig.from_dict(manifest.get("config", {})))
     try:
         model.load_state_dict(state)
@@ -79,9 +81,17 @@ class PlumSegmenter:
     The checkpoint's manifest chooses these (``inference``, tuned on validation).
     """
 
-    def __init__(self, ctx: ToolContext, model: PlumSmall | None = None, name: str = "plum-small",
-                 threshold: float = 0.0, min_pixels: int = 4, presence_gate: bool = True, zoom: bool = False,
-                 flip: bool = False):
+    def __init__(
+        self,
+        ctx: ToolContext,
+        model: PlumSmall | None = None,
+        name: str = "plum-small",
+        threshold: float = 0.0,
+        min_pixels: int = 4,
+        presence_gate: bool = True,
+        zoom: bool = False,
+        flip: bool = False,
+    ):
         self.ctx = ctx
         self.name = name
         self.device = resolve_device(ctx.device)
@@ -96,12 +106,18 @@ class PlumSegmenter:
     @torch.no_grad()
     def image_embedding(self, image: ImageRef) -> ImageFeatures:
         """The image's :data:`ImageFeatures` (batch 1), from the shared cache when computed before."""
+
         def compute() -> ImageFeatures:
             return self.model.encode_image(self.model_input(image))
 
         emb, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
-        self.ctx.note(tool="segment", backend=self.name, cache="hit" if hit else "miss",
-                      what="image embedding", image=image.sha256[:12])
+        self.ctx.note(
+            tool="segment",
+            backend=self.name,
+            cache="hit" if hit else "miss",
+            what="image embedding",
+            image=image.sha256[:12],
+        )
         return emb
 
     def model_input(self, image: ImageRef) -> torch.Tensor:
@@ -123,8 +139,14 @@ class PlumSegmenter:
 
     # -- the Segmenter interface -----------------------------------------------------------------
     @torch.no_grad()
-    def segment(self, image: Any, text: str | None = None, parts: Sequence[str] | None = None,
-                object: str | None = None, image_index: int = 0) -> list[PartMask]:
+    def segment(
+        self,
+        image: Any,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
         """Segment the parts named in ``text`` (span-tagged) or listed in ``parts``.
 
         With ``parts`` and no text, the text is ``describe(object, parts)`` and its spans are
@@ -161,31 +183,48 @@ class PlumSegmenter:
         queries = self.model.span_queries(tokens, index.to(self.device))
         context = self.model.context(tokens, te.attention_mask.to(self.device))
         if self.zoom:
+
             def encode_crop(crops: torch.Tensor, squares: torch.Tensor) -> ImageFeatures:
                 key = f"{img.sha256}@" + ",".join(f"{v:.1f}" for v in squares[0].tolist())
-                feats, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}:zoom", key,
-                                                           lambda: self.model.encode_image(crops))
-                self.ctx.note(tool="segment", backend=self.name, cache="hit" if hit else "miss",
-                              what="zoomed image embedding", image=img.sha256[:12], box=key.split("@")[1])
+                feats, hit = self.ctx.cache.get_or_compute(
+                    f"segment:{self.name}:zoom", key, lambda: self.model.encode_image(crops)
+                )
+                self.ctx.note(
+                    tool="segment",
+                    backend=self.name,
+                    cache="hit" if hit else "miss",
+                    what="zoomed image embedding",
+                    image=img.sha256[:12],
+                    box=key.split("@")[1],
+                )
                 return feats
 
-            logits, presence, _, _ = two_pass(self.model, self.model_input(img), queries, context,
-                                              threshold=self.threshold, gate=self.presence_gate,
-                                              out_hw=(img.height, img.width), first=emb,
-                                              encode_crops=encode_crop)
+            logits, presence, _, _ = two_pass(
+                self.model,
+                self.model_input(img),
+                queries,
+                context,
+                threshold=self.threshold,
+                gate=self.presence_gate,
+                out_hw=(img.height, img.width),
+                first=emb,
+                encode_crops=encode_crop,
+            )
             up = logits[0]
         else:
             if self.flip:
                 mirrored, _ = self.ctx.cache.get_or_compute(
-                    f"segment:{self.name}:flip", img.sha256,
-                    lambda: self.model.encode_image(self.model_input(img).flip(-1)))
+                    f"segment:{self.name}:flip",
+                    img.sha256,
+                    lambda: self.model.encode_image(self.model_input(img).flip(-1)),
+                )
                 logits, presence = flip_average(self.model, emb, mirrored, queries, context)
             else:
                 logits, presence = self.model.decode_all(emb, queries, context=context)
             up = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)[0]
         probs = torch.sigmoid(up).cpu().numpy()
         present = torch.sigmoid(presence[0]).cpu().numpy()
-        min_px = self.min_pixels * img.height * img.width / self.model.config.image_size ** 2
+        min_px = self.min_pixels * img.height * img.width / self.model.config.image_size**2
         merged: dict[str, tuple[np.ndarray, float]] = {}
         for k, label in enumerate(labels):
             mask = (up[k] > self.threshold).cpu().numpy()
@@ -197,16 +236,30 @@ class PlumSegmenter:
                 merged[label] = (old | mask, max(old_score, score))
             else:
                 merged[label] = (mask, score)
-        self.ctx.note(tool="segment", backend=self.name, spans=len(spans), found=len(merged),
-                      seconds=round(time.perf_counter() - t0, 4))
-        return [part_mask(lab, m, object=req.object, image_index=req.image_index, score=s,
-                          source=f"segment:{self.name}") for lab, (m, s) in merged.items()]
+        self.ctx.note(
+            tool="segment",
+            backend=self.name,
+            spans=len(spans),
+            found=len(merged),
+            seconds=round(time.perf_counter() - t0, 4),
+        )
+        return [
+            part_mask(
+                lab, m, object=req.object, image_index=req.image_index, score=s, source=f"segment:{self.name}"
+            )
+            for lab, (m, s) in merged.items()
+        ]
 
 
 def build_plum(ctx: ToolContext, arg: str | None) -> PlumSegmenter:
     """Registry builder: ``plum-small`` or ``plum-small:/path/to/plum-small.safetensors``."""
     model, manifest = load_plum(arg)
     inference = manifest.get("inference", {})
-    return PlumSegmenter(ctx, model=model, threshold=float(inference.get("threshold", 0.0)),
-                         presence_gate=bool(inference.get("presence_gate", True)),
-                         zoom=bool(inference.get("zoom", False)), flip=bool(inference.get("flip", False)))
+    return PlumSegmenter(
+        ctx,
+        model=model,
+        threshold=float(inference.get("threshold", 0.0)),
+        presence_gate=bool(inference.get("presence_gate", True)),
+        zoom=bool(inference.get("zoom", False)),
+        flip=bool(inference.get("flip", False)),
+    )

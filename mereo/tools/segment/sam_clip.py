@@ -54,9 +54,12 @@ class SamClipSettings:
     @classmethod
     def parse(cls, arg: str | None) -> SamClipSettings:
         """Settings from the backend argument, then the environment."""
-        s = cls(sam=os.environ.get("MEREO_SAM_CHECKPOINT"), sam_type=os.environ.get("MEREO_SAM_TYPE", "auto"),
-                clip=os.environ.get("MEREO_CLIP_MODEL", "ViT-B-32"),
-                clip_pretrained=os.environ.get("MEREO_CLIP_PRETRAINED"))
+        s = cls(
+            sam=os.environ.get("MEREO_SAM_CHECKPOINT"),
+            sam_type=os.environ.get("MEREO_SAM_TYPE", "auto"),
+            clip=os.environ.get("MEREO_CLIP_MODEL", "ViT-B-32"),
+            clip_pretrained=os.environ.get("MEREO_CLIP_PRETRAINED"),
+        )
         if arg:
             if "=" not in arg:
                 kind, sep, path = arg.partition(":")
@@ -75,11 +78,15 @@ class SamClipSettings:
                     elif key in ("pred_iou", "stability"):
                         setattr(s, key, float(value))
                     else:
-                        raise ValidationError(f"unknown sam-clip setting {key!r}; use sam, sam_type, clip, "
-                                              "clip_pretrained, points, pred_iou, stability.")
+                        raise ValidationError(
+                            f"unknown sam-clip setting {key!r}; use sam, sam_type, clip, "
+                            "clip_pretrained, points, pred_iou, stability."
+                        )
         if not s.sam:
-            raise CheckpointError("the sam-clip backend needs a SAM checkpoint: use "
-                                  "'sam-clip:vit_b:/path/sam_vit_b.pth' or set MEREO_SAM_CHECKPOINT.")
+            raise CheckpointError(
+                "the sam-clip backend needs a SAM checkpoint: use "
+                "'sam-clip:vit_b:/path/sam_vit_b.pth' or set MEREO_SAM_CHECKPOINT."
+            )
         if s.sam_type not in (*SAM_WIDTHS, "auto"):
             raise ValidationError(f"unknown SAM type {s.sam_type!r}; use vit_b, vit_l, vit_h or auto.")
         return s
@@ -115,30 +122,52 @@ def build_sam_from_state(state: dict[str, torch.Tensor], sam_type: str = "auto")
     except (KeyError, IndexError, ValueError) as e:
         raise CheckpointError(f"this file is not a segment-anything SAM checkpoint (missing {e}).") from e
     if sam_type in SAM_WIDTHS and SAM_WIDTHS[sam_type] != width:
-        raise CheckpointError(f"the SAM checkpoint has an image encoder of width {width}, not the "
-                              f"{SAM_WIDTHS[sam_type]} of {sam_type}; pass the matching type or 'auto'.")
+        raise CheckpointError(
+            f"the SAM checkpoint has an image encoder of width {width}, not the "
+            f"{SAM_WIDTHS[sam_type]} of {sam_type}; pass the matching type or 'auto'."
+        )
     global_idx = [i for i, r in enumerate(rel) if r == 2 * grid - 1]
     windows = [(r + 1) // 2 for r in rel if r != 2 * grid - 1]
     img_size = grid * patch
     sam = Sam(
         image_encoder=ImageEncoderViT(
-            depth=depth, embed_dim=width, img_size=img_size, mlp_ratio=mlp_ratio,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=width // head_dim, patch_size=patch,
-            qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state, use_rel_pos=True,
-            global_attn_indexes=global_idx, window_size=windows[0] if windows else 0, out_chans=out_chans),
-        prompt_encoder=PromptEncoder(embed_dim=out_chans, image_embedding_size=(grid, grid),
-                                     input_image_size=(img_size, img_size), mask_in_chans=mask_in),
+            depth=depth,
+            embed_dim=width,
+            img_size=img_size,
+            mlp_ratio=mlp_ratio,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            num_heads=width // head_dim,
+            patch_size=patch,
+            qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state,
+            use_rel_pos=True,
+            global_attn_indexes=global_idx,
+            window_size=windows[0] if windows else 0,
+            out_chans=out_chans,
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=out_chans,
+            image_embedding_size=(grid, grid),
+            input_image_size=(img_size, img_size),
+            mask_in_chans=mask_in,
+        ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=n_masks - 1,
-            transformer=TwoWayTransformer(depth=dec_depth, embedding_dim=out_chans, mlp_dim=dec_mlp,
-                                          num_heads=8),
-            transformer_dim=out_chans, iou_head_depth=iou_depth, iou_head_hidden_dim=iou_hidden),
-        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
+            transformer=TwoWayTransformer(
+                depth=dec_depth, embedding_dim=out_chans, mlp_dim=dec_mlp, num_heads=8
+            ),
+            transformer_dim=out_chans,
+            iou_head_depth=iou_depth,
+            iou_head_hidden_dim=iou_hidden,
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    )
     try:
         sam.load_state_dict(state)
     except RuntimeError as e:
-        raise CheckpointError(f"the SAM checkpoint's tensors do not fit the architecture read from it "
-                              f"({e}).") from e
+        raise CheckpointError(
+            f"the SAM checkpoint's tensors do not fit the architecture read from it ({e})."
+        ) from e
     return sam.eval()
 
 
@@ -147,17 +176,23 @@ def load_clip(name: str, pretrained: str | None, device: torch.device) -> tuple[
     import open_clip
 
     if name.startswith("hf-hub:"):
-        raise CheckpointError("sam-clip does not download CLIP weights; save them locally and use "
-                              "clip=local-dir:/path (a folder with open_clip_config.json and the weights).")
+        raise CheckpointError(
+            "sam-clip does not download CLIP weights; save them locally and use "
+            "clip=local-dir:/path (a folder with open_clip_config.json and the weights)."
+        )
     if pretrained and not os.path.isfile(pretrained):
-        raise CheckpointError(f"CLIP weights file not found: {pretrained}; pass "
-                              "clip_pretrained=/path/to/file.")
+        raise CheckpointError(
+            f"CLIP weights file not found: {pretrained}; pass clip_pretrained=/path/to/file."
+        )
     if not name.startswith("local-dir:") and not pretrained:
-        raise CheckpointError(f"no CLIP weights for {name}: pass clip_pretrained=/path/to/weights or "
-                              "clip=local-dir:/path (sam-clip never downloads).")
+        raise CheckpointError(
+            f"no CLIP weights for {name}: pass clip_pretrained=/path/to/weights or "
+            "clip=local-dir:/path (sam-clip never downloads)."
+        )
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
-                                                                     device=device, weights_only=True)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, device=device, weights_only=True
+        )
         tokenizer = open_clip.get_tokenizer(name)
     except (RuntimeError, ValueError, FileNotFoundError, OSError) as e:
         raise CheckpointError(f"could not load the CLIP model {name!r} ({e}).") from e
@@ -167,8 +202,14 @@ def load_clip(name: str, pretrained: str | None, device: torch.device) -> tuple[
 class SamClipSegmenter:
     """SAM proposals ranked by CLIP; see the module docstring."""
 
-    def __init__(self, ctx: ToolContext, sam: Any, clip: tuple[Any, Any, Any], settings: SamClipSettings,
-                 name: str = "sam-clip"):
+    def __init__(
+        self,
+        ctx: ToolContext,
+        sam: Any,
+        clip: tuple[Any, Any, Any],
+        settings: SamClipSettings,
+        name: str = "sam-clip",
+    ):
         from segment_anything import SamAutomaticMaskGenerator
 
         from mereo.device import resolve_device
@@ -179,9 +220,12 @@ class SamClipSegmenter:
         self.sam = sam.to(self.device)
         self.clip, self.preprocess, self.tokenizer = clip
         self.clip = self.clip.to(self.device)
-        self.generator = SamAutomaticMaskGenerator(sam, points_per_side=settings.points,
-                                                   pred_iou_thresh=settings.pred_iou,
-                                                   stability_score_thresh=settings.stability)
+        self.generator = SamAutomaticMaskGenerator(
+            sam,
+            points_per_side=settings.points,
+            pred_iou_thresh=settings.pred_iou,
+            stability_score_thresh=settings.stability,
+        )
         self._vocabulary: list[str] | None = None
 
     def vocabulary(self) -> list[str]:
@@ -192,7 +236,7 @@ class SamClipSegmenter:
 
                 self._vocabulary = PartHierarchy.default().part_vocabulary()
             except Exception:  # noqa: BLE001 - fall back to SynthParts' names
-                from mereo.evals.synthparts import PART_LABELS
+                from mereo.data.synthparts import PART_LABELS
 
                 self._vocabulary = sorted(PART_LABELS)
         return self._vocabulary
@@ -209,7 +253,7 @@ class SamClipSegmenter:
             for m in masks:
                 ys, xs = np.nonzero(m)
                 crop = np.where(m[..., None], image.array, 127).astype(np.uint8)
-                crop = crop[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+                crop = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
                 crops.append(self.preprocess(Image.fromarray(crop)))
             if not crops:
                 return masks, torch.zeros(0, 1)
@@ -217,18 +261,32 @@ class SamClipSegmenter:
             return masks, torch.nn.functional.normalize(feats, dim=-1).cpu()
 
         value, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
-        self.ctx.note(tool="segment", backend=self.name, cache="hit" if hit else "miss",
-                      what="SAM masks + CLIP crop embeddings", image=image.sha256[:12])
+        self.ctx.note(
+            tool="segment",
+            backend=self.name,
+            cache="hit" if hit else "miss",
+            what="SAM masks + CLIP crop embeddings",
+            image=image.sha256[:12],
+        )
         return value
 
     @torch.no_grad()
-    def segment(self, image: Any, text: str | None = None, parts: Sequence[str] | None = None,
-                object: str | None = None, image_index: int = 0) -> list[PartMask]:
+    def segment(
+        self,
+        image: Any,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
         """The best-matching SAM mask per requested part (parts from ``parts`` or found in ``text``)."""
         img = as_image(image)
         req = check_request(text, parts, object, image_index)
-        wanted = [normalize_part(p) for p in req.parts] if req.parts else mentioned_parts(req.text or "",
-                                                                                         self.vocabulary())
+        wanted = (
+            [normalize_part(p) for p in req.parts]
+            if req.parts
+            else mentioned_parts(req.text or "", self.vocabulary())
+        )
         if not wanted:
             return []
         masks, feats = self.proposals(img)
@@ -241,8 +299,16 @@ class SamClipSegmenter:
         out = []
         for i, label in enumerate(wanted):
             j = int(sims[i].argmax())
-            out.append(part_mask(label, masks[j], object=req.object, image_index=req.image_index,
-                                 score=(float(sims[i, j]) + 1) / 2, source=f"segment:{self.name}"))
+            out.append(
+                part_mask(
+                    label,
+                    masks[j],
+                    object=req.object,
+                    image_index=req.image_index,
+                    score=(float(sims[i, j]) + 1) / 2,
+                    source=f"segment:{self.name}",
+                )
+            )
         return out
 
 

@@ -59,14 +59,16 @@ def decode_tags(tags: Sequence[int], offsets: Sequence[tuple[int, int]]) -> list
     return spans
 
 
-def char_spans(token_spans: Sequence[tuple[int, int]],
-               offsets: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+def char_spans(
+    token_spans: Sequence[tuple[int, int]], offsets: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
     """Character ranges of token spans (from the first token's start to the last token's end)."""
     return [(offsets[a][0], offsets[b - 1][1]) for a, b in token_spans]
 
 
-def span_f1(pred: Sequence[Sequence[tuple[int, int]]],
-            gold: Sequence[Sequence[tuple[int, int]]]) -> dict[str, float]:
+def span_f1(
+    pred: Sequence[Sequence[tuple[int, int]]], gold: Sequence[Sequence[tuple[int, int]]]
+) -> dict[str, float]:
     """Exact-match span precision / recall / F1, micro-summed over texts.
 
     Args:

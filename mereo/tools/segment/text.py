@@ -17,15 +17,46 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_IRREGULAR = {"foot": "feet", "tooth": "teeth", "leaf": "leaves", "knife": "knives", "shelf": "shelves",
-              "mouse": "mice", "person": "people", "calf": "calves", "hoof": "hooves", "half": "halves"}
+_IRREGULAR = {
+    "foot": "feet",
+    "tooth": "teeth",
+    "leaf": "leaves",
+    "knife": "knives",
+    "shelf": "shelves",
+    "mouse": "mice",
+    "person": "people",
+    "calf": "calves",
+    "hoof": "hooves",
+    "half": "halves",
+}
 _IRREGULAR_SINGULAR = {v: k for k, v in _IRREGULAR.items()}
 _NUMBERS = ["two", "three", "four", "five", "six"]
-_ADJECTIVES = ["small", "large", "red", "blue", "dark", "bright", "round", "long", "short", "wooden",
-               "metal", "curved", "thin", "wide", "green", "grey"]
-_FILLERS = ["The picture is rather bright.", "It stands on a plain background.",
-            "The photo was taken from the side.", "Nothing else is in the frame.",
-            "The colours are quite saturated.", "It looks fairly new."]
+_ADJECTIVES = [
+    "small",
+    "large",
+    "red",
+    "blue",
+    "dark",
+    "bright",
+    "round",
+    "long",
+    "short",
+    "wooden",
+    "metal",
+    "curved",
+    "thin",
+    "wide",
+    "green",
+    "grey",
+]
+_FILLERS = [
+    "The picture is rather bright.",
+    "It stands on a plain background.",
+    "The photo was taken from the side.",
+    "Nothing else is in the frame.",
+    "The colours are quite saturated.",
+    "It looks fairly new.",
+]
 
 
 def pluralize(noun: str) -> str:
@@ -183,8 +214,13 @@ def _list(b: _Builder, labels: Sequence[str], rng: np.random.Generator) -> None:
         _mention(b, label, rng)
 
 
-def generate_description(object: str, parts: Sequence[str], rng: np.random.Generator,
-                         lacking: Sequence[str] = (), p_negated: float = 0.3) -> Description:
+def generate_description(
+    object: str,
+    parts: Sequence[str],
+    rng: np.random.Generator,
+    lacking: Sequence[str] = (),
+    p_negated: float = 0.3,
+) -> Description:
     """A varied description of ``object`` with spans on every listed part name.
 
     Args:

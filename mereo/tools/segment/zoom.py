@@ -4,7 +4,7 @@ SynthParts objects are 20-60 pixels wide in a 128-pixel image, so most parts are
 wide at the encoder's input. :func:`two_pass` segments the spans once on the whole image, takes
 the square box around everything found, cuts that box out at the model's input size (an
 object-sized window seen 2-5x larger), segments the spans again there and pastes the result
-back. Training shows the model both views (:func:`mereo.tools.segment.train.zoom_batch`, with
+back. Training shows the model both views (:func:`mereo.tools.segment.training.train.zoom_batch`, with
 boxes jittered as roughly as a first pass finds them).
 
 Boxes are ``(x0, y0, side)`` squares in pixels of the model's ``size x size`` input (pixel edges),
@@ -51,8 +51,9 @@ def mask_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return boxes, rows.any(1)
 
 
-def square_boxes(boxes: torch.Tensor, scale: torch.Tensor | float,
-                 shift: torch.Tensor | None = None) -> torch.Tensor:
+def square_boxes(
+    boxes: torch.Tensor, scale: torch.Tensor | float, shift: torch.Tensor | None = None
+) -> torch.Tensor:
     """Tight ``B x 4`` boxes -> ``B x 3`` squares ``(x0, y0, side)``: side ``scale`` times the longer
     side (at least :data:`MIN_SIDE`), centred on the box, moved by ``shift`` (``B x 2``) sides."""
     side = ((boxes[:, 2:] - boxes[:, :2]).amax(1) * scale).clamp(min=MIN_SIDE)
@@ -72,8 +73,9 @@ def _theta(squares: torch.Tensor, size: int) -> torch.Tensor:
     return theta
 
 
-def crop(x: torch.Tensor, squares: torch.Tensor, mode: str = "bilinear",
-         padding: str = "border") -> torch.Tensor:
+def crop(
+    x: torch.Tensor, squares: torch.Tensor, mode: str = "bilinear", padding: str = "border"
+) -> torch.Tensor:
     """Cut ``squares`` out of ``B x C x S x S`` ``x`` (float) at the same size ``S``."""
     size = x.shape[-1]
     grid = F.affine_grid(_theta(squares, size), [x.shape[0], 1, size, size], align_corners=False)
@@ -96,11 +98,20 @@ def paste(logits: torch.Tensor, squares: torch.Tensor, size: int, out_hw: tuple[
     return torch.where(inside, out, torch.full_like(out, OUTSIDE))
 
 
-def two_pass(model: PlumSmall, images: torch.Tensor, queries: torch.Tensor, context: torch.Tensor | None,
-             *, threshold: float, gate: bool, margin: float = ZOOM_MARGIN, active: torch.Tensor | None = None,
-             out_hw: tuple[int, int] | None = None, first: ImageFeatures | None = None,
-             encode_crops: Callable[[torch.Tensor, torch.Tensor], ImageFeatures] | None = None,
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def two_pass(
+    model: PlumSmall,
+    images: torch.Tensor,
+    queries: torch.Tensor,
+    context: torch.Tensor | None,
+    *,
+    threshold: float,
+    gate: bool,
+    margin: float = ZOOM_MARGIN,
+    active: torch.Tensor | None = None,
+    out_hw: tuple[int, int] | None = None,
+    first: ImageFeatures | None = None,
+    encode_crops: Callable[[torch.Tensor, torch.Tensor], ImageFeatures] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Segment the spans on the whole image, then again on the square around what was found.
 
     Args:

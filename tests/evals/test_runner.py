@@ -120,6 +120,7 @@ def test_item_key_names_the_question_not_its_position(tmp_path: Path):
     assert runner.item_key(partner, "test", 0) != runner.item_key(c, "test", 0)
 
 
+@pytest.mark.slow  # three runs of the agent suite (blind baseline)
 def test_resume_with_another_limit_reuses_exactly_the_matching_items(tmp_path: Path):
     """Issue 14 item 3: ``--limit 16 --preset blind`` then ``--limit 40`` into the same ``--out``."""
     from mereo.evals import cli, report

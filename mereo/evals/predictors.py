@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mereo.data.items import QAItem
-from mereo.metrics import answer_set_f1, normalize_label
+from mereo.metrics import answer_set_f1, casefold_label
 from mereo.types import PartMask
 
 BLIND = "blind"
@@ -133,7 +133,7 @@ class BlindPredictor:
         return set()
 
     def _objects_in_question(self, question: str) -> list[str]:
-        q = f" {normalize_label(question)} "
+        q = f" {casefold_label(question)} "
         return [o for o in self.kb.objects() if f" {o} " in q or f" {o}s " in q]
 
     def predict(self, item: QAItem) -> Prediction:

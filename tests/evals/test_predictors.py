@@ -1,0 +1,31 @@
+"""The blind baseline and the multiple-choice chooser of the eval predictors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mereo.evals.predictors import BlindPredictor, choose_by_labels
+from mereo.knowledge import PartHierarchy
+from tests.evals.evalfixtures import make_items
+
+
+def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
+    kb = PartHierarchy.default()
+    items = make_items(tmp_path)
+    blind = BlindPredictor()
+    p = blind.predict(items[1])
+    assert p.labels == sorted(set(kb.parts_of("chair")) & set(kb.parts_of("stool")))
+    assert p.parts == []
+    assert blind.evaluate(
+        {
+            "op": "difference",
+            "args": [{"op": "kb_parts", "object": "chair"}, {"op": "kb_parts", "object": "stool"}],
+        }
+    ) == set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
+    assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
+
+
+def test_choose_by_labels_picks_best_overlap():
+    assert choose_by_labels(["seat", "leg"], [["arm"], ["seat"], ["leg", "seat"]]) == 2
+    assert choose_by_labels([], [["arm"], ["seat"]]) == 0
+    assert choose_by_labels(["wheel"], [], ["it has a seat", "it has a wheel"]) == 1

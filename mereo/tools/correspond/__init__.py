@@ -7,6 +7,7 @@ Backends (``REGISTRY``):
 - ``dinov2:<hub id or local dir>``: published DINOv2 weights via ``Dinov2Model.from_pretrained``.
 - ``clip-patches`` or ``clip-patches:<recognize backend>``: the recognizer's CLIP patch tokens.
 - ``none``: no visual evidence (neutral similarities, no matches).
+- ``oracle``: parts agree exactly when their labels are equal (evals' upper bound).
 
 For other tools (co-segmentation) :func:`dense_features` gives an image's patch tokens and
 :func:`load_encoder` the trained encoder itself, for batched frozen feature extraction.
@@ -60,11 +61,18 @@ def _none(ctx: ToolContext, arg: str | None) -> NoCorresponder:
     return NoCorresponder(ctx)
 
 
+def _oracle(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.correspond import oracle
+
+    return oracle.build(ctx, arg)
+
+
 REGISTRY: dict[str, Builder] = {
     "dinov2-small": _dinov2_small,
     "dinov2": _dinov2,
     "clip-patches": _clip_patches,
     "none": _none,
+    "oracle": _oracle,
 }
 
 

@@ -7,6 +7,7 @@ Backends (``REGISTRY``):
 - ``open_clip:<arch>:<pretrained tag or weights file>``: a published open_clip model, e.g.
   ``open_clip:ViT-B-32:/models/vit_b_32.pt`` (a pretrained tag needs open_clip's local cache), or
   ``open_clip:local-dir:/models/clip`` for a folder with ``open_clip_config.json`` and weights.
+- ``oracle``: the gold objects from ``ToolContext.gold`` (evals' upper bound).
 
 :func:`patch_features` gives the CLIP patch tokens of an image (what ``clip-patches`` uses).
 """
@@ -45,9 +46,16 @@ def _open_clip(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
     return ClipRecognizer(f"open_clip:{arg}", load_open_clip(arch, pretrained or None, ctx.device), ctx)
 
 
+def _oracle(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize import oracle
+
+    return oracle.build(ctx, arg)
+
+
 REGISTRY: dict[str, Builder] = {
     "clip-small": _clip_small,
     "open_clip": _open_clip,
+    "oracle": _oracle,
 }
 
 

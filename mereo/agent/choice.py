@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -43,18 +44,21 @@ def choose(
     choices: Sequence[str],
     kb: PartHierarchy | None = None,
     answer_parts: Sequence[Sequence[str]] | None = None,
+    ties: Literal["embedding", "first"] = "embedding",
 ) -> int:
     """The index of the choice whose part set best matches ``labels``.
 
     Each choice's part set is ``answer_parts[i]`` when given (a dataset's part list per choice),
     else read from its text (:func:`choice_labels`). Score: Jaccard overlap of the canonical names;
-    ties go to the choice whose MiniLM sentence embedding is closest to the labels'.
+    ties go to the choice whose MiniLM sentence embedding is closest to the labels' (the agent),
+    or to the first of them (``ties="first"``: the blind baseline, which uses no model).
 
     Args:
         labels: the answer's labels.
         choices: the choices' texts.
         kb: the knowledge base whose names :func:`choice_labels` looks for (the default one if None).
         answer_parts: optional part list of each choice, in the order of ``choices``.
+        ties: how to break ties: ``"embedding"`` (MiniLM) or ``"first"``.
 
     Raises:
         QuestionError: no choices.
@@ -72,7 +76,7 @@ def choose(
     scores = [jaccard(gold, o) for o in options]
     best = max(scores)
     tied = [i for i, s in enumerate(scores) if s >= best - 1e-9]
-    if len(tied) == 1:
+    if len(tied) == 1 or ties == "first":
         return tied[0]
     from mereo.text import get_encoder
 

@@ -130,7 +130,7 @@ class BlindPredictor:
         if item.answer_choices:
             from mereo.agent.choice import choose
 
-            choice = choose(out, item.answer_choices, self.kb, item.answer_parts)
+            choice = choose(out, item.answer_choices, self.kb, item.answer_parts, ties="first")
         text = ("The parts are: " + ", ".join(out) + ".") if out else "I cannot tell without looking."
         return Prediction(
             text=text,

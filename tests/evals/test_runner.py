@@ -15,7 +15,7 @@ import pytest
 
 from mereo.errors import DatasetError, QuestionError
 from mereo.evals import runner
-from mereo.evals.predictors import BlindPredictor, choose_by_labels
+from mereo.evals.predictors import BlindPredictor
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
 from mereo.knowledge import PartHierarchy
@@ -51,12 +51,6 @@ def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
         }
     ) == set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
     assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
-
-
-def test_choose_by_labels_picks_best_overlap():
-    assert choose_by_labels(["seat", "leg"], [["arm"], ["seat"], ["leg", "seat"]]) == 2
-    assert choose_by_labels([], [["arm"], ["seat"]]) == 0
-    assert choose_by_labels(["wheel"], [], ["it has a seat", "it has a wheel"]) == 1
 
 
 def test_parse_backends_presets_and_errors():

@@ -36,7 +36,7 @@ RELATIVE_SCORE = 0.5
 MIN_INSIDE = 0.5
 
 
-def _plan(state: AgentState) -> Plan:
+def _planned(state: AgentState) -> Plan:
     plan = state.get("plan")
     if plan is None:  # pragma: no cover - understand always sets it
         raise ToolError("internal error: a node ran before the question was understood")
@@ -99,7 +99,7 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     and one segmentation job per object and image."""
     c = runtime.context
     with probe(c) as p:
-        plan, rec = _plan(state), state.get("recognized") or []
+        plan, rec = _planned(state), state.get("recognized") or []
         targets, kb_only = segment_targets(plan, rec, len(c.images))
         provenance: dict[str, str] = {}
         expected: dict[str, list[str]] = {}
@@ -189,7 +189,7 @@ def _coseg(c: AgentContext, task: str) -> list[PartMask]:
 def cosegment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Calico-style: one call on the image pair gives common objects, common or unique parts."""
     c = runtime.context
-    plan, task = _plan(state), state.get("coseg_task")
+    plan, task = _planned(state), state.get("coseg_task")
     update: dict[str, list[PartMask]]
     with probe(c) as p:
         if task == "common_objects":
@@ -276,7 +276,7 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     """Evaluate the plan's set expression over the labelled masks."""
     c = runtime.context
     with probe(c) as p:
-        plan = _plan(state)
+        plan = _planned(state)
         mutual: set[Any] = set()
         sims = state.get("similarity") or []
         threshold = c.config.match_threshold
@@ -329,7 +329,7 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Words for the answer set; the turn is added to the thread's history."""
     c = runtime.context
     with probe(c) as p:
-        plan, result = _plan(state), state.get("result")
+        plan, result = _planned(state), state.get("result")
         if result is None:  # pragma: no cover - compose always sets it
             raise ToolError("internal error: the answer node ran before compose")
         recognized = {

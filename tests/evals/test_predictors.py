@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mereo.evals.predictors import BlindPredictor, choose_by_labels
+from mereo.evals.predictors import BlindPredictor
 from mereo.knowledge import PartHierarchy
 from tests.evals.evalfixtures import make_items
 
@@ -23,9 +23,3 @@ def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
         }
     ) == set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
     assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
-
-
-def test_choose_by_labels_picks_best_overlap():
-    assert choose_by_labels(["seat", "leg"], [["arm"], ["seat"], ["leg", "seat"]]) == 2
-    assert choose_by_labels([], [["arm"], ["seat"]]) == 0
-    assert choose_by_labels(["wheel"], [], ["it has a seat", "it has a wheel"]) == 1

@@ -14,13 +14,10 @@ For other tools (co-segmentation) :func:`dense_features` gives an image's patch 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mereo.cache import default_cache
 from mereo.errors import ValidationError
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 from mereo.tools.correspond.backends import DenseFeatures, FeatureCorresponder, NoCorresponder
 from mereo.tools.correspond.encoder import DenseEncoder, load_pretrained, load_small
 from mereo.types import ImageRef
@@ -67,15 +64,9 @@ REGISTRY: dict[str, Builder] = {
     "none": _none,
 }
 
-
-def list_backends() -> list[str]:
-    """Registered backend names (``dinov2`` takes ``:<hub id or dir>``)."""
-    return sorted(REGISTRY)
-
-
-def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
-    """Build a correspondence backend by name (see the module docstring)."""
-    return build_backend("correspond", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+BACKENDS = ToolRegistry("correspond", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
 def dense_features(
@@ -115,6 +106,7 @@ def load_encoder(name: str = DEFAULT_BACKEND, device: str = "auto") -> DenseEnco
 
 
 __all__ = [
+    "BACKENDS",
     "REGISTRY",
     "DEFAULT_BACKEND",
     "DenseFeatures",

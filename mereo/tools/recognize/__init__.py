@@ -13,13 +13,10 @@ Backends (``REGISTRY``):
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mereo.cache import default_cache
 from mereo.errors import ValidationError
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 from mereo.tools.correspond.backends import DenseFeatures
 from mereo.tools.recognize.backends import ClipRecognizer, default_vocabulary
 from mereo.tools.recognize.model import ClipModel, load_open_clip, load_small
@@ -50,15 +47,9 @@ REGISTRY: dict[str, Builder] = {
     "open_clip": _open_clip,
 }
 
-
-def list_backends() -> list[str]:
-    """Registered backend names (``open_clip`` takes ``:<arch>:<tag or file>``)."""
-    return sorted(REGISTRY)
-
-
-def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
-    """Build a recognition backend by name (see the module docstring)."""
-    return build_backend("recognize", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+BACKENDS = ToolRegistry("recognize", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
 def patch_features(
@@ -71,6 +62,7 @@ def patch_features(
 
 
 __all__ = [
+    "BACKENDS",
     "REGISTRY",
     "DEFAULT_BACKEND",
     "ClipModel",

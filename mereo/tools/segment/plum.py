@@ -22,7 +22,7 @@ from PIL import Image
 from mereo.device import resolve_device
 from mereo.errors import CheckpointError
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, part_mask
+from mereo.tools.segment.common import check_request, part_mask
 from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall, flip_average
 from mereo.tools.segment.spans import char_spans, decode_tags
 from mereo.tools.segment.text import describe_spans, normalize_part
@@ -156,7 +156,7 @@ class PlumSegmenter:
         """
         from mereo.text import get_encoder
 
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         t0 = time.perf_counter()
         if req.text is not None:

@@ -31,9 +31,9 @@ import torch
 
 from mereo.errors import CheckpointError, ValidationError
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, mentioned_parts, part_mask
+from mereo.tools.segment.common import check_request, mentioned_parts, part_mask
 from mereo.tools.segment.text import normalize_part
-from mereo.types import PartMask
+from mereo.types import ImageRef, PartMask
 
 SAM_WIDTHS = {"vit_b": 768, "vit_l": 1024, "vit_h": 1280}
 
@@ -280,7 +280,7 @@ class SamClipSegmenter:
         image_index: int = 0,
     ) -> list[PartMask]:
         """The best-matching SAM mask per requested part (parts from ``parts`` or found in ``text``)."""
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         wanted = (
             [normalize_part(p) for p in req.parts]

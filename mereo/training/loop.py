@@ -107,12 +107,13 @@ class EpochLoop:
             "objects": objects,
         }
 
-    def resume(self) -> bool:
+    def resume(self, enabled: bool = True) -> bool:
         """Load the state file when it exists and belongs to this run; returns whether it did.
 
         Call it after :meth:`track`. Epochs before the saved one are skipped by :meth:`epochs`.
+        ``enabled=False`` (a trainer's ``--no-resume``) starts afresh.
         """
-        if self.state_file is None or not self.state_file.exists():
+        if not enabled or self.state_file is None or not self.state_file.exists():
             return False
         state = torch.load(self.state_file, weights_only=True)
         if state.get("run_key") != self.run_key or set(state["objects"]) != set(self._tracked):

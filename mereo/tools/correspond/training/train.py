@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         run_key=command,
     )
     loop.track(model=model, proxies=proxies, optimizer=opt, scheduler=sched, rng=rng, gen=gen)
-    if not args.no_resume:
-        loop.resume()
+    loop.resume(not args.no_resume)
     t_train = time.perf_counter()
     for epoch in loop.epochs():
         model.train()

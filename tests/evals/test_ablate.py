@@ -41,6 +41,7 @@ def test_expand_product_and_one_at_a_time():
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
 
 
+@pytest.mark.slow
 def test_tiny_grid_on_the_partonomy_core_fixture(tmp_path: Path):
     """Loader + runner + grid end to end on the hand-written Partonomy-Core file."""
     out = tmp_path / "abl"

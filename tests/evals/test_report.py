@@ -16,6 +16,7 @@ from mereo.evals.suites import parse_backends
 from tests.evals.evalfixtures import make_items
 
 
+@pytest.mark.slow
 def test_report_of_a_blind_run(tmp_path: Path):
     items = make_items(tmp_path)
     path = tmp_path / "items.json"
@@ -36,6 +37,7 @@ def test_report_of_a_blind_run(tmp_path: Path):
     assert f"`{worst['id']}`" in md.split("worst items")[1].split("###")[1]
 
 
+@pytest.mark.slow
 def test_mixedparts_fixture_end_to_end(tmp_path: Path):
     """Loader + runner + report on the hand-written MixedParts file (blind baseline: no masks)."""
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"

@@ -69,6 +69,7 @@ def test_parse_backends_presets_and_errors():
         parse_backends(["segment"])
 
 
+@pytest.mark.slow
 def test_eval_records_and_summary(items_file: Path, tmp_path: Path, capsys):
     out = tmp_path / "run"
     code = runner.main(["items", str(items_file), "--preset", "blind", "--out", str(out), "--no-progress"])
@@ -92,6 +93,7 @@ def test_eval_records_and_summary(items_file: Path, tmp_path: Path, capsys):
     assert run["backends"]["lmm"] == "blind" and "torch" in run["versions"]
 
 
+@pytest.mark.slow
 def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: Path):
     full = runner.run_eval(
         "items",
@@ -118,6 +120,7 @@ def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: 
         )
 
 
+@pytest.mark.slow
 def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     """SIGKILL a 2-worker `mereo eval` (oracle tools) midway, resume it, compare with a clean run."""
     killed, full, n = tmp_path / "killed", tmp_path / "full", 40
@@ -189,6 +192,7 @@ def _pid_work(delay: float):
     return wrapped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_two_workers_do_every_item_once_with_the_numbers_of_one(tmp_path: Path, monkeypatch, start_method):
     """workers=2: the main process and a helper share the items; each is recorded exactly once."""
@@ -225,6 +229,7 @@ def test_two_workers_do_every_item_once_with_the_numbers_of_one(tmp_path: Path, 
         assert len({r["pid"] for r in recs}) == 2  # both processes took items
 
 
+@pytest.mark.slow
 def test_items_of_a_dead_helper_are_redone_by_the_main_process(tmp_path: Path, monkeypatch):
     if runner.helper_start_method(1) != "fork":
         pytest.skip("needs fork helpers (Linux)")

@@ -66,6 +66,7 @@ def test_pairs_share_parts_and_keypoints_lie_on_masks(data):
     assert grid == (16, 16) and toks.shape == (2, 256, 192)
 
 
+@pytest.mark.slow
 def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
     from mereo.tools.correspond.training.train import main
 
@@ -99,3 +100,32 @@ def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
     assert entry["split"] == "val" and entry["same_label_pairs"] > 0 and -1.0 <= entry["value"] <= 1.0
     assert (tmp_path / "data").exists()  # the rendered split was cached
     assert len(load_split("train", 8, seed=0)) == 8
+
+
+@pytest.mark.slow
+def test_a_killed_training_run_resumes_to_the_same_checkpoint(tmp_path, monkeypatch):
+    """Killed after epoch 1 of 2 and started again, the run ends with the weights of an unbroken run."""
+    from mereo.tools.correspond.training import train
+
+    monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
+    args = ["--n-train", "8", "--n-val", "6", "--batch", "4", "--tokens", "64", "--hidden", "32"]
+    args += ["--layers", "1", "--val-pairs", "6", "--epochs", "2", "--threads", "1"]
+    assert train.main([*args, "--out", str(tmp_path / "a")]) == 0
+    evaluate, calls = train.evaluate_pairs, []
+
+    def dies_in_epoch_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*a, **k)
+
+    monkeypatch.setattr(train, "evaluate_pairs", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train.main([*args, "--out", str(tmp_path / "b")])
+    state = tmp_path / "data" / "train-state" / "dinov2-small.pt"
+    assert state.exists()
+    monkeypatch.setattr(train, "evaluate_pairs", evaluate)
+    assert train.main([*args, "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / d / "dinov2-small.json").read_text()) for d in "ab")
+    assert a["sha256"] == b["sha256"] and a["metrics"] == b["metrics"]
+    assert not state.exists()  # removed once the checkpoint is written

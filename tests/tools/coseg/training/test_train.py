@@ -12,6 +12,7 @@ from mereo.tools.coseg.calico import load_model
 from mereo.tools.coseg.training import train
 
 
+@pytest.mark.slow
 def test_tiny_training_run_writes_a_loadable_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

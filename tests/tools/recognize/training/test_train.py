@@ -78,6 +78,7 @@ def test_object_coverage_gives_token_targets(data):
     assert (t[cover >= 0.5] != 27).all() and (t[cover < 0.1] == 27).all()
 
 
+@pytest.mark.slow
 def test_text_warmup_separates_classes(data):
     from mereo.tools.recognize.model import ClipModel, build_clip, make_tokenizer, small_config
 
@@ -131,6 +132,7 @@ def test_prompts_and_detection_helpers():
     assert p.shape == (4, 4) and torch.allclose(p.sum(1), torch.ones(4))
 
 
+@pytest.mark.slow
 def test_training_run_writes_an_fp16_checkpoint(tmp_path, monkeypatch):
     from mereo.checkpoints import load_checkpoint
     from mereo.tools.recognize.training.train import main

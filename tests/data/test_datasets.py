@@ -12,14 +12,12 @@ from mereo.data.datasets import load_coco_parts, load_items, load_mixedparts, lo
 from mereo.errors import DatasetError
 from mereo.types import ImageRef
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
-
 SEAT = np.zeros((30, 40), dtype=bool)
 SEAT[5:13, 10:31] = True
 
 
-def test_partonomy_core_records_with_rle_and_polygons():
-    items = load_partonomy(FIX / "partonomy_core_mini.json")
+def test_partonomy_core_records_with_rle_and_polygons(real_format):
+    items = load_partonomy(real_format / "partonomy_core_mini.json")
     assert [it.question_type for it in items] == ["identification", "intersection", "difference"]
     ident, pos, neg = items
     assert ident.gold_labels == ["leg", "seat"]  # plural "legs" is normalised
@@ -40,8 +38,8 @@ def test_partonomy_core_records_with_rle_and_polygons():
     assert [m.label for m in neg.gold_masks] == ["seat"]
 
 
-def test_mixedparts_with_an_image_folder():
-    items = load_mixedparts(FIX / "mixedparts_mini.json", FIX / "images")
+def test_mixedparts_with_an_image_folder(real_format):
+    items = load_mixedparts(real_format / "mixedparts_mini.json", real_format / "images")
     assert [it.question_type for it in items] == ["common_parts", "common_objects", "unique_parts"]
     common, objects, unique = items
     assert common.gold_labels == ["seat"] and sorted(m.image_index for m in common.gold_masks) == [0, 1]
@@ -55,16 +53,16 @@ def test_mixedparts_with_an_image_folder():
     assert Path(common.images[1].path).name == "000000000202.png"
 
 
-def test_mixedparts_with_coco_json_names_objects_and_fills_images():
-    items = load_mixedparts(FIX / "mixedparts_mini.json", FIX / "coco_parts_mini.json")
+def test_mixedparts_with_coco_json_names_objects_and_fills_images(real_format):
+    items = load_mixedparts(real_format / "mixedparts_mini.json", real_format / "coco_parts_mini.json")
     common = items[0]
     assert {m.object for m in common.gold_masks} == {"stool"}
     assert common.gold_plan["expr"]["op"] == "intersect"
     assert common.images[0].objects() == ["stool"] and common.images[0].parts_of("stool") == ["leg", "seat"]
 
 
-def test_coco_parts_groups_instances_by_object():
-    images = load_coco_parts(FIX / "coco_parts_mini.json")
+def test_coco_parts_groups_instances_by_object(real_format):
+    images = load_coco_parts(real_format / "coco_parts_mini.json")
     assert [g.image_id for g in images] == [101, 202]
     first = images[0]
     assert first.objects() == ["stool"] and first.parts_of("stool") == ["leg", "seat"]
@@ -73,32 +71,32 @@ def test_coco_parts_groups_instances_by_object():
     assert images[1].parts_of("stool") == ["seat"]
 
 
-def test_bad_files_raise_dataset_errors(tmp_path):
+def test_bad_files_raise_dataset_errors(tmp_path, real_format):
     with pytest.raises(DatasetError, match="not found"):
         load_partonomy(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):
         load_partonomy(bad)
-    rec = json.loads((FIX / "partonomy_core_mini.json").read_text())[0]
+    rec = json.loads((real_format / "partonomy_core_mini.json").read_text())[0]
     rec["question_type"] = "counting"
     odd = tmp_path / "odd.json"
     odd.write_text(json.dumps([rec]))
     with pytest.raises(DatasetError, match="unknown question_type"):
-        load_partonomy(odd, images_root=FIX)
+        load_partonomy(odd, images_root=real_format)
     with pytest.raises(DatasetError, match="COCO"):
-        load_coco_parts(FIX / "partonomy_core_mini.json")
+        load_coco_parts(real_format / "partonomy_core_mini.json")
     with pytest.raises(DatasetError, match="no image file"):
-        load_mixedparts(FIX / "mixedparts_mini.json", tmp_path)
+        load_mixedparts(real_format / "mixedparts_mini.json", tmp_path)
     with pytest.raises(DatasetError, match="not a QAItem"):
         (tmp_path / "x.jsonl").write_text('{"id": 1}\n')
         load_items(tmp_path / "x.jsonl")
 
 
-def test_records_keyed_by_id_are_accepted(tmp_path):
-    recs = json.loads((FIX / "partonomy_core_mini.json").read_text())
+def test_records_keyed_by_id_are_accepted(tmp_path, real_format):
+    recs = json.loads((real_format / "partonomy_core_mini.json").read_text())
     keyed = tmp_path / "keyed.json"
     keyed.write_text(json.dumps({f"q{i}": r for i, r in enumerate(recs)}))
-    items = load_partonomy(keyed, images_root=FIX)
+    items = load_partonomy(keyed, images_root=real_format)
     assert [it.id for it in items] == ["q0", "q1", "q2"]
     assert items[0].gold_labels == ["leg", "seat"]

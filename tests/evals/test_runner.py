@@ -19,15 +19,6 @@ from mereo.evals.predictors import BlindPredictor, choose_by_labels
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
 from mereo.knowledge import PartHierarchy
-from tests.evals.evalfixtures import make_items
-
-
-@pytest.fixture()
-def items_file(tmp_path: Path) -> Path:
-    items = make_items(tmp_path)
-    path = tmp_path / "items.json"
-    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
-    return path
 
 
 def _numbers(summary: dict) -> str:
@@ -37,9 +28,9 @@ def _numbers(summary: dict) -> str:
     )
 
 
-def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
+def test_blind_predictor_answers_from_taxonomy(qa_items):
     kb = PartHierarchy.default()
-    items = make_items(tmp_path)
+    items = qa_items
     blind = BlindPredictor()
     p = blind.predict(items[1])
     assert p.labels == sorted(set(kb.parts_of("chair")) & set(kb.parts_of("stool")))

@@ -1,15 +1,33 @@
-"""Tiny hand-written QA items (with PNG images on disk) shared by the eval runner tests."""
+"""Fixtures shared by the eval tests: tiny hand-written QA items with PNG images on disk, the
+same items as an ``items`` JSON file."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mereo.data.items import GoldImage, QAItem
 from mereo.knowledge import PartHierarchy
 from mereo.types import Mask, PartMask
+
+
+@pytest.fixture()
+def qa_items(tmp_path: Path) -> list[QAItem]:
+    """Two one-image Partonomy-style items (identification, intersection) and one image pair,
+    their 16 x 16 images (random pixels) written into ``tmp_path`` as ``a.png`` and ``b.png``."""
+    return _make_items(tmp_path)
+
+
+@pytest.fixture()
+def items_file(qa_items: list[QAItem], tmp_path: Path) -> Path:
+    """:func:`qa_items` written as ``tmp_path / "items.json"`` (the ``items`` suite's format)."""
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps([it.model_dump(mode="json") for it in qa_items]))
+    return path
 
 
 def _mask(rows: slice) -> Mask:
@@ -18,7 +36,7 @@ def _mask(rows: slice) -> Mask:
     return Mask.from_numpy(a)
 
 
-def make_items(tmp: Path) -> list[QAItem]:
+def _make_items(tmp: Path) -> list[QAItem]:
     """Two one-image Partonomy-style items (identification, intersection) and one image pair.
 
     The 16 x 16 images (random pixels) are written into ``tmp`` as ``a.png`` and ``b.png``.

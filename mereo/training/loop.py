@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,20 @@ def state_path(name: str) -> Path:
     return data_dir() / "train-state" / f"{name}.pt"
 
 
+@dataclass(eq=False)
 class EpochLoop:
     """Epochs of steps for a trainer.
 
     Args:
-        epochs: number of epochs.
+        n_epochs: number of epochs.
         steps_per_epoch: steps in each epoch.
         desc: the progress bar's label.
         progress: show the bar.
         max_steps: stop after this many steps in all (``None``: no limit).
         deadline: stop after the epoch during which ``time.time()`` passes this.
-        state_file: where to keep the resumable state (``None``: nowhere, no resume).
+        name: the checkpoint's name; the state is kept in :func:`state_path` of it unless
+            ``state_file`` says where (neither: no state file, no resume).
+        state_file: where to keep the resumable state.
         run_key: what identifies the run (its command); a state file of another run is ignored.
 
     Attributes:
@@ -48,35 +52,31 @@ class EpochLoop:
         stopped: why the loop ended early (``""`` when it ran every epoch).
     """
 
-    def __init__(
-        self,
-        epochs: int,
-        steps_per_epoch: int,
-        *,
-        desc: str,
-        progress: bool = True,
-        max_steps: int | None = None,
-        deadline: float | None = None,
-        state_file: str | Path | None = None,
-        run_key: str = "",
-    ):
-        self.n_epochs = epochs
-        self.steps_per_epoch = steps_per_epoch
-        self.desc = desc
-        self.progress = progress
-        self.max_steps = max_steps
-        self.deadline = deadline
-        self.state_file = Path(state_file) if state_file is not None else None
-        self.run_key = run_key
-        self.history: list[dict[str, Any]] = []
-        self.extra: dict[str, Any] = {}
-        self.step = 0
-        self.start_epoch = 0
-        self.epochs_done = 0
-        self._epoch = 0
-        self.stopped = ""
-        self._tracked: dict[str, Any] = {}
-        self._bar: Any = None
+    n_epochs: int
+    steps_per_epoch: int
+    _: KW_ONLY
+    desc: str = "train"
+    progress: bool = True
+    max_steps: int | None = None
+    deadline: float | None = None
+    name: str | None = None
+    state_file: Path | None = None
+    run_key: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list, init=False)
+    extra: dict[str, Any] = field(default_factory=dict, init=False)
+    step: int = field(default=0, init=False)
+    start_epoch: int = field(default=0, init=False)
+    epochs_done: int = field(default=0, init=False)
+    stopped: str = field(default="", init=False)
+    _epoch: int = field(default=0, init=False, repr=False)
+    _tracked: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _bar: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.state_file is None and self.name is not None:
+            self.state_file = state_path(self.name)
+        elif self.state_file is not None:
+            self.state_file = Path(self.state_file)
 
     # -- what a resume restores -----------------------------------------------------------------
     def track(self, **objects: Any) -> None:

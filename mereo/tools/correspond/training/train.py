@@ -38,14 +38,8 @@ from mereo.tools.correspond.training.evaluate import (
     sample_pairs,
     threshold_entry,
 )
-from mereo.training import (
-    EpochLoop,
-    add_common_args,
-    optimizer_step,
-    setup,
-    state_path,
-    write_checkpoint,
-)
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step
 
 IGNORE = -1
 OBJECTIVES = {
@@ -171,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs,
         steps_per_epoch,
         desc="correspond",
-        state_file=state_path(CHECKPOINT_NAME),
+        name=CHECKPOINT_NAME,
         run_key=command,
     )
     loop.track(model=model, proxies=proxies, optimizer=opt, scheduler=sched, rng=rng, gen=gen)

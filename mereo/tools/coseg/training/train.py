@@ -23,16 +23,8 @@ from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
 from mereo.tools.coseg.training.data import EncodedSplit, PairSampler, encode_split
 from mereo.tools.coseg.training.losses import LossWeights, coseg_loss
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
-from mereo.training import (
-    EpochLoop,
-    add_common_args,
-    optimizer_step,
-    seed_everything,
-    set_threads,
-    state_path,
-    warmup_cosine,
-    write_checkpoint,
-)
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step, warmup_cosine
 
 #: Answer-probability thresholds tried per task on validation (unique parts multiply two
 #: probabilities, so theirs is usually far lower than the common tasks').
@@ -190,10 +182,9 @@ def retune(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
-    set_threads(args.threads)
+    rng = setup(args)
     if args.tune_only:
         return retune(args)
-    rng = seed_everything(args.seed)
     t0 = time.time()
     encoders = load_encoders("cpu", allow_random=args.allow_random_encoders)
     train: EncodedSplit = encode_split("train", args.n_train, encoders, seed=args.seed)
@@ -227,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         args.steps_per_epoch,
         desc="coseg",
         deadline=t0 + args.max_minutes * 60,
-        state_file=state_path(CHECKPOINT_NAME),
+        name=CHECKPOINT_NAME,
         run_key=command,
     )
     loop.track(model=model, optimizer=opt, scheduler=sched, rng=rng)

@@ -51,8 +51,10 @@ from mereo.tools.recognize.crops import (
 )
 from mereo.tools.recognize.model import CHECKPOINT_NAME, ClipModel, build_clip, make_tokenizer, small_config
 from mereo.tools.recognize.prompts import OBJECT_TEMPLATES, description, part_prompt
+from mereo.tools.recognize.training.evaluate import crop_accuracy
 from mereo.tools.recognize.zeroshot import background_embedding, class_embeddings
-from mereo.training import EpochLoop, add_common_args, optimizer_step, setup, state_path, write_checkpoint
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step
 
 IGNORE = -100
 
@@ -152,27 +154,6 @@ def text_warmup(
     return loss.item()
 
 
-def object_accuracy(clip: ClipModel, data: SceneArrays, names: list[str]) -> float:
-    """Top-1 accuracy of object crops classified among ``names`` (prompt-ensembled "a {}")."""
-    items = object_items(data)
-    if not items:
-        return 0.0
-    allowed = {data.category_names.index(n) for n in names}
-    items = [it for it in items if it.category in allowed]
-    with torch.no_grad():
-        weights = class_embeddings(clip, names)
-        crops = crop_batch(data.images, [it.image for it in items], [it.box for it in items], clip.image_size)
-        emb = torch.cat(
-            [
-                F.normalize(clip.image_and_tokens(clip.normalize(crops[s : s + 128]))[0], dim=-1)
-                for s in range(0, len(crops), 128)
-            ]
-        ).cpu()
-    pred = (emb @ weights.T).argmax(1)
-    gold = torch.tensor([names.index(data.category_names[it.category]) for it in items])
-    return float((pred == gold).float().mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mereo train recognize", description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=3000, help="training scenes")
@@ -244,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs,
         steps_per_epoch,
         desc="recognize",
-        state_file=state_path(CHECKPOINT_NAME),
+        name=CHECKPOINT_NAME,
         run_key=command,
     )
     loop.track(model=model, optimizer=opt, scheduler=sched, rng=rng)
@@ -285,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 model.logit_scale.clamp_(0, np.log(100))
             loop.show(clip=loss.item(), cls=cls_loss.item(), tok=token_loss.item())
         model.eval()
-        acc = object_accuracy(clip, val, train_names)
+        acc, _ = crop_accuracy(clip, val, train_names)
         loop.end_epoch(
             {"epoch": epoch + 1, "val_object_top1": round(acc, 4)},
             f"epoch {epoch + 1}: clip {loss.item():.3f} cls {cls_loss.item():.3f} "

@@ -48,16 +48,9 @@ from mereo.tools.segment.training.batches import (
 from mereo.tools.segment.training.data import DATA_VERSION, SegmentSet
 from mereo.tools.segment.training.losses import aux_losses, batch_losses
 from mereo.tools.segment.training.validate import tune_inference, validate
-from mereo.training import (
-    EpochLoop,
-    add_common_args,
-    optimizer_step,
-    seed_everything,
-    set_threads,
-    state_path,
-    warmup_cosine,
-    write_checkpoint,
-)
+from mereo.training import EpochLoop, add_common_args, seed_everything, set_threads, write_checkpoint
+from mereo.training.loop import state_path
+from mereo.training.schedule import optimizer_step, warmup_cosine
 
 NAME = "plum-small"
 DEFAULTS = {
@@ -274,7 +267,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="skip training: re-tune the inference threshold of the existing checkpoint",
     )
-    add_common_args(p, threads=2, seed=DEFAULTS["seed"])
+    add_common_args(p, threads=2, seed=int(DEFAULTS["seed"]))
     return p.parse_args(list(argv))
 
 

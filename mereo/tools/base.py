@@ -9,7 +9,7 @@ the part after the first ``:`` is passed to the builder as ``arg``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -43,6 +43,13 @@ class ToolContext:
 
     def note(self, **event: Any) -> None:
         self.events.append(event)
+
+    def cached(self, namespace: str, key: str, compute: Callable[[], Any], **note: Any) -> Any:
+        """``cache.get_or_compute(namespace, key, compute)``'s value; notes ``note`` plus
+        ``cache="hit"`` or ``"miss"`` (e.g. ``tool="segment", backend=..., what="image embedding"``)."""
+        value, hit = self.cache.get_or_compute(namespace, key, compute)
+        self.note(**note, cache="hit" if hit else "miss")
+        return value
 
 
 @runtime_checkable

@@ -84,9 +84,9 @@ class FeatureCorresponder:
             tokens, grid = self._encode(ref.array)
             return DenseFeatures(tokens=tokens, grid=(int(grid[0]), int(grid[1])))
 
-        feats, hit = self.ctx.cache.get_or_compute(f"correspond:{self.name}", ref.sha256, compute)
-        self.ctx.note(tool="correspond", backend=self.name, cache="hit" if hit else "miss")
-        return feats
+        return self.ctx.cached(
+            f"correspond:{self.name}", ref.sha256, compute, tool="correspond", backend=self.name
+        )
 
     def correspond(
         self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]

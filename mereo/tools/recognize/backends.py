@@ -86,9 +86,9 @@ class ClipRecognizer:
                 out["tokens"] = tokens[0].float().cpu()
             return out
 
-        enc, hit = self.ctx.cache.get_or_compute(f"recognize:{self.name}", ref.sha256, compute)
-        self.ctx.note(tool="recognize", backend=self.name, cache="hit" if hit else "miss")
-        return enc
+        return self.ctx.cached(
+            f"recognize:{self.name}", ref.sha256, compute, tool="recognize", backend=self.name
+        )
 
     def patch_features(self, image: ImageRef | np.ndarray) -> DenseFeatures:
         """Projected CLIP patch tokens (``N x E``) on the model's grid (the ``clip-patches`` features)."""

@@ -260,15 +260,15 @@ class SamClipSegmenter:
             feats = self.clip.encode_image(torch.stack(crops).to(self.device)).float()
             return masks, torch.nn.functional.normalize(feats, dim=-1).cpu()
 
-        value, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
-        self.ctx.note(
+        return self.ctx.cached(
+            f"segment:{self.name}",
+            image.sha256,
+            compute,
             tool="segment",
             backend=self.name,
-            cache="hit" if hit else "miss",
             what="SAM masks + CLIP crop embeddings",
             image=image.sha256[:12],
         )
-        return value
 
     @torch.no_grad()
     def segment(

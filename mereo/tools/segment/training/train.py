@@ -181,7 +181,7 @@ def train_model(
         desc="train segment",
         progress=progress,
         max_steps=total,
-        state_file=state_file,
+        state_file=Path(state_file) if state_file is not None else None,
         run_key=run_key,
     )
     loop.track(model=model, optimizer=opt, scheduler=sched, rng=rng, **({"fresh": fresh} if fresh else {}))

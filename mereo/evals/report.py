@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from mereo.errors import DatasetError
 from mereo.evals.records import RUN_FILE, latest_by_id, read_records, read_run_file, write_summary
 from mereo.evals.scoring import summarize, summary_table
-from mereo.types import PartMask
+from mereo.types import ImageRef, PartMask
 
 PALETTE = [
     (230, 25, 75),
@@ -108,7 +108,7 @@ def gallery_image(record: dict[str, Any]) -> Image.Image | None:
     for k, path in enumerate(record.get("images", [])):
         if not Path(path).exists():
             return None
-        arr = np.asarray(Image.open(path).convert("RGB"))
+        arr = ImageRef(path).array
         g = overlay(arr, [p for p in gold if p.image_index == k], colours, f"image {k + 1}: gold")
         q = overlay(arr, [p for p in pred if p.image_index == k], colours, f"image {k + 1}: predicted")
         row = Image.new("RGB", (g.width + q.width + 8, max(g.height, q.height)), (255, 255, 255))

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from mereo.errors import UnknownObjectError
+from mereo.knowledge.drawing import draw_hierarchy
 from mereo.knowledge.grounding import ground, nearest
 from mereo.knowledge.hierarchy import PartHierarchy
 
@@ -95,6 +96,6 @@ def main(argv: list[str]) -> int:
         Path(args.json).write_text(json.dumps(kb.to_node_link(names), indent=1), encoding="utf-8")
         print(f"wrote {args.json}")
     if not args.no_png:
-        out = kb.save_png(args.out, names, sources=sources)
+        out = draw_hierarchy(kb, names, args.out, sources=sources)
         print(f"wrote {out}")
     return 0

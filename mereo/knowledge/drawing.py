@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from mereo.knowledge.hierarchy import PartHierarchy
 from mereo.knowledge.lexicon import canonical
-
-if TYPE_CHECKING:
-    from mereo.knowledge.hierarchy import PartHierarchy
 
 OBJECT_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3")
 SHARED_COLOUR = "#c44e52"

@@ -351,17 +351,6 @@ class PartHierarchy:
         g = self.graph if objects is None else self.subgraph(objects)
         return nx.node_link_data(g, edges="edges")
 
-    def save_png(
-        self, path: str | Path, objects: Sequence[str], sources: Sequence[str] | None = None
-    ) -> Path:
-        """Draw the hierarchy of some objects (shared parts highlighted) to a PNG file.
-
-        Rows from top to bottom: categories, objects, parts, subparts. Returns the path written.
-        """
-        from mereo.knowledge.drawing import draw_hierarchy
-
-        return draw_hierarchy(self, objects, path, sources=sources)
-
     def __repr__(self) -> str:
         n_obj, n_part = len(self.object_vocabulary()), len(self.part_vocabulary())
         return (

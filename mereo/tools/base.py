@@ -1,9 +1,10 @@
-"""Interfaces every tool backend implements, and the plain-dict registry helper.
+"""Interfaces every tool backend implements, and the context their builders receive.
 
 Each tool family (``segment``, ``coseg``, ``correspond``, ``recognize``) has a module-level
-``REGISTRY: dict[str, Builder]`` of builder functions in its ``__init__.py``. A backend name is
-``"<name>"`` or ``"<name>:<argument>"`` (e.g. ``"dinov2:/models/dinov2-base"``); the part after
-the first ``:`` is passed to the builder as ``arg``.
+``REGISTRY: dict[str, Builder]`` of builder functions ``builder(ctx: ToolContext, arg: str | None)``
+in its ``__init__.py``, wrapped by ``BACKENDS = Registry(family, REGISTRY)`` (:mod:`mereo.registry`).
+A backend name is ``"<name>"`` or ``"<name>:<argument>"`` (e.g. ``"dinov2:/models/dinov2-base"``);
+the part after the first ``:`` is passed to the builder as ``arg``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from mereo.cache import FeatureCache
-from mereo.errors import UnknownBackendError
+from mereo.cache import FeatureCache, default_cache
+from mereo.registry import Builder, Registry
 from mereo.types import ImageRef, Mask, PartMask
 
 CosegTask = Literal["common_objects", "common_parts", "unique_parts"]
@@ -70,6 +71,13 @@ class ToolContext:
         sink = _NOTE_SINK.get()
         if sink is not None:
             sink.append(event)
+
+    def cached(self, namespace: str, key: str, compute: Callable[[], Any], **note: Any) -> Any:
+        """``cache.get_or_compute(namespace, key, compute)``'s value; notes ``note`` plus
+        ``cache="hit"`` or ``"miss"`` (e.g. ``tool="segment", backend=..., what="image embedding"``)."""
+        value, hit = self.cache.get_or_compute(namespace, key, compute)
+        self.note(**note, cache="hit" if hit else "miss")
+        return value
 
 
 @runtime_checkable
@@ -158,20 +166,34 @@ class Recognizer(Protocol):
         ...
 
 
-Builder = Callable[..., Any]
-
-
 def build_backend(family: str, registry: Mapping[str, Builder], name: str, ctx: ToolContext) -> Any:
-    """Build the backend ``name`` of ``family`` from ``registry``.
+    """Build the backend ``name`` of ``family`` from ``registry`` (a mapping made on the fly;
+    the families' own registries are :class:`~mereo.registry.Registry` objects, ``BACKENDS``).
 
     Raises:
         UnknownBackendError: the name is not registered; the message lists the known names.
     """
-    key, _, arg = name.partition(":")
-    if key not in registry:
-        known = ", ".join(sorted(registry))
-        raise UnknownBackendError(
-            f"unknown {family} backend {name!r}; known backends: {known}. "
-            f"Names with an argument look like 'dinov2:/path/to/model'."
-        )
-    return registry[key](ctx, arg or None)
+    return Registry(family, registry).build(name, ctx)
+
+
+class ToolRegistry(Registry):
+    """A tool family's registry: :meth:`build` fills in the default backend and a fresh context.
+
+    Args:
+        family: ``"segment"``, ``"coseg"``, ``"correspond"`` or ``"recognize"``.
+        builders: the family's ``REGISTRY`` (kept by reference).
+        default: the backend built when no name is given.
+    """
+
+    def __init__(self, family: str, builders: Mapping[str, Builder], default: str):
+        super().__init__(family, builders)
+        self.default = default
+
+    def build(self, name: str | None = None, ctx: ToolContext | None = None) -> Any:
+        """Build backend ``name`` (``"<backend>"`` or ``"<backend>:<arg>"``; the default when
+        empty) with ``ctx`` (one on the process-wide feature cache when omitted).
+
+        Raises:
+            UnknownBackendError: the name is not registered; the message lists the known names.
+        """
+        return super().build(name or self.default, ctx or ToolContext(cache=default_cache()))

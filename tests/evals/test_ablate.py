@@ -38,16 +38,14 @@ def test_expand_product_and_one_at_a_time():
     assert ablate.slug("segment=oracle,coseg=per-image") == "segment-oracle__coseg-per-image"
 
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
-
-
-def test_tiny_grid_on_the_partonomy_core_fixture(tmp_path: Path):
+@pytest.mark.slow
+def test_tiny_grid_on_the_partonomy_core_fixture(tmp_path: Path, real_format: Path):
     """Loader + runner + grid end to end on the hand-written Partonomy-Core file."""
     out = tmp_path / "abl"
     code = ablate.main(
         [
             "partonomy-core",
-            str(FIXTURES / "partonomy_core_mini.json"),
+            str(real_format / "partonomy_core_mini.json"),
             "--base",
             "oracle",
             "--grid",

@@ -13,15 +13,14 @@ from mereo.errors import DatasetError
 from mereo.evals import cli, report, runner
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import parse_backends
-from tests.evals.evalfixtures import make_items
 
 
-def test_report_of_a_blind_run(tmp_path: Path):
-    items = make_items(tmp_path)
-    path = tmp_path / "items.json"
-    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
+@pytest.mark.slow
+def test_report_of_a_blind_run(items_file: Path, tmp_path: Path):
     out = tmp_path / "run"
-    runner.run_eval("items", path=str(path), out=out, backends=parse_backends([], "blind"), progress=False)
+    runner.run_eval(
+        "items", path=str(items_file), out=out, backends=parse_backends([], "blind"), progress=False
+    )
     assert report.main([str(out), "--worst", "2"]) == 0
     md = (out / "report.md").read_text()
     assert "| all | 3 |" in md and "lmm=blind" in md
@@ -36,16 +35,17 @@ def test_report_of_a_blind_run(tmp_path: Path):
     assert f"`{worst['id']}`" in md.split("worst items")[1].split("###")[1]
 
 
-def test_mixedparts_fixture_end_to_end(tmp_path: Path):
+@pytest.mark.slow
+def test_mixedparts_fixture_end_to_end(tmp_path: Path, real_format: Path):
     """Loader + runner + report on the hand-written MixedParts file (blind baseline: no masks)."""
-    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
+
     out = tmp_path / "mp"
     code = cli.main(
         [
             "mixedparts",
-            str(fixtures / "mixedparts_mini.json"),
+            str(real_format / "mixedparts_mini.json"),
             "--images",
-            str(fixtures / "images"),
+            str(real_format / "images"),
             "--preset",
             "blind",
             "--out",

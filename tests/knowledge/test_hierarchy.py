@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from mereo.errors import MereoError, UnknownObjectError, ValidationError
 from mereo.knowledge import PartHierarchy
@@ -72,11 +70,6 @@ PAIRS = [
     ("knife", "scissors", PACO, ["blade", "handle"], [], ["finger hole", "screw"]),
     ("ape", "monkey", PIN, ["body", "foot", "hand", "head", "tail"], [], []),
 ]
-
-
-@pytest.fixture(scope="module")
-def kb() -> PartHierarchy:
-    return PartHierarchy.default()
 
 
 @pytest.mark.parametrize(("a", "b", "sources", "shared", "only_a", "only_b"), PAIRS)
@@ -197,14 +190,3 @@ def test_subgraph_holds_objects_parts_subparts_and_categories(kb):
     assert "object:car" not in g
     assert g.edges["object:bicycle", "part:wheel"]["relation"] == "has_part"
     assert g.edges["object:bicycle", "category:road vehicle"]["relation"] == "is_a"
-
-
-def test_save_png_draws_shared_parts_highlighted(kb, tmp_path):
-    out = kb.save_png(tmp_path / "sub" / "chair_stool.png", ["chair", "stool"])
-    assert out.exists() and out.stat().st_size > 5_000
-    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
-    assert img.shape[0] > 100 and img.shape[1] > 100
-    red = (abs(img[..., 0] - 0xC4) < 8) & (abs(img[..., 1] - 0x4E) < 8) & (abs(img[..., 2] - 0x52) < 8)
-    assert red.sum() > 100  # the shared-part colour is present
-    lone = kb.save_png(tmp_path / "dog.png", ["dog"], sources=PIN)
-    assert lone.stat().st_size > 1_000

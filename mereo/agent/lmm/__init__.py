@@ -11,7 +11,7 @@ from typing import Any
 
 from mereo.agent.lmm.base import LMM
 from mereo.config import MereoConfig
-from mereo.errors import UnknownBackendError
+from mereo.registry import Registry
 
 
 def _offline(arg: str | None, cfg: MereoConfig) -> LMM:
@@ -29,9 +29,8 @@ def _openai(arg: str | None, cfg: MereoConfig) -> LMM:
 REGISTRY: dict[str, Callable[[str | None, MereoConfig], Any]] = {"offline": _offline, "openai": _openai}
 
 
-def list_backends() -> list[str]:
-    """Registered LMM backend names."""
-    return sorted(REGISTRY)
+BACKENDS = Registry("lmm", REGISTRY, hint="A hosted model looks like 'openai:gpt-4o-mini'.")
+list_backends = BACKENDS.names
 
 
 def build(name: str, cfg: MereoConfig | None = None) -> LMM:
@@ -40,14 +39,8 @@ def build(name: str, cfg: MereoConfig | None = None) -> LMM:
     Raises:
         UnknownBackendError: the name is not registered.
     """
-    key, _, arg = name.partition(":")
-    if key not in REGISTRY:
-        known = ", ".join(list_backends())
-        raise UnknownBackendError(
-            f"unknown lmm backend {name!r}; known backends: {known}. "
-            "A hosted model looks like 'openai:gpt-4o-mini'."
-        )
-    return REGISTRY[key](arg or None, cfg or MereoConfig())
+    builder, arg = BACKENDS.lookup(name)
+    return builder(arg, cfg or MereoConfig())
 
 
-__all__ = ["LMM", "REGISTRY", "build", "list_backends"]
+__all__ = ["BACKENDS", "LMM", "REGISTRY", "build", "list_backends"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mereo.cache import default_cache
 from mereo.errors import ValidationError
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:  # the encoders load only when a backend is built
     import numpy as np
@@ -87,15 +86,9 @@ REGISTRY: dict[str, Builder] = {
     "oracle": _oracle,
 }
 
-
-def list_backends() -> list[str]:
-    """Registered backend names (``dinov2`` takes ``:<hub id or dir>``)."""
-    return sorted(REGISTRY)
-
-
-def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
-    """Build a correspondence backend by name (see the module docstring)."""
-    return build_backend("correspond", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+BACKENDS = ToolRegistry("correspond", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
 def dense_features(
@@ -150,6 +143,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BACKENDS",
     "REGISTRY",
     "DEFAULT_BACKEND",
     "DenseFeatures",

@@ -41,17 +41,6 @@ class PointList(BaseModel):
     points: list[tuple[float, float]] = Field(default_factory=list)
 
 
-def _check_image(image: object, what: str) -> ImageRef:
-    if isinstance(image, ImageRef):
-        return image
-    try:
-        return ImageRef(image)  # type: ignore[arg-type]
-    except Exception as e:
-        raise ValidationError(
-            f"{what} must be an ImageRef, a path, a PIL image or an HxWx3 array ({e})"
-        ) from e
-
-
 def _check_parts(parts: Sequence[PartMask], image: ImageRef, what: str) -> list[np.ndarray]:
     masks = []
     for p in parts:
@@ -89,21 +78,21 @@ class FeatureCorresponder:
 
     def features(self, image: ImageRef | np.ndarray) -> DenseFeatures:
         """The image's patch tokens, computed once per image content."""
-        ref = _check_image(image, "image")
+        ref = ImageRef(image)
 
         def compute() -> DenseFeatures:
             tokens, grid = self._encode(ref.array)
             return DenseFeatures(tokens=tokens, grid=(int(grid[0]), int(grid[1])))
 
-        feats, hit = self.ctx.cache.get_or_compute(f"correspond:{self.name}", ref.sha256, compute)
-        self.ctx.note(tool="correspond", backend=self.name, cache="hit" if hit else "miss")
-        return feats
+        return self.ctx.cached(
+            f"correspond:{self.name}", ref.sha256, compute, tool="correspond", backend=self.name
+        )
 
     def correspond(
         self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
     ) -> Correspondence:
         """Cosine similarity of mask-pooled features of every part pair, and mutual best matches."""
-        ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
+        ref_a, ref_b = ImageRef(image_a), ImageRef(image_b)
         masks_a, masks_b = _check_parts(parts_a, ref_a, "parts_a"), _check_parts(parts_b, ref_b, "parts_b")
         fa, fb = self.features(ref_a), self.features(ref_b)
         sim = cosine_matrix(
@@ -117,7 +106,7 @@ class FeatureCorresponder:
         self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
     ) -> list[tuple[float, float]]:
         """Map ``(x, y)`` pixels of image_a to image_b (soft argmax over feature similarity)."""
-        ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
+        ref_a, ref_b = ImageRef(image_a), ImageRef(image_b)
         pts = _check_points(points, ref_a)
         fa, fb = self.features(ref_a), self.features(ref_b)
         out = transfer_points(
@@ -162,7 +151,7 @@ class NoCorresponder:
     def correspond(
         self, image_a: ImageRef, parts_a: Sequence[PartMask], image_b: ImageRef, parts_b: Sequence[PartMask]
     ) -> Correspondence:
-        ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
+        ref_a, ref_b = ImageRef(image_a), ImageRef(image_b)
         _check_parts(parts_a, ref_a, "parts_a")
         _check_parts(parts_b, ref_b, "parts_b")
         return Correspondence(similarity=[[0.0] * len(parts_b) for _ in parts_a], matches=[], threshold=1.0)
@@ -170,7 +159,7 @@ class NoCorresponder:
     def match_points(
         self, image_a: ImageRef, points: Sequence[tuple[float, float]], image_b: ImageRef
     ) -> list[tuple[float, float]]:
-        ref_a, ref_b = _check_image(image_a, "image_a"), _check_image(image_b, "image_b")
+        ref_a, ref_b = ImageRef(image_a), ImageRef(image_b)
         pts = _check_points(points, ref_a)
         sx, sy = ref_b.width / ref_a.width, ref_b.height / ref_a.height
         return [(float(x) * sx, float(y) * sy) for x, y in pts.tolist()]

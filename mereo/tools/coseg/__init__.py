@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mereo.cache import default_cache
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 
 DEFAULT_BACKEND = "calico-small"
 
@@ -50,19 +49,9 @@ REGISTRY: dict[str, Builder] = {
     "oracle": _oracle,
 }
 
-
-def list_backends() -> list[str]:
-    """The registered backend names."""
-    return sorted(REGISTRY)
-
-
-def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
-    """Build backend ``name`` (``"<name>"`` or ``"<name>:<arg>"``) with ``ctx`` (a fresh one if omitted).
-
-    Raises:
-        UnknownBackendError: the name is not registered.
-    """
-    return build_backend("coseg", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+BACKENDS = ToolRegistry("coseg", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
-__all__ = ["REGISTRY", "DEFAULT_BACKEND", "build", "list_backends"]
+__all__ = ["BACKENDS", "REGISTRY", "DEFAULT_BACKEND", "build", "list_backends"]

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mereo.cache import default_cache
 from mereo.errors import ValidationError
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:  # the models load (and torchvision imports) only when a backend is built
     import numpy as np
@@ -66,15 +65,9 @@ REGISTRY: dict[str, Builder] = {
     "oracle": _oracle,
 }
 
-
-def list_backends() -> list[str]:
-    """Registered backend names (``open_clip`` takes ``:<arch>:<tag or file>``)."""
-    return sorted(REGISTRY)
-
-
-def build(name: str = DEFAULT_BACKEND, ctx: ToolContext | None = None) -> Any:
-    """Build a recognition backend by name (see the module docstring)."""
-    return build_backend("recognize", REGISTRY, name, ctx or ToolContext(cache=default_cache()))
+BACKENDS = ToolRegistry("recognize", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
 def patch_features(
@@ -100,6 +93,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BACKENDS",
     "REGISTRY",
     "DEFAULT_BACKEND",
     "ClipModel",

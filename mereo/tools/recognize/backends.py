@@ -49,17 +49,6 @@ def _check_texts(texts: Sequence[str], what: str) -> list[str]:
     return cleaned
 
 
-def _check_image(image: object) -> ImageRef:
-    if isinstance(image, ImageRef):
-        return image
-    try:
-        return ImageRef(image)  # type: ignore[arg-type]
-    except Exception as e:
-        raise ValidationError(
-            f"image must be an ImageRef, a path, a PIL image or an HxWx3 array ({e})"
-        ) from e
-
-
 class ClipRecognizer:
     """Recognition with an open_clip CLIP (``clip-small`` or a published model).
 
@@ -97,13 +86,13 @@ class ClipRecognizer:
                 out["tokens"] = tokens[0].float().cpu()
             return out
 
-        enc, hit = self.ctx.cache.get_or_compute(f"recognize:{self.name}", ref.sha256, compute)
-        self.ctx.note(tool="recognize", backend=self.name, cache="hit" if hit else "miss")
-        return enc
+        return self.ctx.cached(
+            f"recognize:{self.name}", ref.sha256, compute, tool="recognize", backend=self.name
+        )
 
     def patch_features(self, image: ImageRef | np.ndarray) -> DenseFeatures:
         """Projected CLIP patch tokens (``N x E``) on the model's grid (the ``clip-patches`` features)."""
-        enc = self._encode(_check_image(image))
+        enc = self._encode(ImageRef(image))
         if "tokens" not in enc:
             raise ValidationError(f"recognize backend {self.name!r} has no patch tokens (not a ViT).")
         return DenseFeatures(tokens=enc["tokens"], grid=self.clip.grid)
@@ -123,7 +112,7 @@ class ClipRecognizer:
         Several objects are found from the patch tokens (see ``detect.py``); a model without patch
         tokens returns the best labels for the whole image instead.
         """
-        ref = _check_image(image)
+        ref = ImageRef(image)
         names = _check_texts(candidates, "candidates") if candidates is not None else self.vocabulary
         if top_k < 1:
             raise ValidationError(f"top_k must be at least 1, got {top_k}.")
@@ -150,7 +139,7 @@ class ClipRecognizer:
     def score(self, image: ImageRef, mask: Mask | None, texts: Sequence[str]) -> list[float]:
         """Cosine similarity in ``[-1, 1]`` of the region (square crop around ``mask``, or the whole
         image when ``mask`` is None) to each text (prompted as given)."""
-        ref = _check_image(image)
+        ref = ImageRef(image)
         checked = _check_texts(texts, "texts")
         if mask is None:
             emb = self._encode(ref)["embedding"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mereo.tools.base import Builder, ToolContext, build_backend
+from mereo.tools.base import Builder, ToolContext, ToolRegistry
 from mereo.tools.segment.text import describe
 
 DEFAULT_BACKEND = "plum-small"
@@ -57,19 +57,9 @@ REGISTRY: dict[str, Builder] = {
     "whole-object": _whole_object,
 }
 
-
-def list_backends() -> list[str]:
-    """Names of the registered segment backends."""
-    return list(REGISTRY)
-
-
-def build(name: str, ctx: ToolContext) -> Any:
-    """Build backend ``name`` (``"<backend>"`` or ``"<backend>:<arg>"``).
-
-    Raises:
-        UnknownBackendError: the name is not registered.
-    """
-    return build_backend("segment", REGISTRY, name or DEFAULT_BACKEND, ctx)
+BACKENDS = ToolRegistry("segment", REGISTRY, DEFAULT_BACKEND)
+build = BACKENDS.build
+list_backends = BACKENDS.names
 
 
-__all__ = ["DEFAULT_BACKEND", "REGISTRY", "build", "describe", "list_backends"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "REGISTRY", "build", "describe", "list_backends"]

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from mereo.errors import ValidationError
-from mereo.types import ImageRef, Mask, PartMask
+from mereo.types import Mask, PartMask
 
 #: Longest description accepted, in characters (about 300 words).
 MAX_TEXT_CHARS = 2000
@@ -81,11 +81,6 @@ def check_request(text: Any, parts: Any, object: Any, image_index: Any) -> Segme
             "legs.') or a list of part names; both were empty."
         )
     return req
-
-
-def as_image(image: Any) -> ImageRef:
-    """An :class:`ImageRef` from an ImageRef, path, PIL image or array (InvalidImageError otherwise)."""
-    return image if isinstance(image, ImageRef) else ImageRef(image)
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -17,8 +17,8 @@ from typing import Any
 from mereo.errors import DatasetError
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, mentioned_parts
-from mereo.types import Mask, PartMask
+from mereo.tools.segment.common import check_request, mentioned_parts
+from mereo.types import ImageRef, Mask, PartMask
 
 
 class GoldSegmenter:
@@ -46,7 +46,7 @@ class GoldSegmenter:
         image_index: int = 0,
     ) -> list[PartMask]:
         """Gold masks of the requested parts (see the module docstring)."""
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         gold = self._gold(img.sha256)
 

@@ -23,7 +23,7 @@ from mereo.device import resolve_device
 from mereo.errors import CheckpointError
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, part_mask
+from mereo.tools.segment.common import check_request, part_mask
 from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall, flip_average
 from mereo.tools.segment.spans import char_spans, decode_tags
 from mereo.tools.segment.text import describe_spans
@@ -111,15 +111,15 @@ class PlumSegmenter:
         def compute() -> ImageFeatures:
             return self.model.encode_image(self.model_input(image))
 
-        emb, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
-        self.ctx.note(
+        return self.ctx.cached(
+            f"segment:{self.name}",
+            image.sha256,
+            compute,
             tool="segment",
             backend=self.name,
-            cache="hit" if hit else "miss",
             what="image embedding",
             image=image.sha256[:12],
         )
-        return emb
 
     def model_input(self, image: ImageRef) -> torch.Tensor:
         """The image resized to the model's input, ``1 x 3 x S x S`` uint8."""
@@ -157,7 +157,7 @@ class PlumSegmenter:
         """
         from mereo.text import get_encoder
 
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         t0 = time.perf_counter()
         if req.text is not None:
@@ -187,18 +187,16 @@ class PlumSegmenter:
 
             def encode_crop(crops: torch.Tensor, squares: torch.Tensor) -> ImageFeatures:
                 key = f"{img.sha256}@" + ",".join(f"{v:.1f}" for v in squares[0].tolist())
-                feats, hit = self.ctx.cache.get_or_compute(
-                    f"segment:{self.name}:zoom", key, lambda: self.model.encode_image(crops)
-                )
-                self.ctx.note(
+                return self.ctx.cached(
+                    f"segment:{self.name}:zoom",
+                    key,
+                    lambda: self.model.encode_image(crops),
                     tool="segment",
                     backend=self.name,
-                    cache="hit" if hit else "miss",
                     what="zoomed image embedding",
                     image=img.sha256[:12],
                     box=key.split("@")[1],
                 )
-                return feats
 
             logits, presence, _, _ = two_pass(
                 self.model,

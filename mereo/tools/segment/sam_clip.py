@@ -32,8 +32,8 @@ import torch
 from mereo.errors import CheckpointError, ValidationError
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, mentioned_parts, part_mask
-from mereo.types import PartMask
+from mereo.tools.segment.common import check_request, mentioned_parts, part_mask
+from mereo.types import ImageRef, PartMask
 
 SAM_WIDTHS = {"vit_b": 768, "vit_l": 1024, "vit_h": 1280}
 
@@ -260,15 +260,15 @@ class SamClipSegmenter:
             feats = self.clip.encode_image(torch.stack(crops).to(self.device)).float()
             return masks, torch.nn.functional.normalize(feats, dim=-1).cpu()
 
-        value, hit = self.ctx.cache.get_or_compute(f"segment:{self.name}", image.sha256, compute)
-        self.ctx.note(
+        return self.ctx.cached(
+            f"segment:{self.name}",
+            image.sha256,
+            compute,
             tool="segment",
             backend=self.name,
-            cache="hit" if hit else "miss",
             what="SAM masks + CLIP crop embeddings",
             image=image.sha256[:12],
         )
-        return value
 
     @torch.no_grad()
     def segment(
@@ -280,7 +280,7 @@ class SamClipSegmenter:
         image_index: int = 0,
     ) -> list[PartMask]:
         """The best-matching SAM mask per requested part (parts from ``parts`` or found in ``text``)."""
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         wanted = (
             [canonical(p) for p in req.parts]

@@ -4,7 +4,7 @@ SynthParts objects are 20-60 pixels wide in a 128-pixel image, so most parts are
 wide at the encoder's input. :func:`two_pass` segments the spans once on the whole image, takes
 the square box around everything found, cuts that box out at the model's input size (an
 object-sized window seen 2-5x larger), segments the spans again there and pastes the result
-back. Training shows the model both views (:func:`mereo.tools.segment.training.train.zoom_batch`, with
+back. Training shows the model both views (:func:`mereo.tools.segment.training.batches.zoom_batch`, with
 boxes jittered as roughly as a first pass finds them).
 
 Boxes are ``(x0, y0, side)`` squares in pixels of the model's ``size x size`` input (pixel edges),

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mereo.cache import FeatureCache
 from mereo.errors import CheckpointError, UnknownBackendError, ValidationError
 from mereo.tools import correspond
-from mereo.tools.base import Correspondence, Corresponder, ToolContext
+from mereo.tools.base import Correspondence, Corresponder
 from mereo.tools.correspond.encoder import build_model
 from mereo.types import ImageRef, Mask, PartMask
 
@@ -21,10 +20,6 @@ TINY = {
     "patch_size": 8,
     "image_size": 32,
 }
-
-
-def _ctx() -> ToolContext:
-    return ToolContext(cache=FeatureCache(), device="cpu")
 
 
 def _scene(seed: int) -> tuple[ImageRef, list[PartMask]]:
@@ -45,15 +40,14 @@ def tiny_dir(tmp_path_factory):
     return d
 
 
-def test_registry_lists_the_backends():
+def test_registry_lists_the_backends(tool_ctx):
     assert set(correspond.list_backends()) == {"dinov2-small", "dinov2", "clip-patches", "none", "oracle"}
     with pytest.raises(UnknownBackendError, match="known backends"):
-        correspond.build("dino-large", _ctx())
+        correspond.build("dino-large", tool_ctx)
 
 
-def test_dinov2_from_pretrained_folder(tiny_dir):
-    ctx = _ctx()
-    corr = correspond.build(f"dinov2:{tiny_dir}", ctx)
+def test_dinov2_from_pretrained_folder(tiny_dir, tool_ctx):
+    corr = correspond.build(f"dinov2:{tiny_dir}", tool_ctx)
     assert isinstance(corr, Corresponder)
     (a, pa), (b, pb) = _scene(0), _scene(1)
     res = corr.correspond(a, pa, b, pb)
@@ -66,12 +60,12 @@ def test_dinov2_from_pretrained_folder(tiny_dir):
     self_res = corr.correspond(a, pa, a, pa)
     assert sorted((i, j) for i, j, _ in self_res.matches) == [(0, 0), (1, 1)]
     # each image was encoded once; later calls hit the cache
-    misses = [e for e in ctx.events if e.get("cache") == "miss"]
-    assert len(misses) == 2 and any(e.get("cache") == "hit" for e in ctx.events)
+    misses = [e for e in tool_ctx.events if e.get("cache") == "miss"]
+    assert len(misses) == 2 and any(e.get("cache") == "hit" for e in tool_ctx.events)
 
 
-def test_match_points_identity_and_range(tiny_dir):
-    corr = correspond.build(f"dinov2:{tiny_dir}", _ctx())
+def test_match_points_identity_and_range(tiny_dir, tool_ctx):
+    corr = correspond.build(f"dinov2:{tiny_dir}", tool_ctx)
     a, _ = _scene(0)
     pts = [(10.0, 10.0), (50.0, 30.0)]
     out = corr.match_points(a, pts, a)
@@ -82,29 +76,29 @@ def test_match_points_identity_and_range(tiny_dir):
         corr.match_points(a, [(100.0, 5.0)], a)
 
 
-def test_dense_features_shape(tiny_dir):
+def test_dense_features_shape(tiny_dir, tool_ctx):
     a, _ = _scene(0)
-    f = correspond.dense_features(f"dinov2:{tiny_dir}", a, _ctx())
+    f = correspond.dense_features(f"dinov2:{tiny_dir}", a, tool_ctx)
     # published configs keep their own image size (32 here): 4 x 4 patches of 8 px
     assert f.grid == (4, 4) and f.tokens.shape == (16, 32)
     enc = correspond.load_encoder(f"dinov2:{tiny_dir}", device="cpu")
     assert enc.encode_batch(np.stack([a.array, a.array])).shape == (2, 16, 32)
 
 
-def test_bad_inputs_raise_mereo_errors(tiny_dir):
+def test_bad_inputs_raise_mereo_errors(tiny_dir, tool_ctx):
     with pytest.raises(ValidationError, match="needs weights"):
-        correspond.build("dinov2", _ctx())
+        correspond.build("dinov2", tool_ctx)
     with pytest.raises(CheckpointError, match="could not load"):
-        correspond.build(f"dinov2:{tiny_dir}/missing", _ctx())
-    corr = correspond.build(f"dinov2:{tiny_dir}", _ctx())
+        correspond.build(f"dinov2:{tiny_dir}/missing", tool_ctx)
+    corr = correspond.build(f"dinov2:{tiny_dir}", tool_ctx)
     a, pa = _scene(0)
     wrong = [PartMask(label="leg", mask=Mask.from_numpy(np.ones((10, 10), bool)))]
     with pytest.raises(ValidationError, match="frame"):
         corr.correspond(a, wrong, a, pa)
 
 
-def test_none_backend_is_neutral():
-    corr = correspond.build("none", _ctx())
+def test_none_backend_is_neutral(tool_ctx):
+    corr = correspond.build("none", tool_ctx)
     (a, pa), (b, pb) = _scene(0), _scene(1)
     res = corr.correspond(a, pa, b, pb[:1])
     assert res.similarity == [[0.0], [0.0]] and res.matches == []
@@ -146,12 +140,12 @@ def test_threshold_entry_is_the_quantile_of_same_label_similarities():
         threshold_entry([], 0.1)
 
 
-def test_dinov2_small_uses_the_threshold_calibrated_in_its_manifest(tmp_path):
+def test_dinov2_small_uses_the_threshold_calibrated_in_its_manifest(tmp_path, tool_ctx):
     """The committed manifest's calibrated threshold reaches the backend and its Correspondence."""
     from mereo.checkpoints import read_manifest, update_manifest
 
     calibrated = read_manifest("dinov2-small")["match_threshold"]["value"]
-    corr = correspond.build("dinov2-small", _ctx())
+    corr = correspond.build("dinov2-small", tool_ctx)
     assert corr.threshold == pytest.approx(calibrated)
     a, parts_a = _scene(0)
     b, parts_b = _scene(1)

@@ -22,10 +22,6 @@ TINY_CFG = {
 }
 
 
-def _ctx() -> ToolContext:
-    return ToolContext(cache=FeatureCache(), device="cpu")
-
-
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     """A randomly initialised open_clip model saved as a plain state dict (the published .pt format)."""
@@ -45,19 +41,18 @@ def _image(seed: int = 0) -> ImageRef:
     return ImageRef(np.random.default_rng(seed).integers(0, 255, size=(40, 56, 3), dtype=np.uint8))
 
 
-def test_registry_and_name_errors():
+def test_registry_and_name_errors(tool_ctx):
     assert recognize.list_backends() == ["clip-small", "open_clip", "oracle"]
     with pytest.raises(UnknownBackendError):
-        recognize.build("clip-huge", _ctx())
+        recognize.build("clip-huge", tool_ctx)
     with pytest.raises(ValidationError, match="architecture and weights"):
-        recognize.build("open_clip", _ctx())
+        recognize.build("open_clip", tool_ctx)
     with pytest.raises(CheckpointError, match="unknown open_clip architecture"):
-        recognize.build("open_clip:NoSuchNet:/tmp/x.pt", _ctx())
+        recognize.build("open_clip:NoSuchNet:/tmp/x.pt", tool_ctx)
 
 
-def test_open_clip_backend_on_tiny_checkpoint(tiny_weights):
-    ctx = _ctx()
-    rec = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", ctx)
+def test_open_clip_backend_on_tiny_checkpoint(tiny_weights, tool_ctx):
+    rec = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", tool_ctx)
     assert isinstance(rec, Recognizer)
     img = _image()
     found = rec.recognize(img, candidates=["chair", "dog", "car"], top_k=2)
@@ -72,18 +67,18 @@ def test_open_clip_backend_on_tiny_checkpoint(tiny_weights):
     assert len(rec.score(img, Mask.from_numpy(mask), ["a chair"])) == 1
     feats = recognize.patch_features(rec, img)
     assert feats.grid == (4, 4) and feats.tokens.shape == (16, 16)
-    assert any(e.get("cache") == "hit" for e in ctx.events)
+    assert any(e.get("cache") == "hit" for e in tool_ctx.events)
 
 
-def test_weights_are_really_loaded(tiny_weights):
-    a = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", _ctx())
-    b = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", _ctx())
-    img = _image(1)
+def test_weights_are_really_loaded(tiny_weights, tool_ctx):
+    a = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", tool_ctx)
+    b = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", ToolContext(FeatureCache(), "cpu"))
+    img = _image(1)  # b has its own cache: its features are computed again
     assert torch.allclose(a.patch_features(img).tokens, b.patch_features(img).tokens)
 
 
-def test_recognizer_validates_inputs(tiny_weights):
-    rec = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", _ctx())
+def test_recognizer_validates_inputs(tiny_weights, tool_ctx):
+    rec = recognize.build(f"open_clip:{TINY_ARCH}:{tiny_weights}", tool_ctx)
     img = _image()
     with pytest.raises(ValidationError, match="list of strings"):
         rec.recognize(img, candidates="chair")
@@ -97,15 +92,15 @@ def test_recognizer_validates_inputs(tiny_weights):
         rec.score(img, Mask.from_numpy(np.zeros((40, 56), bool)), ["a chair"])
 
 
-def test_clip_patches_correspondence_uses_recognizer_tokens(tiny_weights):
-    corr = correspond.build(f"clip-patches:open_clip:{TINY_ARCH}:{tiny_weights}", _ctx())
+def test_clip_patches_correspondence_uses_recognizer_tokens(tiny_weights, tool_ctx):
+    corr = correspond.build(f"clip-patches:open_clip:{TINY_ARCH}:{tiny_weights}", tool_ctx)
     img = _image()
     f = correspond.dense_features(corr, img)
     assert f.grid == (4, 4) and f.tokens.shape == (16, 16)
     assert len(corr.match_points(img, [(5.0, 5.0)], img)) == 1
 
 
-def test_clip_small_checkpoint_loads_and_recognises():
+def test_clip_small_checkpoint_loads_and_recognises(tool_ctx):
     """The committed clip-small: within the size limit, fp16 weights load into open_clip's CLIP, it
     classifies gold object crops of unseen test scenes far above chance (1/27), and recognize() on a
     real SynthParts scene returns valid, in-frame results."""
@@ -116,7 +111,7 @@ def test_clip_small_checkpoint_loads_and_recognises():
 
     manifest = read_manifest("clip-small")
     assert manifest["size_bytes"] <= 15e6 and manifest["architecture"] == "open_clip.CLIP"
-    rec = recognize.build("clip-small", _ctx())
+    rec = recognize.build("clip-small", tool_ctx)
     scenes = list(generate_scenes("test", 20, seed=5))
     data = scenes_to_arrays(scenes, list(PART_LABELS), list(CATEGORIES), "test")
     acc, n = crop_accuracy(rec.clip, data, list(TRAIN_CATEGORIES), describe=False)
@@ -130,7 +125,7 @@ def test_clip_small_checkpoint_loads_and_recognises():
     assert emb.shape == (64, 128) and torch.isfinite(emb).all()
 
 
-def test_open_clip_local_dir_format(tmp_path):
+def test_open_clip_local_dir_format(tmp_path, tool_ctx):
     """open_clip's folder format: open_clip_config.json + open_clip_model.safetensors."""
     import open_clip
     from safetensors.torch import save_file
@@ -142,7 +137,7 @@ def test_open_clip_local_dir_format(tmp_path):
         {k: v.contiguous() for k, v in model.state_dict().items()},
         str(tmp_path / "open_clip_model.safetensors"),
     )
-    rec = recognize.build(f"open_clip:local-dir:{tmp_path}", _ctx())
+    rec = recognize.build(f"open_clip:local-dir:{tmp_path}", tool_ctx)
     img = _image(2)
     expected = model.eval().visual(rec.clip.to_pixels(img.array))
     got = rec.clip.image_and_tokens(rec.clip.to_pixels(img.array))[0]

@@ -1,5 +1,5 @@
-"""Object zoom of PLUM-small: boxes, crop and paste-back geometry, zoomed training batches, the
-two-pass inference and its cache."""
+"""Object zoom of PLUM-small: boxes, crop and paste-back geometry, the two-pass inference and its
+cache."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from mereo.tools.segment.model import PlumConfig, PlumSmall
 from mereo.tools.segment.plum import PlumSegmenter
 from mereo.tools.segment.zoom import OUTSIDE, crop, mask_boxes, paste, square_boxes, two_pass
 from mereo.types import ImageRef
-
-TINY = PlumConfig(image_size=64, embed_dim=32, span_hidden=32, decoder_mlp=64, encoder_channels=(8, 16))
 
 
 def test_mask_boxes_are_tight_pixel_edges_and_flag_empty_masks() -> None:
@@ -44,40 +42,6 @@ def test_crop_cuts_the_square_and_paste_puts_it_back() -> None:
     assert big.shape == (64, 96) and big[24, 36] > 0 and big[24, 60] == OUTSIDE
 
 
-def test_zoom_batch_crops_images_targets_and_maps_together() -> None:
-    from mereo.tools.segment.training.train import Batch, zoom_batch
-
-    n, s = 6, 64
-    images = torch.zeros(n, 3, s, s, dtype=torch.uint8)
-    targets = torch.zeros(n, 2, s, s)
-    parts = torch.zeros(n, s, s, dtype=torch.long)
-    for i in range(n):
-        y, x = 10 + 3 * i, 20 + 2 * i
-        images[i, 0, y : y + 10, x : x + 6] = 255
-        targets[i, 0, y : y + 10, x : x + 6] = 1.0
-        parts[i, y : y + 10, x : x + 6] = 7
-    targets[5] = 0  # nothing to zoom on
-    b = Batch(
-        images=images,
-        tokens=torch.zeros(n, 4, 384),
-        attention=torch.ones(n, 4, dtype=torch.bool),
-        tags=torch.zeros(n, 4, dtype=torch.long),
-        span_index=torch.zeros(n, 2, 4),
-        active=torch.tensor([[True, False]] * n),
-        targets=targets,
-        part_maps=parts,
-        object_maps=parts.clone(),
-    )
-    z = zoom_batch(b, np.random.default_rng(0), 1.0)
-    assert torch.equal(z.images[5], images[5]) and torch.equal(z.targets[5], targets[5])
-    for i in range(5):
-        red, tgt, lab = z.images[i, 0] > 127, z.targets[i, 0] > 0.5, z.part_maps[i] == 7
-        assert red.sum() > 2 * (images[i, 0] > 127).sum()  # the object is seen larger
-        agree = (red & tgt).sum() / (red | tgt).sum()
-        assert agree > 0.9 and (lab & tgt).sum() / (lab | tgt).sum() > 0.9
-    assert torch.equal(zoom_batch(b, np.random.default_rng(0), 0.0).images, images)
-
-
 def _query(model: PlumSmall, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     tokens = torch.randn(n, 5, 384, generator=torch.Generator().manual_seed(0))
     index = torch.zeros(n, k, 5)
@@ -86,17 +50,19 @@ def _query(model: PlumSmall, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor
     return model.span_queries(tokens, index), model.context(tokens, torch.ones(n, 5, dtype=torch.bool))
 
 
-def _tiny_inputs(n: int, k: int) -> tuple[PlumSmall, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _tiny_inputs(
+    n: int, k: int, config: PlumConfig
+) -> tuple[PlumSmall, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A seeded tiny model, ``n`` random 64-pixel images and ``k`` span queries for each."""
     torch.manual_seed(0)
-    model = PlumSmall(TINY).eval()
+    model = PlumSmall(config).eval()
     images = torch.randint(0, 255, (n, 3, 64, 64), dtype=torch.uint8)
     return (model, images, *_query(model, n, k))
 
 
 @torch.no_grad()
-def test_two_pass_zooms_on_what_the_first_pass_found() -> None:
-    model, images, queries, context = _tiny_inputs(2, 2)
+def test_two_pass_zooms_on_what_the_first_pass_found(tiny_config) -> None:
+    model, images, queries, context = _tiny_inputs(2, 2, tiny_config)
     # a threshold nothing passes: no zoom, the first pass comes back unchanged
     logits, presence, _, zoomed = two_pass(model, images, queries, context, threshold=1e6, gate=False)
     first, p1 = model.decode_all(model.encode_image(images), queries, context=context)
@@ -123,9 +89,9 @@ def test_two_pass_zooms_on_what_the_first_pass_found() -> None:
     assert squares[0].tolist() == [0.0, 0.0, 64.0]  # the whole image was "found"
 
 
-def test_segmenter_zoom_caches_the_zoomed_embedding_and_traces_it() -> None:
+def test_segmenter_zoom_caches_the_zoomed_embedding_and_traces_it(tiny_config) -> None:
     torch.manual_seed(0)
-    model = PlumSmall(TINY).eval()
+    model = PlumSmall(tiny_config).eval()
     ctx = ToolContext(FeatureCache())
     seg = PlumSegmenter(ctx, model=model, threshold=-1e6, presence_gate=False, zoom=True)
     img = ImageRef(np.random.default_rng(1).integers(0, 255, (48, 80, 3), dtype=np.uint8))
@@ -138,24 +104,24 @@ def test_segmenter_zoom_caches_the_zoomed_embedding_and_traces_it() -> None:
 
 
 @pytest.mark.parametrize("zoom", [False, True])
-def test_committed_inference_settings_reach_the_backend(zoom: bool, tmp_path) -> None:
+def test_committed_inference_settings_reach_the_backend(zoom: bool, tmp_path, tiny_config) -> None:
     from mereo.checkpoints import save_checkpoint
     from mereo.tools.segment.plum import build_plum
 
     torch.manual_seed(0)
-    model = PlumSmall(TINY)
+    model = PlumSmall(tiny_config)
     inference = {"threshold": -0.5, "presence_gate": False, "zoom": zoom, "flip": not zoom}
-    manifest = {"config": TINY.to_dict(), "inference": inference}
+    manifest = {"config": tiny_config.to_dict(), "inference": inference}
     save_checkpoint("plum-small", dict(model.state_dict()), manifest, directory=tmp_path)
     seg = build_plum(ToolContext(FeatureCache()), str(tmp_path / "plum-small.safetensors"))
     assert (seg.zoom, seg.flip, seg.threshold, seg.presence_gate) == (zoom, not zoom, -0.5, False)
 
 
 @torch.no_grad()
-def test_flip_average_is_mirror_symmetric_and_the_backend_caches_the_mirror() -> None:
+def test_flip_average_is_mirror_symmetric_and_the_backend_caches_the_mirror(tiny_config) -> None:
     from mereo.tools.segment.model import flip_average
 
-    model, images, queries, context = _tiny_inputs(1, 2)
+    model, images, queries, context = _tiny_inputs(1, 2, tiny_config)
     a, b = model.encode_image(images), model.encode_image(images.flip(-1))
     logits, presence = flip_average(model, a, b, queries, context)
     swapped, presence_s = flip_average(model, b, a, queries, context)

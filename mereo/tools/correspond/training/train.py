@@ -28,8 +28,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from mereo.checkpoints import train_command
 from mereo.data.arrays import NO_OBJECT, NO_PART, SceneArrays, load_split
 from mereo.tools.correspond.encoder import CHECKPOINT_NAME, SMALL_CONFIG, DenseEncoder, build_model, to_pixels
 from mereo.tools.correspond.training.evaluate import (
@@ -38,6 +38,8 @@ from mereo.tools.correspond.training.evaluate import (
     sample_pairs,
     threshold_entry,
 )
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step
 
 IGNORE = -1
 OBJECTIVES = {
@@ -135,16 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=SMALL_CONFIG["hidden_size"], help="encoder width")
     parser.add_argument("--layers", type=int, default=SMALL_CONFIG["num_hidden_layers"], help="encoder depth")
     parser.add_argument("--val-pairs", type=int, default=200, help="object pairs for validation")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
+    add_common_args(parser)
     args = parser.parse_args(argv)
 
-    from mereo.checkpoints import save_checkpoint, train_command
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    rng = setup(args)
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
     train = load_split("train", args.n_train, seed=args.seed)
@@ -164,13 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     total = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.1)
     val_pairs = sample_pairs(val, args.val_pairs, seed=args.seed)
-    history = []
+    command = train_command("correspond", argv)
+    loop = EpochLoop(
+        args.epochs,
+        steps_per_epoch,
+        desc="correspond",
+        name=CHECKPOINT_NAME,
+        run_key=command,
+    )
+    loop.track(model=model, proxies=proxies, optimizer=opt, scheduler=sched, rng=rng, gen=gen)
+    loop.resume(not args.no_resume)
     t_train = time.perf_counter()
-    for epoch in range(args.epochs):
+    for epoch in loop.epochs():
         model.train()
         order = rng.permutation(len(train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}")
-        for step in bar:
+        for step in loop.steps(epoch):
             idx = np.sort(order[step * args.batch : (step + 1) * args.batch])
             ims, labs = train.images[idx], labels[idx]
             half = len(idx) // 2
@@ -183,41 +187,42 @@ def main(argv: list[str] | None = None) -> int:
                 loss = proxy_loss(tokens[pick], lab[pick], proxies, args.temperature)
             else:
                 loss = supcon_loss(tokens[pick], lab[pick], args.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            optimizer_step(loss, opt, params, sched)
+            loop.show(loss=loss.item())
         model.eval()
         metrics = evaluate_pairs(encoder_features(encoder), val, val_pairs, desc="val")
-        same = metrics.pop("same_label_similarity")
-        history.append({"epoch": epoch + 1, **{k: round(v, 4) for k, v in metrics.items()}})
-        print(
+        loop.extra["same_label_similarity"] = metrics.pop("same_label_similarity")
+        loop.end_epoch(
+            {"epoch": epoch + 1, **{k: round(v, 4) for k, v in metrics.items()}},
             f"epoch {epoch + 1}: loss {loss.item():.3f}  "
             f"val part_match_acc {metrics['part_match_acc']:.3f}  pck@0.1 {metrics['pck@0.1']:.3f}",
-            flush=True,
         )
     trained = time.perf_counter() - t_train
+    history = loop.history
     manifest = {
         "architecture": "transformers.Dinov2Model",
         "config": cfg,
         "data": {"dataset": "SynthParts", "split": "train", "n": len(train), "seed": args.seed, "size": size},
         "seed": args.seed,
-        "command": train_command("correspond", argv),
+        "command": command,
         "objective": OBJECTIVES[args.objective],
-        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out",)},
+        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out", "no_resume")},
         "metrics": {"val": history[-1], "history": history},
         "trained_seconds": round(trained, 1),
         # the agent's similarity threshold, from the last validation (see mereo eval correspond --calibrate)
         "match_threshold": threshold_entry(
-            same, split="val", pairs=len(val_pairs), command="mereo train correspond (last validation)"
+            loop.extra["same_label_similarity"],
+            split="val",
+            pairs=len(val_pairs),
+            command="mereo train correspond (last validation)",
         ),
     }
-    out = save_checkpoint(CHECKPOINT_NAME, model.state_dict(), manifest, args.out)
-    print(
-        f"wrote {CHECKPOINT_NAME} ({out['size_bytes'] / 1e6:.1f} MB) in {trained:.0f} s of training; "
-        f"val {history[-1]}",
-        flush=True,
+    write_checkpoint(
+        CHECKPOINT_NAME,
+        model.state_dict(),
+        manifest,
+        args.out,
+        f"{trained:.0f} s of training; val {history[-1]}",
     )
+    loop.finish()
     return 0

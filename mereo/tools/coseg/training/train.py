@@ -9,14 +9,12 @@ best epoch's weights are written atomically with a manifest.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from typing import Any
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
+from mereo.checkpoints import train_command
 from mereo.tools.base import COSEG_TASKS, CosegTask
 from mereo.tools.coseg.calico import CHECKPOINT_NAME, predict_batch
 from mereo.tools.coseg.features import FrozenEncoders, load_encoders
@@ -25,6 +23,8 @@ from mereo.tools.coseg.pairs import default_kb_parts, to_partmasks
 from mereo.tools.coseg.training.data import EncodedSplit, PairSampler, encode_split
 from mereo.tools.coseg.training.losses import LossWeights, coseg_loss
 from mereo.tools.coseg.vocab import Vocabulary, default_vocabulary, kind_of
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step, warmup_cosine
 
 #: Answer-probability thresholds tried per task on validation (unique parts multiply two
 #: probabilities, so theirs is usually far lower than the common tasks').
@@ -48,12 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=3,
         help="visible names outside the answer segmented per image (extra mask supervision)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--max-minutes", type=float, default=29.0, help="stop (and keep the best epoch) after this"
     )
-    p.add_argument("--out", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument(
         "--tune-only",
         action="store_true",
@@ -64,6 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="use randomly initialised encoders when their checkpoints are missing (tests only)",
     )
+    add_common_args(p)
     return p.parse_args(argv)
 
 
@@ -184,11 +182,9 @@ def retune(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
-    torch.set_num_threads(args.threads)
+    rng = setup(args)
     if args.tune_only:
         return retune(args)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     t0 = time.time()
     encoders = load_encoders("cpu", allow_random=args.allow_random_encoders)
     train: EncodedSplit = encode_split("train", args.n_train, encoders, seed=args.seed)
@@ -208,13 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     model = CalicoSmall(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     total = args.epochs * args.steps_per_epoch
-    warm = min(100, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total))))
-        ),
-    )
+    sched = warmup_cosine(opt, total, min(100, total // 10))
     weights = LossWeights()
     prep_s = time.time() - t0
     print(
@@ -222,40 +212,39 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M trainable parameters",
         flush=True,
     )
-    best: dict[str, Any] = {"score": -1.0}
-    history = []
-    deadline = t0 + args.max_minutes * 60
-    for epoch in range(args.epochs):
-        bar = tqdm(range(args.steps_per_epoch), desc=f"coseg epoch {epoch + 1}/{args.epochs}", leave=False)
-        for _ in bar:
+    command = train_command("coseg", argv)
+    loop = EpochLoop(
+        args.epochs,
+        args.steps_per_epoch,
+        desc="coseg",
+        deadline=t0 + args.max_minutes * 60,
+        name=CHECKPOINT_NAME,
+        run_key=command,
+    )
+    loop.track(model=model, optimizer=opt, scheduler=sched, rng=rng)
+    loop.extra["best"] = {"score": -1.0}
+    loop.resume(not args.no_resume)
+    for epoch in loop.epochs():
+        for _ in loop.steps(epoch):
             b = train_s.batch(rng, args.batch, extra=args.extra_masks)
             loss, parts = coseg_loss(model, b, vocab_emb, weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+            optimizer_step(loss, opt, model.parameters(), sched)
+            loop.show(**parts)
         metrics = validate(model, val_s, val_pairs, vocabs)
         score = metrics["mIoU"] + metrics["Recall"]
-        history.append(
-            {"epoch": epoch + 1, "mIoU": round(metrics["mIoU"], 4), "Recall": round(metrics["Recall"], 4)}
-        )
-        print(
-            f"epoch {epoch + 1}: loss {parts['total']:.3f} val mIoU {metrics['mIoU']:.3f} "
-            f"Recall {metrics['Recall']:.3f} ({time.time() - t0:.0f}s)",
-            flush=True,
-        )
-        if score > best["score"]:
-            best = {
+        if score > loop.extra["best"]["score"]:
+            loop.extra["best"] = {
                 "score": score,
                 "epoch": epoch + 1,
                 "metrics": metrics,
                 "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
             }
-        if time.time() > deadline:
-            print(f"stopping after epoch {epoch + 1}: --max-minutes {args.max_minutes} reached", flush=True)
-            break
+        loop.end_epoch(
+            {"epoch": epoch + 1, "mIoU": round(metrics["mIoU"], 4), "Recall": round(metrics["Recall"], 4)},
+            f"epoch {epoch + 1}: loss {parts['total']:.3f} val mIoU {metrics['mIoU']:.3f} "
+            f"Recall {metrics['Recall']:.3f} ({time.time() - t0:.0f}s)",
+        )
+    best, history = loop.extra["best"], loop.history
     model.load_state_dict(best["state"])
     # the answer-probability thresholds, chosen per task on validation
     task_thresholds, best["metrics"] = tune_thresholds(
@@ -266,8 +255,6 @@ def main(argv: list[str] | None = None) -> int:
         f"Recall {best['metrics']['Recall']:.3f})",
         flush=True,
     )
-    from mereo.checkpoints import save_checkpoint, train_command
-
     manifest = {
         "architecture": "calico-small",
         "config": config.to_dict(),
@@ -283,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         "encoders": encoders.sources,
         "inference": {"threshold": 0.5, "task_thresholds": task_thresholds},
         "seed": args.seed,
-        "command": train_command("coseg", argv),
+        "command": command,
         "metrics": {
             "val": {k: round(v, 4) for k, v in best["metrics"].items()},
             "best_epoch": best["epoch"],
@@ -300,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         },
         "trained_seconds": round(time.time() - t0, 1),
     }
-    saved = save_checkpoint(CHECKPOINT_NAME, best["state"], manifest, args.out)
-    print(
-        f"wrote {CHECKPOINT_NAME} ({saved['size_bytes'] / 1e6:.2f} MB, sha256 {saved['sha256'][:12]}) "
+    write_checkpoint(
+        CHECKPOINT_NAME,
+        best["state"],
+        manifest,
+        args.out,
         f"best epoch {best['epoch']}: val mIoU {best['metrics']['mIoU']:.3f} "
-        f"Recall {best['metrics']['Recall']:.3f}; "
-        f"{saved['trained_seconds']:.0f}s",
-        flush=True,
+        f"Recall {best['metrics']['Recall']:.3f}; {manifest['trained_seconds']:.0f}s",
     )
+    loop.finish()
     return 0

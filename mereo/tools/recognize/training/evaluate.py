@@ -30,13 +30,20 @@ from mereo.tools.recognize.detect import box_iou
 from mereo.tools.recognize.zeroshot import class_embeddings
 
 
-def crop_accuracy(clip, data: SceneArrays, names: list[str], describe: bool) -> tuple[float, int]:
-    """Top-1 accuracy of gold object crops whose category is in ``names``; and their count."""
+def crop_accuracy(
+    clip, data: SceneArrays, names: list[str], describe: bool = False, among: list[str] | None = None
+) -> tuple[float, int]:
+    """Top-1 accuracy of the gold object crops whose category is in ``names``, classified among
+    ``among`` (default ``names``) with prompt-ensembled class embeddings; and the crops' count.
+
+    ``describe`` adds the "a {} with {parts}" prompts to the ensembles.
+    """
+    among = names if among is None else among
     items = [it for it in object_items(data) if data.category_names[it.category] in names]
     if not items:
         return 0.0, 0
     with torch.no_grad():
-        weights = class_embeddings(clip, names, describe=describe)
+        weights = class_embeddings(clip, among, describe=describe)
         embs = []
         for s in range(0, len(items), 128):
             chunk = items[s : s + 128]
@@ -45,7 +52,7 @@ def crop_accuracy(clip, data: SceneArrays, names: list[str], describe: bool) -> 
             )
             embs.append(F.normalize(clip.image_and_tokens(clip.normalize(crops))[0], dim=-1).cpu())
     pred = (torch.cat(embs) @ weights.T).argmax(1)
-    gold = torch.tensor([names.index(data.category_names[it.category]) for it in items])
+    gold = torch.tensor([among.index(data.category_names[it.category]) for it in items])
     return float((pred == gold).float().mean()), len(items)
 
 
@@ -125,16 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for desc, describe in (("names", False), ("names+parts", True)):
         acc_t, n_t = crop_accuracy(rec.clip, test, train_names, describe)
         acc_n5, n_n = crop_accuracy(rec.clip, novel, novel_names, describe)
-        novel_only = SceneArrays(
-            novel.images,
-            novel.partmap,
-            novel.objmap,
-            novel.categories,
-            novel.part_labels,
-            novel.category_names,
-            "novel",
-        )
-        acc_n32 = _novel_among_all(rec.clip, novel_only, novel_names, all_names, describe)
+        acc_n32, _ = crop_accuracy(rec.clip, novel, novel_names, describe, among=all_names)
         rows.append((desc, acc_t, acc_n5, acc_n32))
     print(f"backend {args.backend}: object crops, {n_t} test objects (27-way), {n_n} novel objects")
     print(f"{'prompts':<14}{'test top-1':>12}{'novel 5-way':>14}{'novel 32-way':>14}")
@@ -149,24 +147,3 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in det.items() if k != "images"))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
-
-
-def _novel_among_all(
-    clip, data: SceneArrays, novel_names: list[str], all_names: list[str], describe: bool
-) -> float:
-    """Top-1 of novel objects classified among all names (seen and novel)."""
-    items = [it for it in object_items(data) if data.category_names[it.category] in novel_names]
-    if not items:
-        return 0.0
-    with torch.no_grad():
-        weights = class_embeddings(clip, all_names, describe=describe)
-        crops = crop_batch(data.images, [it.image for it in items], [it.box for it in items], clip.image_size)
-        emb = torch.cat(
-            [
-                F.normalize(clip.image_and_tokens(clip.normalize(crops[s : s + 128]))[0], dim=-1)
-                for s in range(0, len(crops), 128)
-            ]
-        ).cpu()
-    pred = (emb @ weights.T).argmax(1)
-    gold = torch.tensor([all_names.index(data.category_names[it.category]) for it in items])
-    return float((pred == gold).float().mean())

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from mereo.checkpoints import train_command
 from mereo.data.arrays import NO_OBJECT, SceneArrays, load_split
 from mereo.tools.recognize.crops import (
     CropItem,
@@ -50,7 +51,10 @@ from mereo.tools.recognize.crops import (
 )
 from mereo.tools.recognize.model import CHECKPOINT_NAME, ClipModel, build_clip, make_tokenizer, small_config
 from mereo.tools.recognize.prompts import OBJECT_TEMPLATES, description, part_prompt
+from mereo.tools.recognize.training.evaluate import crop_accuracy
 from mereo.tools.recognize.zeroshot import background_embedding, class_embeddings
+from mereo.training import EpochLoop, add_common_args, setup, write_checkpoint
+from mereo.training.schedule import optimizer_step
 
 IGNORE = -100
 
@@ -150,27 +154,6 @@ def text_warmup(
     return loss.item()
 
 
-def object_accuracy(clip: ClipModel, data: SceneArrays, names: list[str]) -> float:
-    """Top-1 accuracy of object crops classified among ``names`` (prompt-ensembled "a {}")."""
-    items = object_items(data)
-    if not items:
-        return 0.0
-    allowed = {data.category_names.index(n) for n in names}
-    items = [it for it in items if it.category in allowed]
-    with torch.no_grad():
-        weights = class_embeddings(clip, names)
-        crops = crop_batch(data.images, [it.image for it in items], [it.box for it in items], clip.image_size)
-        emb = torch.cat(
-            [
-                F.normalize(clip.image_and_tokens(clip.normalize(crops[s : s + 128]))[0], dim=-1)
-                for s in range(0, len(crops), 128)
-            ]
-        ).cpu()
-    pred = (emb @ weights.T).argmax(1)
-    gold = torch.tensor([names.index(data.category_names[it.category]) for it in items])
-    return float((pred == gold).float().mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mereo train recognize", description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=3000, help="training scenes")
@@ -198,19 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--text-warmup", type=int, default=300, help="text-only steps before the text tower is locked"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--out-dir", "--out", dest="out", default=None, help="checkpoint folder (default: mereo/checkpoints)"
-    )
+    add_common_args(parser)
     args = parser.parse_args(argv)
 
-    from mereo.checkpoints import save_checkpoint, train_command
     from mereo.data.synthparts import TRAIN_CATEGORIES
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    rng = setup(args)
     t0 = time.perf_counter()
     train = load_split("train", args.n_train, seed=args.seed)
     val = load_split("val", args.n_val, seed=args.seed)
@@ -244,12 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = min(len(objs) // args.objects, args.steps_per_epoch)
     total_steps = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps, pct_start=0.05)
-    history = []
-    for epoch in range(args.epochs):
+    command = train_command("recognize", argv)
+    loop = EpochLoop(
+        args.epochs,
+        steps_per_epoch,
+        desc="recognize",
+        name=CHECKPOINT_NAME,
+        run_key=command,
+    )
+    loop.track(model=model, optimizer=opt, scheduler=sched, rng=rng)
+    loop.resume(not args.no_resume)
+    for epoch in loop.epochs():
         model.train()
         order = rng.permutation(len(objs))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}")
-        for step in bar:
+        for step in loop.steps(epoch):
             ob = [objs[j] for j in order[step * args.objects : (step + 1) * args.objects]]
             items = ob + [parts[j] for j in rng.choice(len(parts), size=args.parts, replace=False)]
             texts, keys = captions(train, items, rng)
@@ -277,25 +261,19 @@ def main(argv: list[str] | None = None) -> int:
                 ignore_index=IGNORE,
             )
             total = loss + args.class_weight * cls_loss + args.token_weight * token_loss
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            optimizer_step(total, opt, params, sched)
             with torch.no_grad():
                 model.logit_scale.clamp_(0, np.log(100))
-            bar.set_postfix(
-                clip=f"{loss.item():.3f}", cls=f"{cls_loss.item():.3f}", tok=f"{token_loss.item():.3f}"
-            )
+            loop.show(clip=loss.item(), cls=cls_loss.item(), tok=token_loss.item())
         model.eval()
-        acc = object_accuracy(clip, val, train_names)
-        history.append({"epoch": epoch + 1, "val_object_top1": round(acc, 4)})
-        print(
+        acc, _ = crop_accuracy(clip, val, train_names)
+        loop.end_epoch(
+            {"epoch": epoch + 1, "val_object_top1": round(acc, 4)},
             f"epoch {epoch + 1}: clip {loss.item():.3f} cls {cls_loss.item():.3f} "
             f"token {token_loss.item():.3f} "
             f"val object top-1 {acc:.3f} ({time.perf_counter() - t_train:.0f} s)",
-            flush=True,
         )
+    history = loop.history
     trained = time.perf_counter() - t_train
     manifest = {
         "architecture": "open_clip.CLIP",
@@ -311,20 +289,18 @@ def main(argv: list[str] | None = None) -> int:
             "part_crops": len(parts),
         },
         "seed": args.seed,
-        "command": train_command("recognize", argv),
+        "command": command,
         "objective": f"text tower: {args.text_warmup} steps of caption-vs-caption multi-positive InfoNCE "
         f"(last loss {text_loss:.3f}), then locked; image tower: multi-positive CLIP loss on "
         "object/part crops + 27-way object classification against the class prompts + per-token "
         "classification (crops and scenes, classes + background)",
-        "hyperparameters": {k: v for k, v in vars(args).items() if k != "out"},
+        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out", "no_resume")},
         "metrics": {"val": history[-1], "history": history},
         "trained_seconds": round(trained, 1),
     }
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    out = save_checkpoint(CHECKPOINT_NAME, state, manifest, args.out)
-    print(
-        f"wrote {CHECKPOINT_NAME} ({out['size_bytes'] / 1e6:.1f} MB) in {trained:.0f} s of training; "
-        f"val {history[-1]}",
-        flush=True,
+    write_checkpoint(
+        CHECKPOINT_NAME, state, manifest, args.out, f"{trained:.0f} s of training; val {history[-1]}"
     )
+    loop.finish()
     return 0

@@ -234,7 +234,8 @@ def run_ablation(args: argparse.Namespace) -> dict[str, dict[str, dict[str, floa
     from mereo.tools.segment.model import PlumConfig, PlumSmall
     from mereo.tools.segment.plum import PlumSegmenter
     from mereo.tools.segment.training.data import cached_set
-    from mereo.tools.segment.training.train import encoder_state, pretrain_dense, train_model, tune_inference
+    from mereo.tools.segment.training.train import encoder_state, pretrain_dense, train_model
+    from mereo.tools.segment.training.validate import tune_inference
 
     train_set = cached_set("train", args.ablation_scenes, seed=args.seed, data_dir=args.data_dir)
     val_set = cached_set("val", 150, seed=args.seed + 1, data_dir=args.data_dir)

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from mereo.data.arrays import NO_OBJECT, load_split, scenes_to_arrays
-from mereo.data.synthparts import CATEGORIES, PART_LABELS, generate_scenes
+from mereo.data.arrays import NO_OBJECT, load_split
+from mereo.data.synthparts import CATEGORIES
 from mereo.tools.correspond.training.evaluate import keypoint, pixel_features, sample_pairs
 from mereo.tools.correspond.training.train import IGNORE, supcon_loss, token_labels
 
 
 @pytest.fixture(scope="module")
-def data():
-    scenes = list(generate_scenes("train", 6, seed=1))
-    return scenes_to_arrays(scenes, list(PART_LABELS), list(CATEGORIES), "train")
+def data(synthparts_arrays):
+    return synthparts_arrays("train", 6, 1)
 
 
 def test_scene_arrays_round_trip_parts(data):
@@ -66,31 +65,15 @@ def test_pairs_share_parts_and_keypoints_lie_on_masks(data):
     assert grid == (16, 16) and toks.shape == (2, 256, 192)
 
 
-def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch, cli_args):
     from mereo.tools.correspond.training.train import main
 
     monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "ck"
-    args = [
-        "--n-train",
-        "8",
-        "--n-val",
-        "6",
-        "--batch",
-        "4",
-        "--tokens",
-        "128",
-        "--hidden",
-        "32",
-        "--layers",
-        "1",
-        "--val-pairs",
-        "10",
-        "--epochs",
-        "1",
-        "--out",
-        str(out),
-    ]
+    args = cli_args(
+        n_train=8, n_val=6, batch=4, tokens=128, hidden=32, layers=1, val_pairs=10, epochs=1, out=out
+    )
     assert main(args) == 0
     manifest = json.loads((out / "dinov2-small.json").read_text())
     assert manifest["config"]["hidden_size"] == 32 and "part_match_acc" in manifest["metrics"]["val"]
@@ -99,3 +82,33 @@ def test_training_run_writes_a_checkpoint(tmp_path, monkeypatch):
     assert entry["split"] == "val" and entry["same_label_pairs"] > 0 and -1.0 <= entry["value"] <= 1.0
     assert (tmp_path / "data").exists()  # the rendered split was cached
     assert len(load_split("train", 8, seed=0)) == 8
+
+
+@pytest.mark.slow
+def test_a_killed_training_run_resumes_to_the_same_checkpoint(tmp_path, monkeypatch, cli_args):
+    """Killed after epoch 1 of 2 and started again, the run ends with the weights of an unbroken run."""
+    from mereo.tools.correspond.training import train
+
+    monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
+    args = cli_args(
+        n_train=8, n_val=6, batch=4, tokens=64, hidden=32, layers=1, val_pairs=6, epochs=2, threads=1
+    )
+    assert train.main([*args, "--out", str(tmp_path / "a")]) == 0
+    evaluate, calls = train.evaluate_pairs, []
+
+    def dies_in_epoch_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*a, **k)
+
+    monkeypatch.setattr(train, "evaluate_pairs", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train.main([*args, "--out", str(tmp_path / "b")])
+    state = tmp_path / "data" / "train-state" / "dinov2-small.pt"
+    assert state.exists()
+    monkeypatch.setattr(train, "evaluate_pairs", evaluate)
+    assert train.main([*args, "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / d / "dinov2-small.json").read_text()) for d in "ab")
+    assert a["sha256"] == b["sha256"] and a["metrics"] == b["metrics"]
+    assert not state.exists()  # removed once the checkpoint is written

@@ -10,6 +10,7 @@ import pytest
 from mereo.tools.coseg.training import evaluate
 
 
+@pytest.mark.slow
 def test_oracle_scores_perfectly_and_table_has_every_task(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

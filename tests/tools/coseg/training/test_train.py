@@ -12,32 +12,24 @@ from mereo.tools.coseg.calico import load_model
 from mereo.tools.coseg.training import train
 
 
+@pytest.mark.slow
 def test_tiny_training_run_writes_a_loadable_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_args
 ) -> None:
     monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "ckpt"
-    args = [
-        "--n-train",
-        "24",
-        "--n-val",
-        "2",
-        "--val-scenes",
-        "16",
-        "--epochs",
-        "2",
-        "--steps-per-epoch",
-        "2",
-        "--batch",
-        "2",
-        "--dim",
-        "32",
-        "--out",
-        str(out),
-        "--allow-random-encoders",
-        "--threads",
-        "1",
-    ]
+    args = cli_args(
+        n_train=24,
+        n_val=2,
+        val_scenes=16,
+        epochs=2,
+        steps_per_epoch=2,
+        batch=2,
+        dim=32,
+        out=out,
+        allow_random_encoders=True,
+        threads=1,
+    )
     assert train.main(args) == 0
     manifest = json.loads((out / "calico-small.json").read_text())
     assert manifest["architecture"] == "calico-small" and manifest["config"]["dim"] == 32

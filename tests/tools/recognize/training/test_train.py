@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mereo.data.arrays import scenes_to_arrays
-from mereo.data.synthparts import CATEGORIES, PART_LABELS, TRAIN_CATEGORIES, generate_scenes
+from mereo.data.synthparts import TRAIN_CATEGORIES
 from mereo.tools.recognize.crops import (
     crop_batch,
     jitter_box,
@@ -31,9 +30,8 @@ from mereo.tools.recognize.training.train import (
 
 
 @pytest.fixture(scope="module")
-def data():
-    scenes = list(generate_scenes("train", 6, seed=2))
-    return scenes_to_arrays(scenes, list(PART_LABELS), list(CATEGORIES), "train")
+def data(synthparts_arrays):
+    return synthparts_arrays("train", 6, 2)
 
 
 def test_square_box_covers_the_mask():
@@ -78,6 +76,7 @@ def test_object_coverage_gives_token_targets(data):
     assert (t[cover >= 0.5] != 27).all() and (t[cover < 0.1] == 27).all()
 
 
+@pytest.mark.slow
 def test_text_warmup_separates_classes(data):
     from mereo.tools.recognize.model import ClipModel, build_clip, make_tokenizer, small_config
 
@@ -131,28 +130,14 @@ def test_prompts_and_detection_helpers():
     assert p.shape == (4, 4) and torch.allclose(p.sum(1), torch.ones(4))
 
 
-def test_training_run_writes_an_fp16_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_training_run_writes_an_fp16_checkpoint(tmp_path, monkeypatch, cli_args):
     from mereo.checkpoints import load_checkpoint
     from mereo.tools.recognize.training.train import main
 
     monkeypatch.setenv("MEREO_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "ck"
-    args = [
-        "--n-train",
-        "8",
-        "--n-val",
-        "6",
-        "--objects",
-        "4",
-        "--parts",
-        "4",
-        "--scenes",
-        "2",
-        "--steps-per-epoch",
-        "2",
-        "--out",
-        str(out),
-    ]
+    args = cli_args(n_train=8, n_val=6, objects=4, parts=4, scenes=2, steps_per_epoch=2, out=out)
     assert main(args) == 0
     manifest = json.loads((out / "clip-small.json").read_text())
     assert manifest["architecture"] == "open_clip.CLIP" and "val_object_top1" in manifest["metrics"]["val"]

@@ -42,6 +42,8 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "agent": "mereo.agent.cli:bench_main",
         "eval": "mereo.evals.runner:bench_main",
         "data": "mereo.data.synthparts.cli:bench_main",
+        "concurrency": "mereo.agent.stress:concurrency_main",
+        "memory": "mereo.agent.stress:memory_main",
     },
 }
 # order in which `mereo train all` trains: coseg reads the trained encoders of the others
@@ -71,7 +73,7 @@ commands:
            partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
-  bench    timings: mereo bench [agent|eval|data]
+  bench    timings: mereo bench [agent|eval|data]; robustness: mereo bench concurrency|memory
 
 `mereo <command> --help` shows a command's options.
 """

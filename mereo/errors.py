@@ -55,3 +55,7 @@ class LMMUnavailableError(MereoError):
 
 class ToolError(MereoError):
     """A tool backend failed unexpectedly; the message names the backend, the step and the cause."""
+
+
+class DeviceError(MereoError, ValueError):
+    """The device asked for does not exist here (``--device cuda`` without a GPU, an unknown name)."""

@@ -8,6 +8,7 @@ models load through ``open_clip.create_model_and_transforms(arch, pretrained=tag
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class ClipModel:
         self.device = resolve_device(device)
         self.model: Any = model.to(self.device).eval()
         self.tokenizer = tokenizer
+        self._flag_lock = threading.Lock()
         visual = model.visual
         self.image_size = _size(getattr(visual, "image_size", 224))
         patch = getattr(visual, "patch_size", None)
@@ -104,16 +106,27 @@ class ClipModel:
 
     # -- encoders (with grad; wrap in no_grad for inference) ----------------------------------------
     def image_and_tokens(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Normalised pixels -> (``B x E`` image embeddings, ``B x N x E`` projected patch tokens or None)."""
+        """Normalised pixels -> (``B x E`` image embeddings, ``B x N x E`` projected patch tokens or None).
+
+        Thread-safe: the model is only read. open_clip's ``VisionTransformer`` is run stage by stage
+        (its ``_embeds``, ``transformer``, ``_pool``) instead of flipping its shared
+        ``output_tokens`` flag; other towers take a lock around the flag.
+        """
         visual: Any = self.model.visual
         if not self.has_tokens:
             return visual(pixels), None
-        old = visual.output_tokens
-        visual.output_tokens = True
-        try:
-            pooled, tokens = visual(pixels)
-        finally:
-            visual.output_tokens = old
+        if all(hasattr(visual, a) for a in ("_embeds", "transformer", "_pool")):
+            pooled, tokens = visual._pool(visual.transformer(visual._embeds(pixels)))
+            if getattr(visual, "proj", None) is not None:
+                pooled = pooled @ visual.proj
+        else:
+            with self._flag_lock:
+                old = visual.output_tokens
+                visual.output_tokens = True
+                try:
+                    pooled, tokens = visual(pixels)
+                finally:
+                    visual.output_tokens = old
         if getattr(visual, "proj", None) is not None:
             tokens = tokens @ visual.proj
         return pooled, tokens

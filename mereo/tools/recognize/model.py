@@ -179,18 +179,15 @@ def make_tokenizer(context_length: int) -> Any:
 
 def load_small(device: str = "auto", directory: str | Path | None = None) -> ClipModel:
     """The trained ``clip-small`` from ``mereo/checkpoints/clip-small.safetensors`` (stored as fp16)."""
-    from mereo.checkpoints import load_checkpoint
+    from mereo.checkpoints import config_must_fit, load_checkpoint
 
     state, manifest = load_checkpoint(CHECKPOINT_NAME, directory)
-    cfg = manifest.get("config") or small_config()
-    model = build_clip(cfg)
-    try:
+    with config_must_fit(CHECKPOINT_NAME, directory):
+        cfg = manifest.get("config") or small_config()
+        model = build_clip(cfg)
         model.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{CHECKPOINT_NAME} does not fit its architecture ({e}); retrain it with `mereo train recognize`."
-        ) from e
-    return ClipModel(model, make_tokenizer(cfg["text_cfg"]["context_length"]), device)
+        tokenizer = make_tokenizer(int(cfg["text_cfg"]["context_length"]))
+    return ClipModel(model, tokenizer, device)
 
 
 def load_open_clip(arch: str, pretrained: str | None, device: str = "auto") -> ClipModel:

@@ -53,6 +53,10 @@ class LMMUnavailableError(MereoError):
     """The LMM endpoint could not be reached in time (connection refused, timeout, server error)."""
 
 
+class LMMRequestError(MereoError):
+    """The LMM endpoint refused the request itself (HTTP 4xx: a bad request, a refused key, no such model)."""
+
+
 class ToolError(MereoError):
     """A tool backend failed unexpectedly; the message names the backend, the step and the cause."""
 

@@ -71,6 +71,10 @@ class LMMUnavailableError(MereoError):
     """The LMM endpoint could not be reached in time (connection refused, timeout, server error)."""
 
 
+class UsageError(MereoError, ValueError):
+    """A command-line option or argument cannot be used as given (e.g. ``--out`` names a file)."""
+
+
 class LMMRequestError(MereoError):
     """The LMM endpoint refused the request itself (HTTP 4xx: a bad request, a refused key, no such model)."""
 

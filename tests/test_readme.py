@@ -65,3 +65,16 @@ def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert (tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())
     ans, more = namespace["ans"], namespace["more"]
     assert ans.labels is not None and more.plan is not None  # type: ignore[attr-defined]
+
+
+def test_opening_pictures_show_the_default_and_label_the_oracle_as_the_upper_bound() -> None:
+    text = (ROOT / "README.md").read_text()
+    pictures = re.findall(r"!\[([^\]]*)\]\((docs/img/[^)]+)\)", text)
+    opening = [(alt, path) for alt, path in pictures if "ans.save()" in alt]
+    assert opening, "the README shows ans.save() pictures"
+    for _, path in opening:
+        assert (ROOT / path).is_file(), path
+    first_alt, first_path = opening[0]
+    assert "default" in first_alt and "oracle" not in first_path  # what a user gets comes first
+    oracle = [(alt, path) for alt, path in opening if "oracle" in path or "oracle" in alt]
+    assert oracle and all("upper bound" in alt for alt, _ in oracle)

@@ -101,11 +101,11 @@ def array_to_rgb(arr: np.ndarray, notes: list[str]) -> np.ndarray:
                 f"the {arr.dtype} image array holds NaN or infinite values ({bad} of {arr.size}); "
                 "replace them (e.g. np.nan_to_num) before passing the image."
             )
-        lo, hi = float(arr.min()), float(arr.max())
-        if lo < 0.0 or hi > 1.0:
-            hint = " (it looks like 0..255: divide by 255 or pass uint8)" if hi > 1.0 else ""
+        flo, fhi = float(arr.min()), float(arr.max())
+        if flo < 0.0 or fhi > 1.0:
+            hint = " (it looks like 0..255: divide by 255 or pass uint8)" if fhi > 1.0 else ""
             raise InvalidImageError(
-                f"a float image array must hold values in [0, 1], got {lo:g}..{hi:g}{hint}."
+                f"a float image array must hold values in [0, 1], got {flo:g}..{fhi:g}{hint}."
             )
         notes.append("scaled a float array in [0, 1] to uint8")
         return (arr.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
@@ -138,34 +138,7 @@ def decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) -
             finally:
                 Image.MAX_IMAGE_PIXELS = old_limit
         with im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise InvalidImageError(
-                    f"{name} is {w}x{h} pixels, more than Mereo loads ({MAX_PIXELS:,} pixels); "
-                    "downscale it first."
-                )
-            if max(w, h) > max_side and im.format == "JPEG":
-                # the JPEG decoder can produce 1/2, 1/4 or 1/8 scale directly
-                im.draft(im.mode, (max_side, max_side))
-            dw, dh = im.size
-            need = dw * dh * _bytes_per_pixel(im.mode)
-            if need > MAX_DECODE_BYTES:
-                raise InvalidImageError(
-                    f"{name} is {w}x{h} pixels ({im.mode}); decoding it would take "
-                    f"{need / 2**30:.1f} GiB of memory, more than Mereo allows for one image "
-                    f"({MAX_DECODE_BYTES / 2**30:.1f} GiB). Please downscale it first "
-                    f"(to at most {max_side} pixels on a side)."
-                )
-            im.load()
-            im = _to_8bit(im, notes)
-            if max(im.size) > max_side:
-                # shrink before the RGB conversion so a huge image never exists as RGB in memory
-                im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            if im.size != (w, h):
-                notes.append(
-                    f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} (longest side limit {max_side})"
-                )
-            return to_rgb(im, name, notes)
+            return _decode_opened(im, name, notes, max_side)
     except InvalidImageError:
         raise
     except UnidentifiedImageError as e:
@@ -177,6 +150,35 @@ def decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) -
             f"{name} could not be decoded ({e}); the file may be truncated or "
             "corrupt. Re-export or re-download it."
         ) from e
+
+
+def _decode_opened(im: Image.Image, name: str, notes: list[str], max_side: int) -> np.ndarray:
+    """The pixels of an opened (not yet decoded) image: sizes checked from the header first."""
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise InvalidImageError(
+            f"{name} is {w}x{h} pixels, more than Mereo loads ({MAX_PIXELS:,} pixels); downscale it first."
+        )
+    if max(w, h) > max_side and im.format == "JPEG":
+        # the JPEG decoder can produce 1/2, 1/4 or 1/8 scale directly
+        im.draft(im.mode, (max_side, max_side))
+    dw, dh = im.size
+    need = dw * dh * _bytes_per_pixel(im.mode)
+    if need > MAX_DECODE_BYTES:
+        raise InvalidImageError(
+            f"{name} is {w}x{h} pixels ({im.mode}); decoding it would take "
+            f"{need / 2**30:.1f} GiB of memory, more than Mereo allows for one image "
+            f"({MAX_DECODE_BYTES / 2**30:.1f} GiB). Please downscale it first "
+            f"(to at most {max_side} pixels on a side)."
+        )
+    im.load()
+    im = _to_8bit(im, notes)
+    if max(im.size) > max_side:
+        # shrink before the RGB conversion so a huge image never exists as RGB in memory
+        im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if im.size != (w, h):
+        notes.append(f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} (longest side limit {max_side})")
+    return to_rgb(im, name, notes)
 
 
 def _to_8bit(im: Image.Image, notes: list[str]) -> Image.Image:

@@ -49,6 +49,13 @@ def test_bomb_png_peak_memory_bounded(tmp_path, w, h, mode) -> None:
         ImageRef(path)
 
 
+def test_largest_accepted_png_stays_under_the_bound(tmp_path) -> None:
+    """Just under the decode budget (11500 x 11500 RGB, 529 MB as Pillow stores it): loaded, downscaled."""
+    path = write_blank_png(tmp_path / "big.png", 11500, 11500, "RGB")
+    grown = _peak_mb_of(f"r = mereo.types.ImageRef({str(path)!r}); assert r.width == 4096, r")
+    assert grown < 1024
+
+
 def test_large_jpeg_is_decoded_reduced(tmp_path) -> None:
     """A JPEG over the decode budget is decoded at a reduced scale (draft), not refused."""
     path = tmp_path / "big.jpg"

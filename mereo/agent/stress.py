@@ -21,8 +21,8 @@ from typing import Any
 
 from mereo.agent.cli import _agent, _backend_args
 
-#: the decompression bombs of issue 14: width, height, mode
-BOMBS = ((30000, 29999, "RGBA"), (20000, 20000, "RGB"))
+#: the decompression bombs of issue 14 (width, height, mode), and the largest PNG still decoded
+BOMBS = ((30000, 29999, "RGBA"), (20000, 20000, "RGB"), (11500, 11500, "RGB"))
 
 
 def _questions(n: int, seed: int) -> list[tuple[str, list[Any]]]:

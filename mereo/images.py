@@ -20,8 +20,10 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from mereo.errors import InvalidImageError
 
-#: Images with a side larger than this are downscaled (keeping aspect ratio) on load.
-MAX_SIDE = 4096
+#: Images with a side larger than this are downscaled (keeping aspect ratio) on load. The agent's
+#: masks and overlays of a 4096 x 4096 image took 2 GB on top of its own memory; 2048 takes 0.6 GB
+#: (`mereo bench memory`), and the embedded tools see 64-128 pixel inputs anyway.
+MAX_SIDE = 2048
 #: Images with more pixels than this are refused (about 30000 x 30000).
 MAX_PIXELS = 900_000_000
 #: Largest decoded pixel buffer (bytes, as Pillow stores it) Mereo allocates for one file.

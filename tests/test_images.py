@@ -16,7 +16,7 @@ from PIL import Image
 
 from mereo.errors import InvalidImageError
 from mereo.images import write_blank_png
-from mereo.types import ImageRef
+from mereo.types import MAX_SIDE, ImageRef
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,10 +25,11 @@ def _peak_mb_of(code: str) -> float:
     """Run ``code`` in a fresh interpreter; the growth of its peak RSS in MB over the imports.
 
     (The peak is VmHWM, which a new process starts afresh; ``ru_maxrss`` would carry pytest's.)"""
-    head = "import sys\nimport numpy, PIL.Image, mereo.types\nfrom mereo.images import peak_rss_mb\n"
+    head = "import sys\nimport numpy, PIL.Image, mereo.errors, mereo.types\n"
+    head += "from mereo.images import peak_rss_mb\n"
     head += "base = peak_rss_mb()\ntry:\n"
     tail = (
-        "\nexcept Exception as e:\n    print(type(e).__name__, str(e)[:200], file=sys.stderr)\n"
+        "\nexcept mereo.errors.MereoError as e:\n    print(type(e).__name__, str(e)[:200], file=sys.stderr)\n"
         "print(peak_rss_mb() - base)\n"
     )
     prog = head + textwrap.indent(textwrap.dedent(code).strip(), "    ") + tail
@@ -52,7 +53,7 @@ def test_bomb_png_peak_memory_bounded(tmp_path, w, h, mode) -> None:
 def test_largest_accepted_png_stays_under_the_bound(tmp_path) -> None:
     """Just under the decode budget (11500 x 11500 RGB, 529 MB as Pillow stores it): loaded, downscaled."""
     path = write_blank_png(tmp_path / "big.png", 11500, 11500, "RGB")
-    grown = _peak_mb_of(f"r = mereo.types.ImageRef({str(path)!r}); assert r.width == 4096, r")
+    grown = _peak_mb_of(f"r = mereo.types.ImageRef({str(path)!r}); assert r.width == mereo.types.MAX_SIDE, r")
     assert grown < 1024
 
 
@@ -60,10 +61,10 @@ def test_large_jpeg_is_decoded_reduced(tmp_path) -> None:
     """A JPEG over the decode budget is decoded at a reduced scale (draft), not refused."""
     path = tmp_path / "big.jpg"
     Image.new("L", (16000, 16000), 128).save(path, quality=50)
-    grown = _peak_mb_of(f"r = mereo.types.ImageRef({str(path)!r}); assert r.width == 4096, r")
+    grown = _peak_mb_of(f"r = mereo.types.ImageRef({str(path)!r}); assert r.width == mereo.types.MAX_SIDE, r")
     assert grown < 400
     ref = ImageRef(path)
-    assert (ref.width, ref.height) == (4096, 4096)
+    assert (ref.width, ref.height) == (MAX_SIDE, MAX_SIDE)
     assert any("downscaled" in n for n in ref.notes)
 
 

@@ -6,9 +6,12 @@ modules import their heavy dependencies inside the function, so ``mereo --help``
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mereo.errors import MereoError
 
@@ -42,6 +45,8 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "agent": "mereo.agent.cli:bench_main",
         "eval": "mereo.evals.cli:bench_main",
         "data": "mereo.data.synthparts.cli:bench_main",
+        "concurrency": "mereo.agent.stress:concurrency_main",
+        "memory": "mereo.agent.stress:memory_main",
     },
 }
 # order in which `mereo train all` trains: coseg reads the trained encoders of the others
@@ -71,7 +76,7 @@ commands:
            partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
-  bench    timings: mereo bench [agent|eval|data]
+  bench    timings: mereo bench [agent|eval|data]; robustness: mereo bench concurrency|memory
 
 `mereo <command> --help` shows a command's options.
 """
@@ -80,6 +85,39 @@ commands:
 def _load(target: str):
     module, _, func = target.partition(":")
     return getattr(importlib.import_module(module), func)
+
+
+def captured_help(func: Any, argv: list[str]) -> str:
+    """What ``func(argv)`` (a command's main, given ``--help``) prints, without exiting."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            func(argv)
+        except SystemExit:
+            pass
+    return buf.getvalue().rstrip()
+
+
+def _group_help(cmd: str, subs: Sequence[str]) -> str:
+    """Each subcommand of ``cmd`` with its full options (what ``mereo <cmd> <sub> --help`` prints)."""
+    target = COMMANDS[cmd]
+    assert isinstance(target, dict)
+    parts = []
+    for sub in subs:
+        argv = [sub, "--help"] if sub in PASS_SUB.get(cmd, ()) else ["--help"]
+        parts.append(f"== mereo {cmd} {sub}\n{captured_help(_load(target[sub]), argv)}")
+    return "\n\n".join(parts)
+
+
+def _print_group_help(cmd: str) -> None:
+    target = COMMANDS[cmd]
+    assert isinstance(target, dict)
+    extra = "|all" if cmd == "train" else ""
+    default = f" (default: {DEFAULT_SUB[cmd]})" if cmd in DEFAULT_SUB else ""
+    print(f"usage: mereo {cmd} {{{'|'.join(target)}{extra}}} [options]{default}\n")
+    if cmd == "train":
+        print(f"`mereo train all [options]` runs {', '.join(TRAIN_ORDER)} in turn with the same options.\n")
+    print(_group_help(cmd, list(dict.fromkeys(target))))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = COMMANDS[cmd]
     try:
         if isinstance(target, dict):
+            if rest and rest[0] in ("-h", "--help"):
+                _print_group_help(cmd)
+                return 0
             if not rest or rest[0].startswith("-"):
                 if cmd in DEFAULT_SUB:
                     rest = [DEFAULT_SUB[cmd], *rest]
@@ -105,6 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 2
             sub, rest = rest[0], rest[1:]
             if cmd == "train" and sub == "all":
+                if any(a in ("-h", "--help") for a in rest):
+                    print(
+                        "usage: mereo train all [options]\n\nTrains "
+                        f"{', '.join(TRAIN_ORDER)} in turn; the options go to every trainer:\n"
+                    )
+                    print(_group_help("train", TRAIN_ORDER))
+                    return 0
                 for name in TRAIN_ORDER:
                     print(f"== mereo train {name}", flush=True)
                     code = _load(target[name])(list(rest))

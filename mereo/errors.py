@@ -7,6 +7,24 @@ wrong and what to do about it.
 from __future__ import annotations
 
 
+def excerpt(text: str, limit: int = 120) -> str:
+    """``text`` quoted for an error message, cut to about ``limit`` characters.
+
+    A long text keeps its start and says how long it was, so a 10,000-word question does not
+    fill the error message:
+
+    >>> excerpt("Which parts do they share?")
+    "'Which parts do they share?'"
+    >>> excerpt("word " * 1000, limit=20)
+    "'word word word word ...' (1000 words)"
+    """
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return repr(text)
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return f"{cut + ' ...'!r} ({len(text.split())} words)"
+
+
 class MereoError(Exception):
     """Base class of every error Mereo raises on purpose."""
 
@@ -53,5 +71,17 @@ class LMMUnavailableError(MereoError):
     """The LMM endpoint could not be reached in time (connection refused, timeout, server error)."""
 
 
+class UsageError(MereoError, ValueError):
+    """A command-line option or argument cannot be used as given (e.g. ``--out`` names a file)."""
+
+
+class LMMRequestError(MereoError):
+    """The LMM endpoint refused the request itself (HTTP 4xx: a bad request, a refused key, no such model)."""
+
+
 class ToolError(MereoError):
     """A tool backend failed unexpectedly; the message names the backend, the step and the cause."""
+
+
+class DeviceError(MereoError, ValueError):
+    """The device asked for does not exist here (``--device cuda`` without a GPU, an unknown name)."""

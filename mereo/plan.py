@@ -25,6 +25,8 @@ from pydantic import ValidationError as PydanticValidationError
 from mereo.errors import ValidationError
 
 SET_OPS = ("intersect", "union", "difference", "symmetric_difference")
+#: a 0-based image index (negative indices would silently pick images from the end)
+ImageIndex = Annotated[int, Field(ge=0)]
 
 
 class _Expr(BaseModel):
@@ -65,7 +67,7 @@ class PartToWholeExpr(_Expr):
 
     op: Literal["part_to_whole"]
     part: str = Field(min_length=1)
-    images: list[int] = Field(default_factory=lambda: [0])
+    images: list[ImageIndex] = Field(default_factory=lambda: [0])
 
 
 class WholeToPartExpr(_Expr):
@@ -79,7 +81,7 @@ class CommonObjectsExpr(_Expr):
     """Object labels present in every one of ``images`` (returns objects)."""
 
     op: Literal["common_objects"]
-    images: list[int] = Field(min_length=1)
+    images: list[ImageIndex] = Field(min_length=1)
 
 
 Expr = Annotated[
@@ -202,6 +204,8 @@ def _short(e: PydanticValidationError, limit: int = 3) -> str:
     parts = []
     for err in e.errors()[:limit]:
         loc = "/".join(str(x) for x in err.get("loc", ())) or "<root>"
+        if len(loc) > 120:  # a deeply nested expression: keep the start and the failing end
+            loc = f"{loc[:50]}/.../{loc[-60:]}"
         parts.append(f"{loc}: {err.get('msg')}")
     more = f" (and {e.error_count() - limit} more)" if e.error_count() > limit else ""
     return "; ".join(parts) + more

@@ -7,7 +7,6 @@ encoded and decoded with pycocotools. Arrays are ``H x W`` bool unless said othe
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -16,18 +15,24 @@ from typing import Any
 
 import jsonschema
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mereo.errors import InvalidImageError, ValidationError
+from mereo.images import MAX_DECODE_BYTES, MAX_PIXELS, MAX_SIDE, MIN_SIDE, load_pixels
 
-#: Images with a side larger than this are downscaled (keeping aspect ratio) on load.
-MAX_SIDE = 4096
-#: Images with more pixels than this are refused (about 30000 x 30000).
-MAX_PIXELS = 900_000_000
-#: Images with a side smaller than this are refused.
-MIN_SIDE = 8
+__all__ = [
+    "MAX_DECODE_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "ImageRef",
+    "Mask",
+    "PartMask",
+    "json_schema",
+    "validate",
+]
 
 
 class Mask(BaseModel):
@@ -192,6 +197,10 @@ class PartMask(BaseModel):
 class ImageRef:
     """An image given as a path, a PIL image or an ``H x W x 3`` uint8 array.
 
+    Files are read with a memory budget (see :mod:`mereo.images`): huge images are decoded at a
+    reduced scale or refused before their pixels are decoded; 16-bit images are scaled to 8 bits;
+    uint16 arrays are scaled, bool arrays become 0/255, float arrays must be finite and in [0, 1].
+
     The pixels are loaded once, validated, converted to RGB, and hashed (sha256 of the shape and
     the RGB bytes), so tools can cache features by content.
 
@@ -210,7 +219,7 @@ class ImageRef:
             self.notes = list(source.notes)
             self._hash = source.sha256
             return
-        self.name, arr = _load_pixels(source, self.notes, max_side)
+        self.name, arr = load_pixels(source, self.notes, max_side)
         h, w = arr.shape[:2]
         if min(h, w) < MIN_SIDE:
             raise InvalidImageError(
@@ -247,92 +256,6 @@ class ImageRef:
 
     def __repr__(self) -> str:
         return f"ImageRef({self.name!r}, {self.width}x{self.height}, sha256={self.sha256[:12]})"
-
-
-def _load_pixels(source: Any, notes: list[str], max_side: int = MAX_SIDE) -> tuple[str, np.ndarray]:
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise InvalidImageError(
-                f"image file not found: {path}. Check the path (relative paths are "
-                f"resolved from {Path.cwd()})."
-            )
-        if path.is_dir():
-            raise InvalidImageError(f"{path} is a folder, not an image file.")
-        data = path.read_bytes()
-        return str(path), _decode(data, str(path), notes, max_side)
-    if isinstance(source, Image.Image):
-        return "<PIL image>", _to_rgb(source, "<PIL image>", notes)
-    if isinstance(source, np.ndarray):
-        arr = source
-        if arr.ndim == 2:
-            notes.append("converted grayscale array to RGB")
-            arr = np.stack([arr] * 3, axis=-1)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise InvalidImageError(f"image arrays must be HxWx3 (RGB), got shape {arr.shape}.")
-        if arr.shape[2] == 4:
-            notes.append("dropped the alpha channel of an RGBA array")
-            arr = arr[:, :, :3]
-        if arr.dtype != np.uint8:
-            if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
-                arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                notes.append("scaled a float array in [0, 1] to uint8")
-            else:
-                raise InvalidImageError(f"image arrays must be uint8 (or float in [0, 1]), got {arr.dtype}.")
-        return "<array>", arr
-    raise InvalidImageError(
-        f"cannot use an object of type {type(source).__name__} as an image; pass a file path, "
-        "a PIL.Image or an HxWx3 uint8 numpy array."
-    )
-
-
-def _decode(data: bytes, name: str, notes: list[str], max_side: int = MAX_SIDE) -> np.ndarray:
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    old_limit = Image.MAX_IMAGE_PIXELS
-    # our own limit (checked below) replaces Pillow's bomb check, which fires at ~179 MP
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise InvalidImageError(
-                    f"{name} is {w}x{h} pixels, more than Mereo loads "
-                    f"({MAX_PIXELS:,} pixels); downscale it first."
-                )
-            im.load()
-            if max(w, h) > max_side:
-                # shrink before the RGB conversion so a huge image never exists as RGB in memory
-                im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-                notes.append(
-                    f"downscaled from {w}x{h} to {im.size[0]}x{im.size[1]} (longest side limit {max_side})"
-                )
-            return _to_rgb(im, name, notes)
-    except InvalidImageError:
-        raise
-    except UnidentifiedImageError as e:
-        raise InvalidImageError(f"{name} is not an image file Pillow can read (PNG, JPEG, ...).") from e
-    except Image.DecompressionBombError as e:
-        raise InvalidImageError(f"{name} is too large to load safely ({e}); downscale it first.") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InvalidImageError(
-            f"{name} could not be decoded ({e}); the file may be truncated or "
-            "corrupt. Re-export or re-download it."
-        ) from e
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
-
-
-def _to_rgb(im: Image.Image, name: str, notes: list[str]) -> np.ndarray:
-    if im.mode != "RGB":
-        notes.append(f"converted {im.mode} to RGB")
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            bg = Image.new("RGB", im.size, (255, 255, 255))
-            rgba = im.convert("RGBA")
-            bg.paste(rgba, mask=rgba.split()[-1])
-            im = bg
-        else:
-            im = im.convert("RGB")
-    return np.asarray(im, dtype=np.uint8).copy()
 
 
 # -- JSON schemas and validation ---------------------------------------------------------------

@@ -164,6 +164,6 @@ def test_bad_array_and_type() -> None:
     with pytest.raises(InvalidImageError, match="HxWx3"):
         ImageRef(np.zeros((4, 4, 4, 4), dtype=np.uint8))
     with pytest.raises(InvalidImageError, match="uint8"):
-        ImageRef(np.full((16, 16, 3), 7, dtype=np.int64))
+        ImageRef(np.full((16, 16, 3), 700, dtype=np.int64))  # 0..255 ints are accepted
     with pytest.raises(InvalidImageError, match="cannot use"):
         ImageRef(42)  # type: ignore[arg-type]

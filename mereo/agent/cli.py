@@ -36,12 +36,31 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--oracle", action="store_true", help="oracle tools with SynthParts gold masks (demo and bench only)"
     )
-    g.add_argument("--device", help="auto, cpu or cuda")
+    g.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse unusable ``--device`` and ``--out`` before any model is built or question answered.
+
+    Raises:
+        DeviceError: an unknown device, or CUDA where there is none.
+        UsageError: ``--out`` names an existing file (it must be a folder).
+    """
+    if getattr(args, "device", None):
+        from mereo.device import resolve_device
+
+        resolve_device(args.device)
+    out = getattr(args, "out", None)
+    if out and Path(out).exists() and not Path(out).is_dir():
+        from mereo.errors import UsageError
+
+        raise UsageError(f"--out {out} is an existing file; --out names a folder (new or existing).")
 
 
 def _agent(args: argparse.Namespace) -> Any:
     from mereo.agent.agent import PartAgent
 
+    _check_options(args)
     over: dict[str, Any] = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device")}
     if getattr(args, "oracle", False):
         over.update({f: "oracle" for f in TOOL_FAMILIES})
@@ -73,6 +92,7 @@ def ask_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.oracle:
         p.error("--oracle needs gold masks; use it with `mereo demo` or `mereo bench`")
+    _check_options(args)
     from mereo.agent.agent import PartAgent
 
     over = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device", "checkpointer")}

@@ -12,6 +12,8 @@ import json
 import os
 import shlex
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +115,64 @@ def update_manifest(name: str, fields: dict[str, Any], directory: str | Path | N
     return manifest
 
 
+def _fix_hint(name: str) -> str:
+    hint = _train_hint(name)
+    return f"restore the manifest that came with the weights (reinstall mereo), or retrain with {hint}"
+
+
 def read_manifest(name: str, directory: str | Path | None = None) -> dict[str, Any]:
+    """The manifest of checkpoint ``name``, checked: a JSON object with a 64-hex ``sha256`` and,
+    when present, a ``config`` object and an integer ``size_bytes``.
+
+    Raises:
+        CheckpointError: missing, empty or malformed manifest; the message names the file and the fix.
+    """
     _, meta = _paths(name, directory)
     if not meta.exists():
         raise CheckpointError(f"no manifest {meta}; train it with {_train_hint(name)} or reinstall mereo.")
-    return json.loads(meta.read_text())
+    try:
+        text = meta.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read the manifest {meta} ({e}); {_fix_hint(name)}.") from e
+    if not text.strip():
+        raise CheckpointError(f"the manifest {meta} is empty; {_fix_hint(name)}.")
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(
+            f"the manifest {meta} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}; "
+            f"truncated?); {_fix_hint(name)}."
+        ) from e
+    _check_manifest(manifest, meta, name)
+    return manifest
+
+
+def _check_manifest(manifest: Any, meta: Path, name: str) -> None:
+    if not isinstance(manifest, dict):
+        raise CheckpointError(
+            f"the manifest {meta} holds a JSON {type(manifest).__name__}, not an object; {_fix_hint(name)}."
+        )
+    digest = manifest.get("sha256")
+    if not isinstance(digest, str) or not digest.strip():
+        raise CheckpointError(
+            f"the manifest {meta} has no sha256 of its weights (got {digest!r}); the digest is required "
+            f"to check the weights' integrity; {_fix_hint(name)}."
+        )
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+        raise CheckpointError(
+            f"the sha256 in the manifest {meta} is not 64 hexadecimal digits ({digest[:80]!r}); "
+            f"{_fix_hint(name)}."
+        )
+    if "config" in manifest and not isinstance(manifest["config"], dict):
+        raise CheckpointError(
+            f"'config' in the manifest {meta} must be a JSON object, got "
+            f"{type(manifest['config']).__name__}; {_fix_hint(name)}."
+        )
+    size = manifest.get("size_bytes")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise CheckpointError(
+            f"'size_bytes' in the manifest {meta} must be a whole number, got {size!r}; {_fix_hint(name)}."
+        )
 
 
 def load_checkpoint(
@@ -126,20 +181,43 @@ def load_checkpoint(
     """Load the tensors and manifest of checkpoint ``name``.
 
     Raises:
-        CheckpointError: missing file, sha256 mismatch, or not a safetensors file.
+        CheckpointError: missing file, malformed manifest, sha256 mismatch, or not a safetensors file.
     """
-    weights, _ = _paths(name, directory)
+    weights, meta = _paths(name, directory)
     manifest = read_manifest(name, directory)
     if not weights.exists():
         raise CheckpointError(
             f"checkpoint weights {weights} are missing; rebuild them with {_train_hint(name)}."
         )
-    if verify and manifest.get("sha256") and sha256_file(weights) != manifest["sha256"]:
+    if verify and sha256_file(weights) != manifest["sha256"].lower():
         raise CheckpointError(
-            f"{weights} does not match the sha256 in its manifest: the file is corrupt "
-            "or was replaced. Reinstall mereo or retrain with `make train`."
+            f"{weights} does not match the sha256 in its manifest {meta}: the file is corrupt "
+            f"or was replaced. Reinstall mereo or retrain with {_train_hint(name)}."
         )
     return load_safetensors(weights), manifest
+
+
+@contextmanager
+def config_must_fit(name: str, directory: str | Path | None = None) -> Iterator[None]:
+    """Building a model from a manifest's config and loading its weights: any failure (a value of
+    the wrong type, a shape that does not fit the weights) becomes a :class:`CheckpointError`
+    naming the manifest and the fix.
+
+    Example:
+        >>> with config_must_fit("clip-small", directory):          # doctest: +SKIP
+        ...     model = build(manifest["config"]); model.load_state_dict(state)
+    """
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as e:  # model constructors raise many types for a bad config (a boundary)
+        _, meta = _paths(name, directory)
+        detail = " ".join(str(e).split())[:300]
+        raise CheckpointError(
+            f"the weights of {name} do not fit the config in its manifest {meta} "
+            f"({type(e).__name__}: {detail}); {_fix_hint(name)}."
+        ) from e
 
 
 def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:

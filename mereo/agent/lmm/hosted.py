@@ -17,7 +17,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, MereoError, ValidationError
+from mereo.errors import (
+    InvalidLMMResponseError,
+    LMMRequestError,
+    LMMUnavailableError,
+    MereoError,
+    ValidationError,
+)
 from mereo.knowledge.normalize import normalize
 from mereo.plan import Plan, parse_plan
 from mereo.prompts import load_schema, load_text, render
@@ -105,9 +111,7 @@ class HostedLMM:
                 "Is the server running, and is MEREO_LMM_BASE_URL right?"
             ) from e
         except oa.APIStatusError as e:
-            raise LMMUnavailableError(
-                f"the LMM at {self.client.base_url} answered HTTP {e.status_code}: {str(e)[:300]}"
-            ) from e
+            raise _status_error(e.status_code, str(self.client.base_url), self.model, str(e)) from e
         if not resp.choices or resp.choices[0].message.content is None:
             raise InvalidLMMResponseError(f"the LMM {self.name} sent an empty reply")
         return resp.choices[0].message.content
@@ -175,6 +179,30 @@ class HostedLMM:
             return list(dict.fromkeys(n for n in (normalize(p) for p in data["parts"]) if n))
 
         return self._ask_json(messages, check, "part proposal")
+
+
+#: HTTP 4xx statuses that mean the request (or the key) was refused, and what to do about it
+_REFUSALS = {
+    400: "refused the request as malformed (HTTP 400); the model may not accept images or "
+    "response_format=json_object, choose a vision model that supports JSON replies",
+    401: "refused the API key (HTTP 401); check MEREO_LMM_API_KEY or OPENAI_API_KEY",
+    403: "refused access (HTTP 403); the key is not allowed to use model {model}",
+    404: "has no model {model} or no chat-completions route (HTTP 404); check the model name and "
+    "MEREO_LMM_BASE_URL (it usually ends in /v1)",
+    413: "refused the request as too large (HTTP 413); use fewer or smaller images",
+    422: "refused the request as invalid (HTTP 422); the model may not accept images or JSON replies",
+}
+
+
+def _status_error(status: int, url: str, model: str, detail: str) -> MereoError:
+    """The error for an HTTP error status: a refusal (4xx) or an unavailable server (429, 5xx)."""
+    detail = " ".join(detail.split())[:300]
+    if status in _REFUSALS:
+        why = _REFUSALS[status].format(model=model)
+        return LMMRequestError(f"the LMM at {url} {why}. Server said: {detail}")
+    if 400 <= status < 500 and status != 429:
+        return LMMRequestError(f"the LMM at {url} refused the request (HTTP {status}): {detail}")
+    return LMMUnavailableError(f"the LMM at {url} answered HTTP {status}: {detail}")
 
 
 def _loads(reply: str, what: str) -> Any:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mereo.errors import QuestionError, UnknownObjectError
+from mereo.errors import QuestionError, UnknownObjectError, excerpt
 from mereo.knowledge import PartHierarchy, canonical, ground
 from mereo.plan import Plan, PlanObject, parse_plan
 from mereo.types import ImageRef
@@ -180,15 +180,15 @@ class OfflinePlanner:
             imgs = refs or list(range(n))
             if len(imgs) < 2:
                 raise QuestionError(
-                    f"'{question}' asks for objects common to several images, but only "
+                    f"{excerpt(question)} asks for objects common to several images, but only "
                     f"{n} image was given; pass at least two images."
                 )
             return self._make(question, {"op": "common_objects", "images": imgs}, "objects", [], notes)
         anaphora = re.search(r"\b(those|these|them)\b", text)
         if anaphora and not history:
             raise QuestionError(
-                f"'{question}' refers to an earlier answer ('{anaphora.group(1)}'), but there is none on "
-                "this thread; ask the earlier question first with the same thread=..."
+                f"{excerpt(question)} refers to an earlier answer ('{anaphora.group(1)}'), but there is "
+                "none on this thread; ask the earlier question first with the same thread=..."
             )
         previous = history[-1]["labels"] if history and anaphora else None
         if not mentions:
@@ -221,7 +221,7 @@ class OfflinePlanner:
     @staticmethod
     def _unparsed(question: str, why: str) -> QuestionError:
         return QuestionError(
-            f"the offline planner could not parse '{question}': {why}. It reads questions such as "
+            f"the offline planner could not parse {excerpt(question)}: {why}. It reads questions such as "
             "'Which parts do the chair in image 1 and the stool in image 2 share?', 'What visible parts "
             "does the chair in the image have that a stool lacks?' or 'Which object in the image has a "
             "wheel?'. Rephrase, or use a hosted LMM (lmm='openai:<model>')."
@@ -250,7 +250,7 @@ class OfflinePlanner:
                 return None  # one unnamed object per image: composed like named ones
             if len(imgs) != 1:
                 raise QuestionError(
-                    f"'{question}' asks about the object in one image; say which (e.g. "
+                    f"{excerpt(question)} asks about the object in one image; say which (e.g. "
                     "'in image 2') or pass one image."
                 )
             return self._make(
@@ -271,7 +271,7 @@ class OfflinePlanner:
         g = ground(phrase, "part")
         if g is None:
             raise QuestionError(
-                f"could not ground the part '{phrase}' of '{question}' in the knowledge base's "
+                f"could not ground the part {excerpt(phrase)} of {excerpt(question)} in the knowledge base's "
                 "part names; try a common part name (leg, wheel, handle, ...)."
             )
         notes = [] if g.rule in ("exact", "lemma") else [f"part '{phrase}' read as '{g.term}' ({g.rule})"]

@@ -74,6 +74,12 @@ def main(argv: list[str]) -> int:
     """``mereo data {synthparts|stats|colour-check} ...``."""
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
+        if argv:
+            from mereo.cli import captured_help
+
+            for name, func in COMMANDS.items():
+                if name != "color-check":  # an alias
+                    print(f"== mereo data {name}\n{captured_help(func, ['--help'])}\n")
         return 0 if argv else 2
     if argv[0] not in COMMANDS:
         print(f"mereo data: unknown subcommand {argv[0]!r}; choose from synthparts, stats, colour-check")

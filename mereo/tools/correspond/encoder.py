@@ -110,18 +110,19 @@ class DenseEncoder:
 
 def load_small(device: str = "auto", directory: str | Path | None = None) -> DenseEncoder:
     """The trained embedded default, from ``mereo/checkpoints/dinov2-small.safetensors``."""
-    from mereo.checkpoints import load_checkpoint
+    from mereo.checkpoints import config_must_fit, load_checkpoint
 
     state, manifest = load_checkpoint(CHECKPOINT_NAME, directory)
-    model = build_model(manifest.get("config", SMALL_CONFIG))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    with config_must_fit(CHECKPOINT_NAME, directory):
+        model = build_model(manifest.get("config", SMALL_CONFIG))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        calibrated = float(manifest.get("match_threshold", {}).get("value", DEFAULT_MATCH_THRESHOLD))
     if [k for k in missing if "mask_token" not in k] or unexpected:
         raise CheckpointError(
             f"{CHECKPOINT_NAME} does not fit its architecture (missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}); retrain it with `mereo train correspond`."
         )
-    calibrated = manifest.get("match_threshold", {}).get("value", DEFAULT_MATCH_THRESHOLD)
-    return DenseEncoder(model, device=device, match_threshold=float(calibrated))
+    return DenseEncoder(model, device=device, match_threshold=calibrated)
 
 
 _shared: dict[tuple[str, int, int], DenseEncoder] = {}

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mereo.device import resolve_device
-from mereo.errors import CheckpointError, ValidationError
+from mereo.errors import ValidationError
 from mereo.tools.base import COSEG_TASKS, CosegTask, ToolContext
 from mereo.tools.coseg.features import FrozenEncoders, load_encoders, pixels_at
 from mereo.tools.coseg.model import CalicoConfig, CalicoSmall
@@ -33,17 +33,12 @@ def load_model(directory: str | Path | None = None) -> tuple[CalicoSmall, dict[s
     Raises:
         CheckpointError: missing or corrupt checkpoint, or weights that do not fit the config.
     """
-    from mereo.checkpoints import load_checkpoint
+    from mereo.checkpoints import config_must_fit, load_checkpoint
 
     state, manifest = load_checkpoint(CHECKPOINT_NAME, directory)
-    model = CalicoSmall(CalicoConfig(**manifest["config"]))
-    try:
+    with config_must_fit(CHECKPOINT_NAME, directory):
+        model = CalicoSmall(CalicoConfig(**manifest["config"]))
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{CHECKPOINT_NAME} does not fit its architecture config ({e}); retrain it "
-            "with `mereo train coseg`."
-        ) from e
     return model.eval(), manifest
 
 

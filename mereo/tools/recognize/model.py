@@ -70,6 +70,7 @@ class ClipModel:
         self.device = resolve_device(device)
         self.model: Any = model.to(self.device).eval()
         self.tokenizer = tokenizer
+        self._flag_lock = threading.Lock()
         visual = model.visual
         self.image_size = _size(getattr(visual, "image_size", 224))
         patch = getattr(visual, "patch_size", None)
@@ -105,16 +106,27 @@ class ClipModel:
 
     # -- encoders (with grad; wrap in no_grad for inference) ----------------------------------------
     def image_and_tokens(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Normalised pixels -> (``B x E`` image embeddings, ``B x N x E`` projected patch tokens or None)."""
+        """Normalised pixels -> (``B x E`` image embeddings, ``B x N x E`` projected patch tokens or None).
+
+        Thread-safe: the model is only read. open_clip's ``VisionTransformer`` is run stage by stage
+        (its ``_embeds``, ``transformer``, ``_pool``) instead of flipping its shared
+        ``output_tokens`` flag; other towers take a lock around the flag.
+        """
         visual: Any = self.model.visual
         if not self.has_tokens:
             return visual(pixels), None
-        old = visual.output_tokens
-        visual.output_tokens = True
-        try:
-            pooled, tokens = visual(pixels)
-        finally:
-            visual.output_tokens = old
+        if all(hasattr(visual, a) for a in ("_embeds", "transformer", "_pool")):
+            pooled, tokens = visual._pool(visual.transformer(visual._embeds(pixels)))
+            if getattr(visual, "proj", None) is not None:
+                pooled = pooled @ visual.proj
+        else:
+            with self._flag_lock:
+                old = visual.output_tokens
+                visual.output_tokens = True
+                try:
+                    pooled, tokens = visual(pixels)
+                finally:
+                    visual.output_tokens = old
         if getattr(visual, "proj", None) is not None:
             tokens = tokens @ visual.proj
         return pooled, tokens
@@ -167,18 +179,15 @@ def make_tokenizer(context_length: int) -> Any:
 
 def load_small(device: str = "auto", directory: str | Path | None = None) -> ClipModel:
     """The trained ``clip-small`` from ``mereo/checkpoints/clip-small.safetensors`` (stored as fp16)."""
-    from mereo.checkpoints import load_checkpoint
+    from mereo.checkpoints import config_must_fit, load_checkpoint
 
     state, manifest = load_checkpoint(CHECKPOINT_NAME, directory)
-    cfg = manifest.get("config") or small_config()
-    model = build_clip(cfg)
-    try:
+    with config_must_fit(CHECKPOINT_NAME, directory):
+        cfg = manifest.get("config") or small_config()
+        model = build_clip(cfg)
         model.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{CHECKPOINT_NAME} does not fit its architecture ({e}); retrain it with `mereo train recognize`."
-        ) from e
-    return ClipModel(model, make_tokenizer(cfg["text_cfg"]["context_length"]), device)
+        tokenizer = make_tokenizer(int(cfg["text_cfg"]["context_length"]))
+    return ClipModel(model, tokenizer, device)
 
 
 _shared: dict[tuple[str, int, int], ClipModel] = {}

@@ -33,7 +33,8 @@ class GoldSegmenter:
         if sha not in self.ctx.gold:
             raise DatasetError(
                 f"the {self.name} segment backend needs gold masks for this image, but "
-                "ctx.gold has none; it only works inside evals that fill ToolContext.gold."
+                "ctx.gold has none; register them first with agent.register_gold(image, parts) "
+                "(the SynthParts evals and `mereo demo --oracle` do)."
             )
         return self.ctx.gold[sha]
 

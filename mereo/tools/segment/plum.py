@@ -41,26 +41,24 @@ def load_plum(name_or_path: str | None = None) -> tuple[PlumSmall, dict[str, Any
     Raises:
         CheckpointError: missing / corrupt files, or weights that do not fit the manifest's config.
     """
-    from mereo.checkpoints import load_checkpoint
+    from mereo.checkpoints import config_must_fit, load_checkpoint
 
-    if name_or_path is None:
-        state, manifest = load_checkpoint("plum-small")
-    else:
+    name, directory = "plum-small", None
+    if name_or_path is not None:
         p = Path(name_or_path)
         if p.is_dir():
-            state, manifest = load_checkpoint("plum-small", directory=p)
+            directory = p
         elif p.suffix == ".safetensors":
-            state, manifest = load_checkpoint(p.stem, directory=p.parent)
+            name, directory = p.stem, p.parent
         else:
             raise CheckpointError(
                 f"plum-small checkpoint {name_or_path!r} is neither a folder nor a "
                 ".safetensors file; use 'plum-small:/path/to/plum-small.safetensors'."
             )
-    model = PlumSmall(PlumConfig.from_dict(manifest.get("config", {})))
-    try:
+    state, manifest = load_checkpoint(name, directory=directory)
+    with config_must_fit(name, directory):
+        model = PlumSmall(PlumConfig.from_dict(manifest.get("config", {})))
         model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"the plum-small weights do not fit its manifest's config ({e}).") from e
     return model.eval(), manifest
 
 

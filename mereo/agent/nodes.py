@@ -305,6 +305,11 @@ def segment(job: SegmentJob, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Segment one object's parts in one image (span-tagged description)."""
     c = runtime.context
     probe = _Probe(c)
+    rle = job.get("region")
+    region = Mask.from_rle(rle) if rle else None
+    # backends that look inside the object's box (sam3) get the recognised region's box
+    wants_box = region is not None and region.area > 0 and getattr(c.tools.segment, "uses_box", False)
+    extra = {"box": region.bbox()} if region is not None and wants_box else {}
     found = _tool(
         c,
         "segment",
@@ -314,9 +319,8 @@ def segment(job: SegmentJob, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         parts=job["parts"],
         object=job["object"],
         image_index=job["image"],
+        **extra,
     )
-    rle = job.get("region")
-    region = Mask.from_rle(rle) if rle else None
     out = [
         p.model_copy(update={"object": p.object or job["object"], "image_index": job["image"]}).model_dump(
             mode="json"

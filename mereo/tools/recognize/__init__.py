@@ -8,6 +8,10 @@ Backends (``REGISTRY``):
   ``open_clip:ViT-B-32:/models/vit_b_32.pt`` (a pretrained tag needs open_clip's local cache), or
   ``open_clip:local-dir:/models/clip`` for a folder with ``open_clip_config.json`` and weights.
 
+- ``owlv2:<hub id or dir>`` and ``grounding-dino:<hub id or dir>``: open-vocabulary detectors via
+  transformers (boxes and scores for the knowledge base's object names; see
+  :mod:`mereo.tools.recognize.owlv2`, :mod:`mereo.tools.recognize.grounding_dino`).
+
 :func:`patch_features` gives the CLIP patch tokens of an image (what ``clip-patches`` uses).
 """
 
@@ -45,9 +49,23 @@ def _open_clip(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
     return ClipRecognizer(f"open_clip:{arg}", load_open_clip(arch, pretrained or None, ctx.device), ctx)
 
 
+def _owlv2(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize.owlv2 import build_owlv2
+
+    return build_owlv2(ctx, arg)
+
+
+def _grounding_dino(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize.grounding_dino import build_grounding_dino
+
+    return build_grounding_dino(ctx, arg)
+
+
 REGISTRY: dict[str, Builder] = {
     "clip-small": _clip_small,
     "open_clip": _open_clip,
+    "owlv2": _owlv2,
+    "grounding-dino": _grounding_dino,
 }
 
 

@@ -58,7 +58,9 @@ def save_tiny_sam3(folder: Path) -> Path:
     )
     small = dict(hidden_size=32, num_attention_heads=2, intermediate_size=64)
     cfg = Sam3Config(
-        vision_config=dict(backbone_config=vit, fpn_hidden_size=32, backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]]),
+        vision_config=dict(
+            backbone_config=vit, fpn_hidden_size=32, backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]]
+        ),
         text_config=dict(
             model_type="clip_text_model",
             vocab_size=len(CHARS) * 2 + 2,
@@ -79,7 +81,9 @@ def save_tiny_sam3(folder: Path) -> Path:
     )
     torch.manual_seed(0)
     Sam3Model(cfg).eval().save_pretrained(folder)
-    image_processor = Sam3ImageProcessor(size={"height": 56, "width": 56}, mask_size={"height": 16, "width": 16})
+    image_processor = Sam3ImageProcessor(
+        size={"height": 56, "width": 56}, mask_size={"height": 16, "width": 16}
+    )
     Sam3Processor(image_processor=image_processor, tokenizer=clip_tokenizer()).save_pretrained(folder)
     return folder
 
@@ -167,4 +171,112 @@ def save_tiny_grounding_dino(folder: Path) -> Path:
     GroundingDinoProcessor(image_processor=image_processor, tokenizer=bert_tokenizer(folder)).save_pretrained(
         folder
     )
+    return folder
+
+
+#: The pieces the scripted tiny VLM emits, in order: together a valid plan for one chair in image 1.
+PLAN_PIECES = (
+    '{"objects": [{"name": "chair", "image": 0}], ',
+    '"expr": {"op": "parts", "object": "chair", "image": 0}, ',
+    '"returns": "parts"}',
+)
+VLM_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def save_tiny_vlm(folder: Path, script: tuple[str, ...] | None = None) -> Path:
+    """A Qwen2-VL with a byte-level tokenizer, a 1-layer decoder and a 1-block vision tower.
+
+    With ``script=None`` the weights are random (its replies are gibberish). With ``script`` (text
+    pieces, each added to the vocabulary as one token) the decoder is wired as a lookup table: its
+    layer's output projections are zero, so each position's state is its token's embedding (one-hot,
+    hidden size >= vocabulary), and the output head maps the prompt's last token ("\\n" after
+    "assistant") to the first piece, each piece to the next and the last to end-of-turn. Greedy
+    decoding then replies exactly ``"".join(script)`` whatever the images, through the real
+    generate / decode path.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    byte_chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+    backend = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(byte_chars)}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|im_end|>", "<|endoftext|>", "<|im_start|>", "<|vision_start|>", "<|vision_end|>"]
+    specials += ["<|image_pad|>", "<|video_pad|>"]
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.add_special_tokens({"additional_special_tokens": specials})
+    if script:
+        tok.add_tokens(list(script))
+    ids = {s: tok.convert_tokens_to_ids(s) for s in specials}
+    hidden = 288 if len(tok) <= 288 else 8 * (len(tok) // 8 + 1)
+    cfg = Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=len(tok),
+            hidden_size=hidden if script else 32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=32768,
+            rope_scaling={"type": "mrope", "mrope_section": [24, 24, 24] if script else [2, 3, 3]},
+            bos_token_id=ids["<|im_start|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+            tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            depth=1,
+            embed_dim=32,
+            hidden_size=hidden if script else 32,  # the merger's output: the decoder's width
+            num_heads=2,
+            mlp_ratio=2,
+            patch_size=14,
+            spatial_merge_size=2,
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = Qwen2VLForConditionalGeneration(cfg).eval()
+    if script:
+        with torch.no_grad():
+            lm = model.model.language_model
+            lm.embed_tokens.weight.zero_()
+            lm.embed_tokens.weight[:, : len(tok)] = torch.eye(len(tok))
+            for layer in lm.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            head = model.lm_head.weight
+            head.zero_()
+            chain = [tok.convert_tokens_to_ids("Ċ"), *(tok.convert_tokens_to_ids(p) for p in script)]
+            chain.append(ids["<|im_end|>"])
+            for a, b in zip(chain, chain[1:], strict=False):
+                head[b, a] = 10.0
+    model.save_pretrained(folder)
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2, temporal_patch_size=2
+    )
+    processor = Qwen2VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=VLM_TEMPLATE,
+    )
+    processor.save_pretrained(folder)
     return folder

@@ -29,7 +29,7 @@ HUB_MODELS: dict[str, tuple[str, str]] = {
 
 
 def offline() -> bool:
-    """True when the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    """True when the hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set)."""
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
 
@@ -127,5 +127,6 @@ def missing_weights(backends: Mapping[str, str]) -> list[str]:
                 f"{family}={name}: no {what} checkpoint in {arg}; {how_to_get(HUB_MODELS[key][1], key)}"
             )
         elif not is_local(arg) and offline() and not available(arg):
-            lines.append(f"{family}={name}: {what} {arg} is not in the Hugging Face cache; {how_to_get(arg, key)}")
+            get = how_to_get(arg, key)
+            lines.append(f"{family}={name}: {what} {arg} is not in the Hugging Face cache; {get}")
     return lines

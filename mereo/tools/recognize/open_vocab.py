@@ -73,7 +73,9 @@ class OpenVocabRecognizer:
 
     name: str
 
-    def __init__(self, name: str, ctx: ToolContext, vocabulary: Sequence[str] | None = None, threshold: float = 0.1):
+    def __init__(
+        self, name: str, ctx: ToolContext, vocabulary: Sequence[str] | None = None, threshold: float = 0.1
+    ):
         self.name = name
         self.ctx = ctx
         self.threshold = threshold
@@ -94,7 +96,7 @@ class OpenVocabRecognizer:
     def _texts(self, texts: Sequence[str] | None, what: str) -> list[str]:
         names = self.vocabulary() if texts is None else _check_texts(texts, what)
         if len(names) > MAX_TEXTS:
-            raise ValidationError(f"{what} holds {len(names)} names; at most {MAX_TEXTS} are looked for at once.")
+            raise ValidationError(f"{what} holds {len(names)} names; at most {MAX_TEXTS} are allowed.")
         return list(dict.fromkeys(names))
 
     def recognize(
@@ -152,12 +154,15 @@ class OpenVocabRecognizer:
         names = _check_texts(texts, "texts")
         if mask is not None:
             if tuple(mask.size) != (ref.height, ref.width):
-                raise ValidationError(f"mask size {tuple(mask.size)} does not match the image ({ref.height}, {ref.width})")
+                raise ValidationError(
+                    f"mask size {tuple(mask.size)} does not match the image ({ref.height}, {ref.width})"
+                )
             if mask.area == 0:
                 return [0.0] * len(names)
             m = mask.to_numpy()
             x, y, w, h = (int(round(v)) for v in mask.bbox())
-            crop = np.where(m[..., None], ref.array, GREY).astype(np.uint8)[y : y + max(1, h), x : x + max(1, w)]
+            grey = np.where(m[..., None], ref.array, GREY).astype(np.uint8)
+            crop = grey[y : y + max(1, h), x : x + max(1, w)]
             if min(crop.shape[:2]) < 8:  # ImageRef's smallest side; pad tiny regions with grey
                 pad_h, pad_w = max(0, 8 - crop.shape[0]), max(0, 8 - crop.shape[1])
                 crop = np.pad(crop, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=GREY)

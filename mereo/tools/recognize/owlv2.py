@@ -80,9 +80,8 @@ class Owlv2Recognizer(OpenVocabRecognizer):
             tok = self.processor.tokenizer(
                 batch, padding="max_length", truncation=True, max_length=self.max_text, return_tensors="pt"
             )
-            emb = self.model.owlv2.get_text_features(
-                input_ids=tok["input_ids"].to(self.device), attention_mask=tok["attention_mask"].to(self.device)
-            ).pooler_output
+            ids, mask = tok["input_ids"].to(self.device), tok["attention_mask"].to(self.device)
+            emb = self.model.owlv2.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
             for t, e in zip(batch, emb, strict=True):
                 self._text[t] = e
         return torch.stack([self._text[t] for t in texts])

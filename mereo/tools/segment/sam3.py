@@ -73,7 +73,8 @@ class Sam3Settings:
                         s.max_instances = int(value)
                     else:
                         raise ValidationError(
-                            f"unknown sam3 setting {key!r}; use model, threshold, mask_threshold, max_instances."
+                            f"unknown sam3 setting {key!r}; use model, threshold, mask_threshold, "
+                            "max_instances."
                         )
                 except ValueError as e:
                     raise ValidationError(f"bad sam3 setting {item!r}: {e}") from e

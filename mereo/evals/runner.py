@@ -36,7 +36,7 @@ import numpy as np
 from mereo.data.items import QAItem
 from mereo.evals.records import RecordWriter, check_run_file, latest_by_id, read_records, records_path
 from mereo.evals.scoring import gold_record, item_metrics, summarize, summary_table
-from mereo.evals.suites import SUITE_NAMES, load_suite, parse_backends
+from mereo.evals.suites import PRESETS, SUITE_NAMES, load_suite, parse_backends
 
 # per-process state of a worker: config name -> predictor
 _PREDICTORS: dict[str, Any] = {}
@@ -459,7 +459,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--threads", type=int, default=None, help="torch threads per worker (default cores/workers)"
     )
     p.add_argument("--out", default=None, help="run folder (default runs/eval-SUITE-SPLIT)")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS))
     p.add_argument(
         "--backend",
         nargs="*",
@@ -512,7 +512,7 @@ def bench_main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--split", default="test")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS))
     p.add_argument("--backend", nargs="*", default=[])
     p.add_argument(
         "--threads",

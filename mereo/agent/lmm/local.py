@@ -54,7 +54,12 @@ class LocalLMM:
     """
 
     def __init__(
-        self, source: str, model: Any, processor: Any, device: str = "auto", max_new_tokens: int = MAX_NEW_TOKENS
+        self,
+        source: str,
+        model: Any,
+        processor: Any,
+        device: str = "auto",
+        max_new_tokens: int = MAX_NEW_TOKENS,
     ):
         from mereo.device import resolve_device
 

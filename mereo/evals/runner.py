@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mereo.data.items import QAItem
+from mereo.evals.ray_engine import add_engine_args, engine_options
 from mereo.evals.records import RecordWriter, check_run_file, latest_by_id, read_records, records_path
 from mereo.evals.scoring import gold_record, item_metrics, summarize, summary_table
 from mereo.evals.suites import PRESETS, SUITE_NAMES, load_suite, parse_backends
@@ -170,6 +171,9 @@ def run_configs(
     progress: bool = True,
     timings: dict[str, float] | None = None,
     start_method: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    gpus: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """Run every configuration on every item not yet recorded, then summarise each run.
 
@@ -187,6 +191,8 @@ def run_configs(
             ``end`` (summaries written), from ``time.perf_counter()``.
         start_method: how helpers start, ``"fork"`` (only with one thread) or ``"spawn"``
             (default: see :func:`helper_start_method`).
+        engine: ``"local"`` (this process and helpers) or ``"ray"`` (``workers`` Ray actors; see
+            :mod:`mereo.evals.ray_engine`); ``address`` and ``gpus`` (per actor) are Ray's.
 
     Returns:
         config name -> summary (see :func:`mereo.evals.scoring.summarize`).
@@ -212,7 +218,13 @@ def run_configs(
     clock = timings if timings is not None else {}
     clock["start"] = time.perf_counter()
     try:
-        if workers <= 1:
+        if engine == "ray":
+            from mereo.evals.ray_engine import run_on_ray
+
+            emit = lambda recs: _write(recs, writers, bar, clock)  # noqa: E731
+            init = (configs, seed, threads, meta)
+            run_on_ray(tasks, _init_worker, init, _work, emit, actors=workers, address=address, gpus=gpus)
+        elif workers <= 1:
             _init_worker(configs, seed, threads, meta)
             for recs in map(_work, tasks):
                 _write(recs, writers, bar, clock)
@@ -428,8 +440,12 @@ def run_eval(
     images_root: str | None = None,
     threads: int | None = None,
     progress: bool = True,
+    **engine: Any,
 ) -> dict[str, Any]:
-    """Load a suite and run one backend configuration on it; returns the summary."""
+    """Load a suite and run one backend configuration on it; returns the summary.
+
+    ``engine`` holds the Ray engine's keywords of :func:`run_configs` (``engine``, ``address``, ``gpus``).
+    """
     backends = backends or parse_backends(None)
     items = load_suite(suite, split, limit, seed, path, images_root)
     out_dir = Path(out or f"runs/eval-{suite}-{split}")
@@ -444,6 +460,7 @@ def run_eval(
         threads=threads,
         settings=settings,
         progress=progress,
+        **engine,
     )["run"]
 
 
@@ -469,6 +486,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    add_engine_args(p)
     return p
 
 
@@ -489,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         images_root=args.images_root,
         threads=args.threads,
         progress=not args.no_progress,
+        **engine_options(args),
     )
     print(f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}")
     print(summary_table(summary))

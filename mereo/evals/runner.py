@@ -519,7 +519,8 @@ def bench_main(argv: list[str] | None = None) -> int:
     """``mereo bench eval``: time the same eval with 1 and with K workers; print the speedup.
 
     The main process loads the items and the MiniLM encoder (used by the summary) before the
-    clock starts; the times include the workers' start-up (imports, building the agent).
+    clock starts; the times include the workers' start-up (imports, building the agent). With
+    ``--engine ray`` the same eval also runs on 1 and K Ray actors (a local Ray started per run).
     """
     p = argparse.ArgumentParser(prog="mereo bench eval", description=bench_main.__doc__)
     p.add_argument(
@@ -539,6 +540,7 @@ def bench_main(argv: list[str] | None = None) -> int:
         default=None,
         help="torch threads per process in both runs (default: cores // workers)",
     )
+    p.add_argument("--engine", default="local", choices=("local", "ray"), help="ray: also time Ray actors")
     args = p.parse_args(argv)
     backends = parse_backends(args.backend, args.preset)
     items = load_suite(args.suite, args.split, args.n, 0, args.path)
@@ -546,11 +548,13 @@ def bench_main(argv: list[str] | None = None) -> int:
 
     get_encoder().encode(["warm up"])
     times, items_s, numbers = {}, {}, {}
+    runs = [("local", 1), ("local", args.workers)]
+    runs += [("ray", 1), ("ray", args.workers)] if args.engine == "ray" else []
     with tempfile.TemporaryDirectory(prefix="mereo-bench-") as tmp:
-        for k in (1, args.workers):
+        for engine, k in runs:
             clock: dict[str, float] = {}
             t0 = time.perf_counter()
-            run_dir = Path(tmp) / f"w{k}"
+            run_dir = Path(tmp) / f"{engine}{k}"
             summary = run_configs(
                 items,
                 {"run": backends},
@@ -561,21 +565,25 @@ def bench_main(argv: list[str] | None = None) -> int:
                 progress=True,
                 timings=clock,
                 threads=args.threads,
+                engine=engine,
             )["run"]
-            times[k] = time.perf_counter() - t0
-            items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))
+            times[engine, k] = time.perf_counter() - t0
+            span = clock.get("last", t0) - clock.get("first", t0)
+            items_s[engine, k] = (len(items) - 1) / max(1e-9, span)
             no_time = {g: {m: v for m, v in d.items() if m != "seconds"} for g, d in summary.items()}
-            numbers[k] = json.dumps(no_time, sort_keys=True)
+            numbers[engine, k] = json.dumps(no_time, sort_keys=True)
+            who = f"workers={k}" if engine == "local" else f"ray actors={k}"
             print(
-                f"workers={k}: {len(items)} items in {times[k]:.1f} s (start-up included); "
-                f"{items_s[k]:.2f} items/s once started",
+                f"{who}: {len(items)} items in {times[engine, k]:.1f} s (start-up included); "
+                f"{items_s[engine, k]:.2f} items/s once started",
                 flush=True,
             )
+    k1, kw = ("local", 1), ("local", args.workers)
     print(
-        f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x wall time, "
-        f"{items_s[args.workers] / items_s[1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
+        f"speedup with {args.workers} workers: {times[k1] / times[kw]:.2f}x wall time, "
+        f"{items_s[kw] / items_s[k1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
         f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}); "
-        f"same numbers: {numbers[1] == numbers[args.workers]}"
+        f"same numbers: {len(set(numbers.values())) == 1}"
     )
     return 0
 

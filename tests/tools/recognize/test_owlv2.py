@@ -45,7 +45,12 @@ def test_cached_path_equals_the_models_forward(rec: Owlv2Recognizer) -> None:
     names = ["chair", "cat"]
     det = rec.detect(img, names)
     inputs = rec.processor(
-        images=img.pil(), text=[names], return_tensors="pt", padding="max_length", truncation=True, max_length=16
+        images=img.pil(),
+        text=[names],
+        return_tensors="pt",
+        padding="max_length",
+        truncation=True,
+        max_length=16,
     )
     with torch.no_grad():
         ref = rec.model(**inputs)

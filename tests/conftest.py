@@ -5,6 +5,7 @@ Each folder is written once per test session, on first use, under pytest's tempo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from tests import tiny_models
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _hub_offline() -> None:
+def _hub_offline() -> Iterator[None]:
     """No test reaches the Hugging Face hub (the Makefile sets the same)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")

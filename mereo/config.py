@@ -30,6 +30,47 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "recognize": "clip-small",
 }
 
+#: Named backend combinations: ``PartAgent.preset(name)``, ``mereo ask --preset``, ``mereo eval --preset``.
+#: ``photos`` and ``photos-hosted`` need published weights on disk (see ``docs``: Real images);
+#: ``oracle`` needs gold masks (evals fill them); ``blind`` is an eval baseline (no image evidence).
+PRESETS: dict[str, dict[str, str]] = {
+    "default": dict(DEFAULT_BACKENDS),
+    "oracle": {
+        **DEFAULT_BACKENDS,
+        "segment": "oracle",
+        "coseg": "oracle",
+        "correspond": "oracle",
+        "recognize": "oracle",
+    },
+    "blind": {**DEFAULT_BACKENDS, "lmm": "blind"},
+    "photos": {
+        "lmm": "transformers:Qwen/Qwen2.5-VL-3B-Instruct",
+        "segment": "sam3:facebook/sam3",
+        "coseg": "per-image",
+        "correspond": "dinov2:facebook/dinov2-base",
+        "recognize": "owlv2:google/owlv2-base-patch16-ensemble",
+    },
+    "photos-hosted": {
+        "lmm": "openai:gpt-4o-mini",
+        "segment": "sam3:facebook/sam3",
+        "coseg": "per-image",
+        "correspond": "dinov2:facebook/dinov2-base",
+        "recognize": "owlv2:google/owlv2-base-patch16-ensemble",
+    },
+}
+
+
+def preset_backends(name: str) -> dict[str, str]:
+    """The backends of a preset (a copy).
+
+    Raises:
+        ValidationError: an unknown preset; the message lists the known ones.
+    """
+    if name not in PRESETS:
+        raise ValidationError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
 #: Tool families whose backends come from ``mereo.tools.<family>.REGISTRY``.
 TOOL_FAMILIES: tuple[str, ...] = ("segment", "coseg", "correspond", "recognize")
 

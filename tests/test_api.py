@@ -68,4 +68,4 @@ def test_list_backends_covers_every_family() -> None:
     listing = mereo.list_backends()
     assert set(listing) == {"segment", "coseg", "correspond", "recognize", "lmm"}
     assert all("oracle" in listing[f] for f in ("segment", "coseg", "correspond", "recognize"))
-    assert mereo.list_backends("lmm") == ["offline", "openai"]
+    assert mereo.list_backends("lmm") == ["offline", "openai", "transformers"]

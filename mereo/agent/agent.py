@@ -34,6 +34,7 @@ from mereo.tools.base import ToolContext
 from mereo.types import ImageRef, PartMask
 
 ImageLike = str | Path | Image.Image | np.ndarray | ImageRef
+_FAMILIES = ("lmm", "segment", "coseg", "correspond", "recognize")
 
 
 class PartAgent:
@@ -80,6 +81,34 @@ class PartAgent:
         self.kb = PartHierarchy.default()
         self._stateless = compile_graph(None)
         self._threaded = compile_graph(make_checkpointer(self.config.checkpointer))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> PartAgent:
+        """An agent with a named backend combination (``mereo.config.PRESETS``); keywords override.
+
+        ``"photos"``: SAM 3 part masks, OWLv2 objects, DINOv2 features and a local Qwen2.5-VL
+        planner; ``"photos-hosted"``: the same tools with ``openai:gpt-4o-mini``; ``"default"``: the
+        embedded SynthParts tools. The weights a preset names are checked before anything loads.
+
+        Raises:
+            ValidationError: an unknown preset.
+            CheckpointError: weights are not on disk (and cannot be fetched); the message names
+                every missing model and how to get it.
+        """
+        from mereo.config import preset_backends
+        from mereo.errors import CheckpointError
+        from mereo.tools.hub import missing_weights
+
+        backends = {**preset_backends(name), **{k: v for k, v in overrides.items() if k in _FAMILIES and v}}
+        missing = missing_weights(backends)
+        if missing:
+            raise CheckpointError(
+                f"the {name!r} preset needs weights that are not on this machine:\n- "
+                + "\n- ".join(missing)
+                + "\nOr override a backend, e.g. PartAgent.preset(name, lmm='offline')."
+            )
+        rest = {k: v for k, v in overrides.items() if k not in _FAMILIES}
+        return cls(**backends, **rest)
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> PartAgent:

@@ -30,7 +30,8 @@ DEMO_TYPES = (
 def _backend_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("backends (see `mereo.list_backends()`)")
     g.add_argument("--config", help="YAML or JSON config file")
-    g.add_argument("--lmm", help="planner: offline (default) or openai:<model>")
+    g.add_argument("--preset", help="named backends: default, photos, photos-hosted (mereo.config.PRESETS)")
+    g.add_argument("--lmm", help="planner: offline (default), openai:<model> or transformers:<id or dir>")
     for family in TOOL_FAMILIES:
         g.add_argument(f"--{family}", help=f"{family} backend name")
     g.add_argument(
@@ -64,6 +65,12 @@ def _agent(args: argparse.Namespace) -> Any:
     over: dict[str, Any] = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device")}
     if getattr(args, "oracle", False):
         over.update({f: "oracle" for f in TOOL_FAMILIES})
+    if getattr(args, "preset", None):
+        if args.config:
+            from mereo.errors import ValidationError
+
+            raise ValidationError("give either --preset or --config, not both")
+        return PartAgent.preset(args.preset, **over)
     return PartAgent(args.config, **over)
 
 

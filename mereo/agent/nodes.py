@@ -147,6 +147,10 @@ def _describe(obj: str, parts: list[str]) -> str:
 
 def _segment_one(job: SegmentJob, c: AgentContext) -> tuple[list[PartMask], dict[str, Any]]:
     """One object's parts in one image (kept when inside the recognised object), and the step."""
+    region = job.get("region")
+    # backends that look inside the object's box (sam3) get the recognised region's box
+    wants_box = region is not None and region.area > 0 and getattr(c.tools.segment, "uses_box", False)
+    extra: dict[str, Any] = {"box": region.bbox()} if region is not None and wants_box else {}
     with probe(c) as p:
         with tool_call(c, "segment", "segment"):
             found = c.tools.segment.segment(
@@ -155,8 +159,8 @@ def _segment_one(job: SegmentJob, c: AgentContext) -> tuple[list[PartMask], dict
                 parts=job["parts"],
                 object=job["object"],
                 image_index=job["image"],
+                **extra,
             )
-        region = job.get("region")
         out = [
             pm.model_copy(update={"object": pm.object or job["object"], "image_index": job["image"]})
             for pm in found

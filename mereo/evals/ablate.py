@@ -22,6 +22,7 @@ from typing import Any
 
 from mereo.config import DEFAULT_BACKENDS
 from mereo.errors import QuestionError
+from mereo.evals.ray_engine import add_engine_args, engine_options
 from mereo.evals.scoring import METRIC_ORDER, format_value
 from mereo.evals.suites import (
     BLIND_BACKENDS,
@@ -225,8 +226,12 @@ def run_ablation(
     images_root: str | None = None,
     base: dict[str, str] | None = None,
     progress: bool = True,
+    **engine: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Run the grid on a suite and write the table and plots; returns config name -> summary."""
+    """Run the grid on a suite and write the table and plots; returns config name -> summary.
+
+    ``engine``: the Ray engine's keywords of ``run_configs`` (``engine``, ``address``, ``gpus``).
+    """
     from mereo.evals.runner import run_configs
 
     configs = expand(grid, mode, baselines, base)
@@ -235,7 +240,15 @@ def run_ablation(
     dirs = {name: out_dir / slug(name) for name in configs}
     settings = {"split": split, "limit": limit, "path": path, "images_root": images_root}
     summaries = run_configs(
-        items, configs, dirs, suite, workers=workers, seed=seed, settings=settings, progress=progress
+        items,
+        configs,
+        dirs,
+        suite,
+        workers=workers,
+        seed=seed,
+        settings=settings,
+        progress=progress,
+        **engine,
     )
     write_table(summaries, out_dir, f"Ablation: {suite} ({split}, {len(items)} items)")
     plot_bars(summaries, out_dir / "plots")
@@ -266,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder (default runs/ablate-SUITE-SPLIT)")
     p.add_argument("--no-progress", action="store_true")
+    add_engine_args(p)
     args = p.parse_args(argv)
     out = Path(args.out or f"runs/ablate-{args.suite}-{args.split}")
     run_ablation(
@@ -282,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         images_root=args.images_root,
         base=parse_backends(args.base_set, args.base),
         progress=not args.no_progress,
+        **engine_options(args),
     )
     print((out / "ablation.md").read_text())
     print(f"table: {out / 'ablation.md'}, {out / 'ablation.csv'}; plots: {out / 'plots'}")

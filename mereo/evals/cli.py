@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from mereo.evals.ray_engine import add_engine_args, engine_options
 from mereo.evals.runner import run_configs, run_eval
 from mereo.evals.scoring import summary_table
-from mereo.evals.suites import SUITE_NAMES, load_suite, parse_backends
+from mereo.evals.suites import PRESETS, SUITE_NAMES, load_suite, parse_backends
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -30,7 +31,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--threads", type=int, default=None, help="torch threads per worker (default cores/workers)"
     )
     p.add_argument("--out", default=None, help="run folder (default runs/eval-SUITE-SPLIT)")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS))
     p.add_argument(
         "--backend",
         nargs="*",
@@ -40,6 +41,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    add_engine_args(p)
     return p
 
 
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         images_root=args.images_root,
         threads=args.threads,
         progress=not args.no_progress,
+        **engine_options(args),
     )
     print(f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}")
     print(summary_table(summary))
@@ -83,7 +86,7 @@ def bench_main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--split", default="test")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS))
     p.add_argument("--backend", nargs="*", default=[])
     p.add_argument(
         "--threads",
@@ -91,6 +94,7 @@ def bench_main(argv: list[str] | None = None) -> int:
         default=None,
         help="torch threads per process in both runs (default: cores // workers)",
     )
+    p.add_argument("--engine", default="local", choices=("local", "ray"), help="ray: also time Ray actors")
     args = p.parse_args(argv)
     backends = parse_backends(args.backend, args.preset)
     items = load_suite(args.suite, args.split, args.n, 0, args.path)
@@ -98,11 +102,13 @@ def bench_main(argv: list[str] | None = None) -> int:
 
     get_encoder().encode(["warm up"])
     times, items_s, numbers = {}, {}, {}
+    runs = [("local", 1), ("local", args.workers)]
+    runs += [("ray", 1), ("ray", args.workers)] if args.engine == "ray" else []
     with tempfile.TemporaryDirectory(prefix="mereo-bench-") as tmp:
-        for k in (1, args.workers):
+        for engine, k in runs:
             clock: dict[str, float] = {}
             t0 = time.perf_counter()
-            run_dir = Path(tmp) / f"w{k}"
+            run_dir = Path(tmp) / f"{engine}{k}"
             summary = run_configs(
                 items,
                 {"run": backends},
@@ -113,21 +119,25 @@ def bench_main(argv: list[str] | None = None) -> int:
                 progress=True,
                 timings=clock,
                 threads=args.threads,
+                engine=engine,
             )["run"]
-            times[k] = time.perf_counter() - t0
-            items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))
+            times[engine, k] = time.perf_counter() - t0
+            span = clock.get("last", t0) - clock.get("first", t0)
+            items_s[engine, k] = (len(items) - 1) / max(1e-9, span)
             no_time = {g: {m: v for m, v in d.items() if m != "seconds"} for g, d in summary.items()}
-            numbers[k] = json.dumps(no_time, sort_keys=True)
+            numbers[engine, k] = json.dumps(no_time, sort_keys=True)
+            who = f"workers={k}" if engine == "local" else f"ray actors={k}"
             print(
-                f"workers={k}: {len(items)} items in {times[k]:.1f} s (start-up included); "
-                f"{items_s[k]:.2f} items/s once started",
+                f"{who}: {len(items)} items in {times[engine, k]:.1f} s (start-up included); "
+                f"{items_s[engine, k]:.2f} items/s once started",
                 flush=True,
             )
+    k1, kw = ("local", 1), ("local", args.workers)
     print(
-        f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x wall time, "
-        f"{items_s[args.workers] / items_s[1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
+        f"speedup with {args.workers} workers: {times[k1] / times[kw]:.2f}x wall time, "
+        f"{items_s[kw] / items_s[k1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
         f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}); "
-        f"same numbers: {numbers[1] == numbers[args.workers]}"
+        f"same numbers: {len(set(numbers.values())) == 1}"
     )
     return 0
 

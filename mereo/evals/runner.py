@@ -196,6 +196,9 @@ def run_configs(
     progress: bool = True,
     timings: dict[str, float] | None = None,
     start_method: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    gpus: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """Run every configuration on every item not yet recorded, then summarise each run.
 
@@ -215,6 +218,8 @@ def run_configs(
             ``end`` (summaries written), from ``time.perf_counter()``.
         start_method: how helpers start, ``"fork"`` (only with one thread) or ``"spawn"``
             (default: see :func:`helper_start_method`).
+        engine: ``"local"`` (this process and helpers) or ``"ray"`` (``workers`` Ray actors; see
+            :mod:`mereo.evals.ray_engine`); ``address`` and ``gpus`` (per actor) are Ray's.
 
     Returns:
         config name -> summary (see :func:`mereo.evals.scoring.summarize`).
@@ -244,7 +249,21 @@ def run_configs(
     clock = timings if timings is not None else {}
     clock["start"] = time.perf_counter()
     try:
-        if workers <= 1:
+        if engine == "ray":  # see mereo.evals.ray_engine; the driver writes the records as here
+            from mereo.evals.ray_engine import run_on_ray
+
+            init = (configs, seed, threads, meta)
+            run_on_ray(
+                tasks,
+                _init_worker,
+                init,
+                _work,
+                lambda recs: _write(recs, writers, bar, clock),
+                actors=workers,
+                address=address,
+                gpus=gpus,
+            )
+        elif workers <= 1:
             _init_worker(configs, seed, threads, meta)
             for recs in map(_work, tasks):
                 _write(recs, writers, bar, clock)
@@ -329,8 +348,12 @@ def run_eval(
     images_root: str | None = None,
     threads: int | None = None,
     progress: bool = True,
+    **engine: Any,
 ) -> dict[str, Any]:
-    """Load a suite and run one backend configuration on it; returns the summary."""
+    """Load a suite and run one backend configuration on it; returns the summary.
+
+    ``engine`` holds the Ray engine's keywords of :func:`run_configs` (``engine``, ``address``, ``gpus``).
+    """
     backends = backends or parse_backends(None)
     items = load_suite(suite, split, limit, seed, path, images_root)
     out_dir = Path(out or f"runs/eval-{suite}-{split}")
@@ -345,4 +368,5 @@ def run_eval(
         threads=threads,
         settings=settings,
         progress=progress,
+        **engine,
     )["run"]

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mereo.config import DEFAULT_BACKENDS
+from mereo.config import PRESETS
 from mereo.data.items import QAItem
 from mereo.errors import DatasetError, QuestionError
 
@@ -30,19 +30,8 @@ SUITE_NAMES = ("agent", *SYNTH, *FILE_SUITES)
 AGENT_DEFAULT_N = 300
 SYNTH_DEFAULT_N = 200
 
-ORACLE_BACKENDS = {
-    **DEFAULT_BACKENDS,
-    "segment": "oracle",
-    "coseg": "oracle",
-    "correspond": "oracle",
-    "recognize": "oracle",
-}
-BLIND_BACKENDS = {**DEFAULT_BACKENDS, "lmm": "blind"}
-PRESETS: dict[str, dict[str, str]] = {
-    "default": dict(DEFAULT_BACKENDS),
-    "oracle": ORACLE_BACKENDS,
-    "blind": BLIND_BACKENDS,
-}
+ORACLE_BACKENDS = PRESETS["oracle"]
+BLIND_BACKENDS = PRESETS["blind"]
 
 
 def parse_backends(pairs: list[str] | None, preset: str = "default") -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""LMM backends behind one interface, chosen by a string: ``offline`` (default) or ``openai:<model>``.
+"""LMM backends behind one interface, chosen by a string: ``offline`` (default), ``openai:<model>``
+or ``transformers:<hub id or dir>`` (a local vision-language model, :mod:`mereo.agent.lmm.local`).
 
 ``REGISTRY`` maps a backend name to ``builder(arg, config) -> LMM``; the part of the name after
 the first ``:`` is ``arg`` (the model name for ``openai``).
@@ -26,7 +27,17 @@ def _openai(arg: str | None, cfg: MereoConfig) -> LMM:
     return build_hosted(arg, timeout_s=cfg.lmm_timeout_s, retries=cfg.lmm_retries)
 
 
-REGISTRY: dict[str, Callable[[str | None, MereoConfig], Any]] = {"offline": _offline, "openai": _openai}
+def _transformers(arg: str | None, cfg: MereoConfig) -> LMM:
+    from mereo.agent.lmm.local import build_local
+
+    return build_local(arg, device=cfg.device)
+
+
+REGISTRY: dict[str, Callable[[str | None, MereoConfig], Any]] = {
+    "offline": _offline,
+    "openai": _openai,
+    "transformers": _transformers,
+}
 
 
 BACKENDS = Registry("lmm", REGISTRY, hint="A hosted model looks like 'openai:gpt-4o-mini'.")

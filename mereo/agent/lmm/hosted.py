@@ -4,19 +4,27 @@ The base URL and key come from the environment: ``MEREO_LMM_BASE_URL`` (or ``OPE
 and ``MEREO_LMM_API_KEY`` (or ``OPENAI_API_KEY``). Images go as PNG data URLs; the plan is asked
 for as JSON against ``mereo/prompts/plan.schema.json``. An invalid reply gets one repair round
 with the validation error, then a clear :class:`~mereo.errors.InvalidLMMResponseError`.
-The client retries transient failures (connection errors, 429, 5xx) with exponential backoff.
+The prompts, checks and repair round are shared with the local planner
+(:mod:`mereo.agent.lmm.structured`). The client retries transient failures (connection errors,
+429, 5xx) with exponential backoff.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import json
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from mereo.agent.lmm.structured import (
+    ask_json,
+    noted,
+    parts_check,
+    parts_prompt,
+    plan_check,
+    plan_system_prompt,
+)
 from mereo.errors import (
     InvalidLMMResponseError,
     LMMRequestError,
@@ -24,12 +32,8 @@ from mereo.errors import (
     MereoError,
     ValidationError,
 )
-from mereo.knowledge.normalize import normalize
-from mereo.plan import Plan, parse_plan
-from mereo.prompts import load_schema, load_text, render
-from mereo.types import ImageRef, validate
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+from mereo.plan import Plan
+from mereo.types import ImageRef
 
 
 def image_data_url(image: ImageRef) -> str:
@@ -37,13 +41,6 @@ def image_data_url(image: ImageRef) -> str:
     buf = io.BytesIO()
     image.pil().save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _history_text(history: Sequence[dict[str, Any]]) -> str:
-    if not history:
-        return "(none)"
-    lines = [f"- Q: {h.get('question', '')} -> parts: {', '.join(h.get('labels', []))}" for h in history]
-    return "\n".join(lines)
 
 
 class HostedLMM:
@@ -118,67 +115,23 @@ class HostedLMM:
 
     def _ask_json(self, messages: list[dict[str, Any]], check: Any, what: str) -> Any:
         """Send ``messages``; parse and ``check`` the JSON reply, with one repair round."""
-        reply = self._chat(messages)
-        try:
-            return check(_loads(reply, what))
-        except ValidationError as first:
-            repair = render("repair.md", error=str(first))
-            messages = [
-                *messages,
-                {"role": "assistant", "content": reply},
-                {"role": "user", "content": repair},
-            ]
-            reply = self._chat(messages)
-            try:
-                return check(_loads(reply, what))
-            except ValidationError as second:
-                raise InvalidLMMResponseError(
-                    f"the LMM {self.name} gave an invalid {what} twice (the second time after being shown "
-                    f"the error): {second}. Try a stronger model, or the offline planner (lmm='offline')."
-                ) from second
+        return ask_json(self._chat, messages, check, what, self.name)
 
     # -- LMM interface ------------------------------------------------------------------------
     def plan(self, question: str, images: Sequence[ImageRef], history: Sequence[dict[str, Any]] = ()) -> Plan:
         """Ask the endpoint for a plan; see :class:`mereo.agent.lmm.base.LMM`."""
-        system = render(
-            "understand.md",
-            n_images=len(images),
-            schema=load_text("plan.schema.json"),
-            history=_history_text(history),
-        )
         content: list[dict[str, Any]] = [{"type": "text", "text": question}]
         content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": system},
+            {"role": "system", "content": plan_system_prompt(len(images), history)},
             {"role": "user", "content": content},
         ]
-
-        def check(data: Any) -> Plan:
-            if not isinstance(data, dict):
-                raise ValidationError(f"the plan must be a JSON object, got {type(data).__name__}")
-            data = {**data, "question": question}
-            plan = parse_plan(data)
-            bad = [i for i in plan.images_used() if i >= len(images)]
-            if bad:
-                raise ValidationError(
-                    f"the plan uses image index {bad[0]} but there are only {len(images)} "
-                    "images (indices start at 0)"
-                )
-            return plan
-
-        plan = self._ask_json(messages, check, "plan")
-        return plan.model_copy(update={"notes": [*plan.notes, f"planned by {self.name}"]})
+        return noted(self._ask_json(messages, plan_check(question, len(images)), "plan"), self.name)
 
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
         """Ask the endpoint for the usual parts of ``obj`` (validated against parts.schema.json)."""
-        schema = load_schema("parts.schema.json")
-        messages = [{"role": "user", "content": render("propose_parts.md", object=obj, max_parts=12)}]
-
-        def check(data: Any) -> list[str]:
-            validate(data, schema, what="part proposal")
-            return list(dict.fromkeys(n for n in (normalize(p) for p in data["parts"]) if n))
-
-        return self._ask_json(messages, check, "part proposal")
+        messages = [{"role": "user", "content": parts_prompt(obj)}]
+        return self._ask_json(messages, parts_check, "part proposal")
 
 
 #: HTTP 4xx statuses that mean the request (or the key) was refused, and what to do about it
@@ -203,14 +156,6 @@ def _status_error(status: int, url: str, model: str, detail: str) -> MereoError:
     if 400 <= status < 500 and status != 429:
         return LMMRequestError(f"the LMM at {url} refused the request (HTTP {status}): {detail}")
     return LMMUnavailableError(f"the LMM at {url} answered HTTP {status}: {detail}")
-
-
-def _loads(reply: str, what: str) -> Any:
-    text = _FENCE.sub("", reply.strip())
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValidationError(f"the {what} is not valid JSON ({e.msg} at character {e.pos})") from e
 
 
 def build_hosted(arg: str | None, timeout_s: float = 60.0, retries: int = 2) -> HostedLMM:

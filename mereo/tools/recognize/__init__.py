@@ -9,6 +9,10 @@ Backends (``REGISTRY``):
   ``open_clip:local-dir:/models/clip`` for a folder with ``open_clip_config.json`` and weights.
 - ``oracle``: the gold objects from ``ToolContext.gold`` (evals' upper bound).
 
+- ``owlv2:<hub id or dir>`` and ``grounding-dino:<hub id or dir>``: open-vocabulary detectors via
+  transformers (boxes and scores for the knowledge base's object names; see
+  :mod:`mereo.tools.recognize.owlv2`, :mod:`mereo.tools.recognize.grounding_dino`).
+
 :func:`patch_features` gives the CLIP patch tokens of an image (what ``clip-patches`` uses).
 """
 
@@ -59,10 +63,24 @@ def _oracle(ctx: ToolContext, arg: str | None) -> Any:
     return oracle.build(ctx, arg)
 
 
+def _owlv2(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize.owlv2 import build_owlv2
+
+    return build_owlv2(ctx, arg)
+
+
+def _grounding_dino(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize.grounding_dino import build_grounding_dino
+
+    return build_grounding_dino(ctx, arg)
+
+
 REGISTRY: dict[str, Builder] = {
     "clip-small": _clip_small,
     "open_clip": _open_clip,
     "oracle": _oracle,
+    "owlv2": _owlv2,
+    "grounding-dino": _grounding_dino,
 }
 
 BACKENDS = ToolRegistry("recognize", REGISTRY, DEFAULT_BACKEND)

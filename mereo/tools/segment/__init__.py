@@ -6,6 +6,8 @@ Backends (``REGISTRY``; a name may carry an argument after ``:``):
   ``plum-small:/path/to/plum-small.safetensors`` loads another checkpoint.
 - ``sam-clip``: segment-anything automatic masks ranked by CLIP, with the user's weights
   (``sam-clip:vit_b:/path/sam.pth``; see :mod:`mereo.tools.segment.sam_clip`).
+- ``sam3``: SAM 3 via transformers prompted with "<part> of <object>" phrases, one mask per instance
+  (``sam3:facebook/sam3`` or ``sam3:/path/to/folder``; see :mod:`mereo.tools.segment.sam3`).
 - ``oracle``: the gold masks from ``ToolContext.gold`` (upper bound).
 - ``whole-object``: the gold object mask for every part (a baseline that finds objects only).
 
@@ -38,6 +40,12 @@ def _sam_clip(ctx: ToolContext, arg: str | None) -> Any:
     return build_sam_clip(ctx, arg)
 
 
+def _sam3(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.sam3 import build_sam3
+
+    return build_sam3(ctx, arg)
+
+
 def _oracle(ctx: ToolContext, arg: str | None) -> Any:
     from mereo.tools.segment.oracle import build_oracle
 
@@ -53,6 +61,7 @@ def _whole_object(ctx: ToolContext, arg: str | None) -> Any:
 REGISTRY: dict[str, Builder] = {
     "plum-small": _plum,
     "sam-clip": _sam_clip,
+    "sam3": _sam3,
     "oracle": _oracle,
     "whole-object": _whole_object,
 }

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import tiny_models
+
 
 @pytest.fixture(scope="session")
 def real_format() -> Path:
     """``tests/fixtures/real_format``: tiny Partonomy-core, MixedParts and COCO-parts files and images."""
     return Path(__file__).resolve().parent / "fixtures" / "real_format"
-
-
-from tests import tiny_models
 
 
 @pytest.fixture(autouse=True, scope="session")

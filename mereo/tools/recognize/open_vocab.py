@@ -17,7 +17,7 @@ import numpy as np
 
 from mereo.errors import ValidationError
 from mereo.tools.base import Recognition, ToolContext
-from mereo.tools.recognize.backends import _check_image, _check_texts
+from mereo.tools.recognize.backends import _check_texts
 from mereo.types import ImageRef, Mask
 
 #: Two detections whose boxes overlap more than this (IoU) are one object; the better one stays.
@@ -113,7 +113,7 @@ class OpenVocabRecognizer:
             Recognitions with ``label`` from the names, ``score`` in ``[0, 1]`` and ``box`` ``(x, y, w, h)``
             in pixels; empty when nothing scores above the threshold.
         """
-        ref = _check_image(image)
+        ref = ImageRef(image)
         if not isinstance(top_k, int) or top_k < 1:
             raise ValidationError(f"top_k must be a positive integer, got {top_k!r}")
         names = self._texts(candidates, "candidates")
@@ -150,7 +150,7 @@ class OpenVocabRecognizer:
         Returns:
             One score in ``[0, 1]`` per text.
         """
-        ref = _check_image(image)
+        ref = ImageRef(image)
         names = _check_texts(texts, "texts")
         if mask is not None:
             if tuple(mask.size) != (ref.height, ref.width):

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from mereo.errors import ValidationError
+from mereo.knowledge import canonical
 from mereo.tools import hub
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import as_image, check_request, mentioned_parts, part_mask
-from mereo.tools.segment.text import normalize_part
+from mereo.tools.segment.common import check_request, mentioned_parts, part_mask
 from mereo.types import ImageRef, PartMask
 
 #: A crop around the object's box is padded by this fraction of the box's size on each side.
@@ -242,10 +242,10 @@ class Sam3Segmenter:
         Returns:
             Instances of every part found, each with SAM 3's score; parts not found are left out.
         """
-        img = as_image(image)
+        img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         wanted = (
-            [normalize_part(p) for p in req.parts]
+            [canonical(p) for p in req.parts]
             if req.parts
             else mentioned_parts(req.text or "", self.vocabulary())
         )

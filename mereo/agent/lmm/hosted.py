@@ -19,7 +19,8 @@ from typing import Any
 
 from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, MereoError, ValidationError
 from mereo.knowledge.normalize import normalize
-from mereo.plan import Plan, parse_plan
+from mereo.plan import Plan, check_nesting, parse_plan
+from mereo.plan_checks import check_plan
 from mereo.prompts import load_schema, load_text, render
 from mereo.types import ImageRef, validate
 
@@ -153,14 +154,7 @@ class HostedLMM:
             if not isinstance(data, dict):
                 raise ValidationError(f"the plan must be a JSON object, got {type(data).__name__}")
             data = {**data, "question": question}
-            plan = parse_plan(data)
-            bad = [i for i in plan.images_used() if i >= len(images)]
-            if bad:
-                raise ValidationError(
-                    f"the plan uses image index {bad[0]} but there are only {len(images)} "
-                    "images (indices start at 0)"
-                )
-            return plan
+            return check_plan(parse_plan(data), len(images), history)
 
         plan = self._ask_json(messages, check, "plan")
         return plan.model_copy(update={"notes": [*plan.notes, f"planned by {self.name}"]})
@@ -179,8 +173,11 @@ class HostedLMM:
 
 def _loads(reply: str, what: str) -> Any:
     text = _FENCE.sub("", reply.strip())
+    check_nesting(text)  # before json.loads, which would hit the recursion limit first
     try:
         return json.loads(text)
+    except RecursionError as e:  # pragma: no cover - check_nesting refuses such text first
+        raise ValidationError(f"the {what} nests too deep to read") from e
     except json.JSONDecodeError as e:
         raise ValidationError(f"the {what} is not valid JSON ({e.msg} at character {e.pos})") from e
 

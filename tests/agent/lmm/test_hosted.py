@@ -231,3 +231,71 @@ def test_server_errors_are_retried_with_backoff(server: ChatServer, images: list
     server.replies = [("status", 500)]
     with pytest.raises(LMMUnavailableError, match="HTTP 500"):
         HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)
+
+
+def _deep(n: int) -> str:
+    """A plan nesting ``n`` unions, as JSON text (json.dumps cannot write one 3,000 deep)."""
+    leaf = '{"op": "parts", "object": "stool", "image": 1}'
+    expr = '{"op": "parts", "object": "chair", "image": 0}'
+    expr = '{"op": "union", "args": [' * n + expr + (", " + leaf + "]}") * n
+    return '{"expr": ' + expr + ', "returns": "parts"}'
+
+
+VIOLATIONS = {
+    "image index past the images": (dict(GOOD_PLAN, expr={"op": "parts", "object": "chair", "image": 9}), "index 9"),
+    "negative image index": (
+        dict(GOOD_PLAN, expr={"op": "part_to_whole", "part": "leg", "images": [-1]}, returns="objects"),
+        "greater than or equal to 0",
+    ),
+    "nesting 3,000 deep": (_deep(3000), "nests"),
+    "nesting 9 deep": (_deep(9), "at most 8"),
+    "labels on a first question": (
+        dict(GOOD_PLAN, expr={"op": "labels", "labels": ["wing", "laser"]}),
+        "first question",
+    ),
+    "returns inconsistent": (
+        dict(GOOD_PLAN, expr={"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 0}}),
+        "returns count",
+    ),
+    "blank object name": (dict(GOOD_PLAN, expr={"op": "parts", "object": "  ", "image": 0}), "blank"),
+    "a query inside a set operation": (
+        dict(
+            GOOD_PLAN,
+            expr={
+                "op": "union",
+                "args": [
+                    {"op": "parts", "object": "chair", "image": 0},
+                    {"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 1}},
+                ],
+            },
+        ),
+        "inside another",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_each_plan_violation_gets_a_repair_round_then_a_mereo_error(
+    name: str, server: ChatServer, images: list[ImageRef]
+) -> None:
+    bad, shown = VIOLATIONS[name]
+    bad = bad if isinstance(bad, str) else json.dumps(bad)
+    server.replies = [bad, json.dumps(GOOD_PLAN)]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    assert lmm.plan("q?", images).expr_dict() == GOOD_PLAN["expr"]  # repaired
+    assert shown in server.requests[1]["messages"][-1]["content"]  # the problem was shown to the LMM
+    server.requests.clear()
+    server.replies = [bad, bad]
+    with pytest.raises(InvalidLMMResponseError, match="invalid plan twice") as err:
+        lmm.plan("q?", images)
+    assert shown in str(err.value) and len(server.requests) == 2
+
+
+def test_labels_on_a_thread_with_an_earlier_answer_are_accepted(
+    server: ChatServer, images: list[ImageRef]
+) -> None:
+    follow = dict(GOOD_PLAN, expr={"op": "labels", "labels": ["leg"]})
+    server.replies = [json.dumps(follow)]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    plan = lmm.plan("and those?", images, history=[{"question": "q", "labels": ["leg", "seat"], "text": ""}])
+    assert plan.expr_dict() == {"op": "labels", "labels": ["leg"]} and len(server.requests) == 1

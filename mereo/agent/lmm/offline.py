@@ -170,7 +170,9 @@ class OfflinePlanner:
             leaves += query.expr.get("of", []) if query.expr["op"] == "exists" else []
             leaves += query.expr.get("candidates", [])
             objects = [
-                PlanObject(name=leaf["object"], image=leaf["image"], description=self._describe(leaf["object"]))
+                PlanObject(
+                    name=leaf["object"], image=leaf["image"], description=self._describe(leaf["object"])
+                )
                 for leaf in leaves
             ]
             notes = [m.note for m in query.mentions if m.note] + query.notes

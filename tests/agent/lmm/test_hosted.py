@@ -242,7 +242,10 @@ def _deep(n: int) -> str:
 
 
 VIOLATIONS = {
-    "image index past the images": (dict(GOOD_PLAN, expr={"op": "parts", "object": "chair", "image": 9}), "index 9"),
+    "image index past the images": (
+        dict(GOOD_PLAN, expr={"op": "parts", "object": "chair", "image": 9}),
+        "index 9",
+    ),
     "negative image index": (
         dict(GOOD_PLAN, expr={"op": "part_to_whole", "part": "leg", "images": [-1]}, returns="objects"),
         "greater than or equal to 0",
@@ -254,7 +257,10 @@ VIOLATIONS = {
         "first question",
     ),
     "returns inconsistent": (
-        dict(GOOD_PLAN, expr={"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 0}}),
+        dict(
+            GOOD_PLAN,
+            expr={"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 0}},
+        ),
         "returns count",
     ),
     "blank object name": (dict(GOOD_PLAN, expr={"op": "parts", "object": "  ", "image": 0}), "blank"),

@@ -42,8 +42,18 @@ CASES = [
         {"op": "exists", "part": "spout", "of": [_leaf("mug", 0), _leaf("kettle", 1)], "quantifier": "none"},
         "yes_no",
     ),
-    ("How many legs does the stool have?", 1, {"op": "count", "part": "leg", "of": _leaf("stool", 0)}, "count"),
-    ("Which object in image 2 has a spout?", 2, {"op": "part_to_whole", "part": "spout", "images": [1]}, "objects"),
+    (
+        "How many legs does the stool have?",
+        1,
+        {"op": "count", "part": "leg", "of": _leaf("stool", 0)},
+        "count",
+    ),
+    (
+        "Which object in image 2 has a spout?",
+        2,
+        {"op": "part_to_whole", "part": "spout", "images": [1]},
+        "objects",
+    ),
     (
         "Which object has a spout, the mug in image 1 or the kettle in image 2?",
         2,

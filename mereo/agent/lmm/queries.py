@@ -57,6 +57,17 @@ def _leaf(m: Any, n: int) -> dict[str, Any]:
     return {"op": "parts", "object": m.name, "image": image}
 
 
+def _outside(mentions: list[Any], toks: list[str], m: re.Match[str], unnamed: str) -> list[Any]:
+    """Named mentions that are not the part phrase itself ("a bowl", "a mirror" name parts here)."""
+    lo, hi = m.span("pp")
+    out = []
+    for x in mentions:
+        start = len(" ".join(toks[: x.start])) + (1 if x.start else 0)
+        if x.name != unnamed and not lo <= start < hi:
+            out.append(x)
+    return out
+
+
 def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnamed: str) -> Query | None:
     """Read ``toks`` (the planner's tokens) as a yes/no, count or which question, or ``None``.
 
@@ -77,12 +88,12 @@ def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnam
         expr = {"op": "count", "part": part, "of": _leaf(mentions[0], n)}
         return Query(expr, "count", mentions, notes)
     m = re.match(
-        rf"^(?:does|do|did)\b(?P<who>.*?){_HAVE}\s+(?:{_ARTICLE})?(?P<p>[a-z][a-z' -]*?)\s*"
+        rf"^(?:does|do|did)\b(?P<who>.*?){_HAVE}\s+(?P<pp>(?:{_ARTICLE})?(?P<p>[a-z][a-z' -]*?))\s*"
         r"(?:(?:in|on) <img\d*>\s*)?[?.!]?$",
         text,
     )
     if m and not re.search(r"\bparts?\b", m.group("p")):
-        mentions = [x for x in planner._mentions(toks, n, notes) if x.name != unnamed]
+        mentions = _outside(planner._mentions(toks, n, notes), toks, m, unnamed)
         if not mentions:
             return None
         who = m.group("who")
@@ -97,12 +108,12 @@ def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnam
         expr = {"op": "exists", "part": part, "of": [_leaf(x, n) for x in mentions], "quantifier": quantifier}
         return Query(expr, "yes_no", mentions, notes)
     m = re.match(
-        rf"^which (?:one|object|of (?:them|these|the objects))?\s*{_HAVE}\s+(?:{_ARTICLE})?"
-        r"(?P<p>[a-z][a-z' -]*?)\s*[,:;-]",
+        rf"^which (?:one|object|of (?:them|these|the objects))?\s*{_HAVE}\s+"
+        rf"(?P<pp>(?:{_ARTICLE})?(?P<p>[a-z][a-z' -]*?))\s*[,:;-]",
         text,
     )
     if m:
-        mentions = [x for x in planner._mentions(toks, n, notes) if x.name != unnamed]
+        mentions = _outside(planner._mentions(toks, n, notes), toks, m, unnamed)
         if len(mentions) < 2 or not re.search(r"\bor\b", text):
             return None
         part = _part(m.group("p"), question, notes)

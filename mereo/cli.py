@@ -33,11 +33,13 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "synthparts-partonomy": "mereo.evals.runner:main",
         "synthparts-pairs": "mereo.evals.runner:main",
         "synthparts-multistep": "mereo.evals.runner:main",
+        "synthparts-checks": "mereo.evals.runner:main",
         "partonomy-core": "mereo.evals.runner:main",
         "mixedparts": "mereo.evals.runner:main",
     },
     "ablate": "mereo.evals.ablate:main",
     "report": "mereo.evals.report:main",
+    "calibrate": "mereo.evals.calibrate:main",
     "bench": {
         "agent": "mereo.agent.cli:bench_main",
         "eval": "mereo.evals.runner:bench_main",
@@ -54,6 +56,7 @@ PASS_SUB = {
         "synthparts-partonomy",
         "synthparts-pairs",
         "synthparts-multistep",
+        "synthparts-checks",
         "partonomy-core",
         "mixedparts",
     }
@@ -71,6 +74,7 @@ commands:
            partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
+  calibrate  fit the agent's verification thresholds and confidence map on SynthParts val
   bench    timings: mereo bench [agent|eval|data]
 
 `mereo <command> --help` shows a command's options.

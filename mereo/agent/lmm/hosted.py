@@ -159,6 +159,29 @@ class HostedLMM:
         plan = self._ask_json(messages, check, "plan")
         return plan.model_copy(update={"notes": [*plan.notes, f"planned by {self.name}"]})
 
+    def examine(self, picture: ImageRef, label: str, obj: str, question: str = "") -> tuple[bool, str]:
+        """Ask whether the highlighted region of ``picture`` is the ``label`` of the ``obj``.
+
+        Returns:
+            ``(accept, reason)``.
+
+        Raises:
+            InvalidLMMResponseError: the reply is malformed twice (the caller keeps the tools'
+                decision).
+        """
+        schema = load_schema("examine.schema.json")
+        text = render("examine.md", label=label, object=obj or "object", question=question or "(none)")
+        content: list[dict[str, Any]] = [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": image_data_url(picture)}},
+        ]
+
+        def check(data: Any) -> tuple[bool, str]:
+            validate(data, schema, what="mask verdict")
+            return bool(data["accept"]), str(data.get("reason", ""))
+
+        return self._ask_json([{"role": "user", "content": content}], check, "mask verdict")
+
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
         """Ask the endpoint for the usual parts of ``obj`` (validated against parts.schema.json)."""
         schema = load_schema("parts.schema.json")

@@ -305,3 +305,34 @@ def test_labels_on_a_thread_with_an_earlier_answer_are_accepted(
     lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
     plan = lmm.plan("and those?", images, history=[{"question": "q", "labels": ["leg", "seat"], "text": ""}])
     assert plan.expr_dict() == {"op": "labels", "labels": ["leg"]} and len(server.requests) == 1
+
+
+def test_examine_asks_about_each_mask_drawn_on_its_image(server: ChatServer, images: list[ImageRef]) -> None:
+    from mereo.agent.examine import examine_parts
+    from mereo.types import Mask, PartMask
+
+    m = np.zeros((16, 16), dtype=bool)
+    m[2:8, 2:8] = True
+    parts = [
+        PartMask(label=label, object="chair", image_index=k, mask=Mask.from_numpy(m), score=0.9)
+        for k, label in ((0, "seat"), (1, "leg"), (0, "back"))
+    ]
+    server.replies = [
+        json.dumps({"accept": True, "reason": "a seat"}),
+        json.dumps({"accept": False, "reason": "that is the floor"}),
+        "no idea",  # malformed: one repair round ...
+        "still no JSON",  # ... then the tools' decision stands
+    ]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    kept, checks = examine_parts(lmm, images, parts, "Which parts does the chair have?")
+    assert [p.label for p in kept] == ["seat", "back"]
+    assert [c.decision for c in checks][:2] == ["kept", "dropped"] and checks[1].details[
+        "reason"
+    ] == "that is the floor"
+    assert "tools' decision stands" in checks[2].decision and "mask verdict" in checks[2].details["error"]
+    assert len(server.requests) == 4
+    first = server.requests[0]["messages"][0]["content"]
+    assert '"seat" of the chair' in first[0]["text"] and first[1]["image_url"]["url"].startswith(
+        "data:image/png"
+    )
+    assert "could not be used" in server.requests[3]["messages"][-1]["content"]  # the repair round

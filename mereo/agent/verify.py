@@ -2,7 +2,10 @@
 
 - object presence: is a named object in its image? A logistic score over the recogniser's and
   the segmenter's evidence (:func:`presence_features`), one model per (recognize, segment)
-  backend pair, thresholded so that few shown objects are missed on val;
+  backend pair, thresholded so that few shown objects are missed on val. When the segmenter
+  exposes its image features (``image_embedding``, as ``plum-small`` does) and the object is one
+  of SynthParts' categories, a linear probe over the pooled features (fitted on SynthParts train)
+  adds its probability that the category is in the image;
 - part presence: a part mask counts only when its score reaches its label's threshold;
 - region: a part of a recognised object must lie mostly inside the object's mask;
 - images unlike SynthParts (:mod:`mereo.agent.ood`);
@@ -27,12 +30,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mereo.agent.ood import OodModel
 from mereo.types import Mask, PartMask
 
 CALIBRATION_FILE = "calibration.json"
 #: Presence features, in the order the logistic models' weights use them.
 PRESENCE_FEATURES = ("det", "smax", "smean", "sarea", "sfrac")
+#: ... with the category probe's probability when there is one.
+PROBE_FEATURES = (*PRESENCE_FEATURES, "probe", "log_probe")
 #: A part of a recognised object counts only when this fraction of it lies inside the object.
 MIN_INSIDE = 0.5
 #: The uncalibrated rule's threshold on ``max(det, smax)``.
@@ -89,8 +96,13 @@ class Calibration:
         """The packaged ``calibration.json`` (or ``path``)."""
         return cls(_load(str(path) if path is not None else None))
 
-    def presence(self, recognize: str, segment: str) -> dict[str, Any] | None:
-        return self.data.get("presence", {}).get(f"{recognize}+{segment}")
+    def presence(self, recognize: str, segment: str, probe: bool = False) -> dict[str, Any] | None:
+        """The presence model of a backend pair (``probe``: the one with the probe's features)."""
+        key = f"{recognize}+{segment}" + ("+probe" if probe else "")
+        return self.data.get("presence", {}).get(key)
+
+    def probe(self, segment: str) -> dict[str, Any] | None:
+        return self.data.get("probe", {}).get(segment)
 
     def part_thresholds(self, segment: str) -> dict[str, Any] | None:
         return self.data.get("parts", {}).get(segment)
@@ -109,6 +121,7 @@ def presence_features(
     parts: Sequence[PartMask],
     expected: int,
     image_area: int,
+    probe: float | None = None,
 ) -> dict[str, float]:
     """Evidence that ``name`` is in an image.
 
@@ -118,20 +131,51 @@ def presence_features(
         parts: the part masks the segmenter found for the object in that image.
         expected: how many parts the hierarchy expects.
         image_area: pixels of the image.
+        probe: the category probe's probability (:func:`probe_probability`), when there is one.
 
     Returns:
-        :data:`PRESENCE_FEATURES` -> value.
+        :data:`PRESENCE_FEATURES` (and ``probe``, ``log_probe``) -> value.
     """
     det = max((s for label, s in detections if label == name), default=0.0)
     scores = [p.score for p in parts]
     area = sum(p.mask.area for p in parts) / max(1, image_area)
-    return {
+    out = {
         "det": float(det),
         "smax": max(scores, default=0.0),
         "smean": sum(scores) / len(scores) if scores else 0.0,
         "sarea": float(area),
         "sfrac": len({p.label for p in parts}) / max(1, expected),
     }
+    if probe is not None:
+        out["probe"], out["log_probe"] = float(probe), math.log(float(probe) + 1e-4)
+    return out
+
+
+def pooled_features(segmenter: Any, image: Any) -> np.ndarray | None:
+    """Mean and max over space of each of the segmenter's image feature maps (``None`` when the
+    backend has no ``image_embedding``); read from the shared feature cache after segmentation."""
+    embed = getattr(segmenter, "image_embedding", None)
+    if not callable(embed):
+        return None
+    feats = embed(image)
+    vecs = []
+    for t in feats if isinstance(feats, (tuple, list)) else [feats]:
+        t = t[0].detach().float().reshape(t.shape[1], -1).cpu().numpy()
+        vecs += [t.mean(1), t.max(1)]
+    return np.concatenate(vecs)
+
+
+def probe_probability(pooled: np.ndarray | None, name: str, probe: dict[str, Any] | None) -> float | None:
+    """The probe's probability that an object of category ``name`` is in the image (``None`` when
+    there is no probe, no features, or the probe does not know the category)."""
+    if pooled is None or not probe or name not in probe["categories"]:
+        return None
+    k = probe["categories"].index(name)
+    x = (pooled - np.asarray(probe["mean"])) / np.asarray(probe["std"])
+    if x.shape[0] != len(probe["weights"][k]):
+        return None
+    z = float(x @ np.asarray(probe["weights"][k]) + probe["bias"][k])
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def presence_score(features: dict[str, float], model: dict[str, Any] | None) -> tuple[float, float, bool]:

@@ -2,9 +2,12 @@
 
 Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agent.verify`:
 
-- ``presence["<recognize>+<segment>"]``: a logistic model over the presence features of named
-  objects (val scenes: every object whose category occurs once, plus ``--absent`` categories the
-  scene does not show), thresholded so that at most ``--miss`` of the shown objects fall below;
+- ``probe["<segment>"]``: a linear probe per SynthParts category over the segmenter's pooled
+  image features (``--train-scenes`` train scenes): is an object of the category in the image?
+- ``presence["<recognize>+<segment>"]`` (and ``...+probe`` with the probe's probability as two
+  more features): a logistic model over the presence features of named objects (val scenes:
+  every object whose category occurs once, plus ``--absent`` categories the scene does not show),
+  thresholded so that at most ``--miss`` of the shown objects fall below;
 - ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
   objects' part masks on val (a label with too few masks keeps the overall threshold);
 - ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
@@ -26,7 +29,14 @@ import numpy as np
 from tqdm import tqdm
 
 from mereo.agent.ood import OodModel, image_statistics
-from mereo.agent.verify import CALIBRATION_FILE, PRESENCE_FEATURES, presence_features
+from mereo.agent.verify import (
+    CALIBRATION_FILE,
+    PRESENCE_FEATURES,
+    PROBE_FEATURES,
+    pooled_features,
+    presence_features,
+    probe_probability,
+)
 from mereo.types import ImageRef
 
 
@@ -58,17 +68,19 @@ def fit_platt(raw: Sequence[float], correct: Sequence[float]) -> dict[str, float
     return {"a": round(float(w[0]), 5), "b": round(b, 5), "n": len(raw)}
 
 
-def presence_model(rows: list[dict[str, float]], labels: list[int], miss: float) -> dict[str, Any]:
+def presence_model(
+    rows: list[dict[str, float]], labels: list[int], miss: float, features: Sequence[str] = PRESENCE_FEATURES
+) -> dict[str, Any]:
     """The logistic presence model of feature ``rows`` and its threshold (the ``miss`` quantile of
     the shown objects' scores)."""
-    x = np.array([[r[k] for k in PRESENCE_FEATURES] for r in rows], dtype=float)
+    x = np.array([[r[k] for k in features] for r in rows], dtype=float)
     y = np.asarray(labels, dtype=float)
     mean, std = x.mean(0), x.std(0) + 1e-6
     w, b = fit_logistic((x - mean) / std, y)
     p = 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ w + b)))
     threshold = float(np.quantile(p[y == 1], miss))
     return {
-        "features": list(PRESENCE_FEATURES),
+        "features": list(features),
         "weights": [round(float(v), 6) for v in w],
         "bias": round(b, 6),
         "mean": [round(float(v), 6) for v in mean],
@@ -181,10 +193,47 @@ def measure_ood(model: OodModel, inside: np.ndarray, others: dict[str, list[np.n
     return out
 
 
+def fit_probe(segmenter: Any, n_scenes: int, seed: int = 0, l2: float = 20.0) -> dict[str, Any] | None:
+    """Per-category logistic probes over the segmenter's pooled features on SynthParts train scenes."""
+    from mereo.data.synthparts.compose import generate_scenes
+    from mereo.data.synthparts.templates import CATEGORIES
+
+    cats = sorted(CATEGORIES)
+    xs, ys = [], []
+    for scene in tqdm(generate_scenes("train", n_scenes, seed, 128), total=n_scenes, desc="category probe"):
+        pooled = pooled_features(segmenter, ImageRef(scene.image))
+        if pooled is None:
+            return None
+        xs.append(pooled)
+        shown = {o.category for o in scene.objects}
+        ys.append([c in shown for c in cats])
+    x, y = np.array(xs), np.array(ys, dtype=float)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    weights, bias = [], []
+    for k in range(len(cats)):
+        w, b = fit_logistic((x - mean) / std, y[:, k], l2=l2)
+        weights.append([round(float(v), 5) for v in w])
+        bias.append(round(b, 5))
+    return {
+        "categories": cats,
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "weights": weights,
+        "bias": bias,
+        "train_scenes": n_scenes,
+    }
+
+
 def calibrate_tools(
-    recognize: str, segment: str, n_scenes: int, absent: int, miss: float, seed: int = 0
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Presence model and part thresholds of one (recognize, segment) pair on val scenes."""
+    recognize: str,
+    segment: str,
+    n_scenes: int,
+    absent: int,
+    miss: float,
+    seed: int = 0,
+    train_scenes: int = 2000,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any] | None]:
+    """Presence models, part thresholds and the category probe of one (recognize, segment) pair."""
     from mereo.cache import FeatureCache
     from mereo.data.synthparts.compose import generate_scenes
     from mereo.data.synthparts.questions import _nameable
@@ -197,6 +246,7 @@ def calibrate_tools(
 
     ctx = ToolContext(cache=FeatureCache(64))
     rec, seg = rec_tools.build(recognize, ctx), seg_tools.build(segment, ctx)
+    probe = fit_probe(seg, train_scenes, seed) if train_scenes else None
     kb = PartHierarchy.default()
     rng = np.random.default_rng(seed)
     rows: list[dict[str, float]] = []
@@ -207,20 +257,25 @@ def calibrate_tools(
     for scene in tqdm(generate_scenes("val", n_scenes, seed, 128), total=n_scenes, desc="presence and parts"):
         ref = ImageRef(scene.image)
         dets = [(r.label, float(r.score)) for r in rec.recognize(ref, None, top_k=5)]
+        pooled = pooled_features(seg, ref) if probe else None
         shown = {o.category for o in scene.objects}
         named = {o.category: o for o in _nameable(scene)}
         others = [str(c) for c in rng.choice([c for c in cats if c not in shown], absent, replace=False)]
         for cat in [*named, *others]:
             parts = kb.parts_of(cat)
             found = seg.segment(ref, text=describe(cat, parts), parts=parts, object=cat)
-            rows.append(presence_features(cat, dets, found, len(parts), ref.width * ref.height))
+            p_cat = probe_probability(pooled, cat, probe)
+            rows.append(presence_features(cat, dets, found, len(parts), ref.width * ref.height, p_cat))
             ys.append(int(cat in named))
             if cat in named:
                 visible = set(named[cat].visible_parts())
                 for label in visible:
                     n_true[label] = n_true.get(label, 0) + 1
                 samples += [(p.label, float(p.score), p.label in visible) for p in found]
-    return presence_model(rows, ys, miss), part_thresholds(samples, n_true)
+    models = {f"{recognize}+{segment}": presence_model(rows, ys, miss)}
+    if probe:
+        models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, PROBE_FEATURES)
+    return models, part_thresholds(samples, n_true), probe
 
 
 def confidence_from_records(path: Path) -> dict[str, Any]:
@@ -253,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--segment", default="plum-small")
     p.add_argument("--scenes", type=int, default=300, help="val scenes for presence and part thresholds")
     p.add_argument("--absent", type=int, default=3, help="absent categories per scene")
+    p.add_argument(
+        "--train-scenes", type=int, default=2000, help="train scenes for the category probe (0: none)"
+    )
     p.add_argument("--miss", type=float, default=0.04, help="share of shown objects allowed below threshold")
     p.add_argument(
         "--records", default=None, help="run folder of `mereo eval agent --split val` (confidence)"
@@ -265,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     data.setdefault("about", "written by `mereo calibrate` (mereo/evals/calibrate.py) on SynthParts val")
     if not args.skip_tools:
-        presence, parts = calibrate_tools(args.recognize, args.segment, args.scenes, args.absent, args.miss)
-        data.setdefault("presence", {})[f"{args.recognize}+{args.segment}"] = presence
+        models, parts, probe = calibrate_tools(
+            args.recognize, args.segment, args.scenes, args.absent, args.miss, train_scenes=args.train_scenes
+        )
+        data.setdefault("presence", {}).update(models)
         data.setdefault("parts", {})[args.segment] = parts
-        print(f"presence {args.recognize}+{args.segment}: {json.dumps(presence['val'])}")
+        if probe:
+            data.setdefault("probe", {})[args.segment] = probe
+        for key, model in models.items():
+            print(f"presence {key}: {json.dumps(model['val'])}")
         from mereo.data.synthparts.compose import generate_scenes
 
         val = np.array([image_statistics(s.image) for s in generate_scenes("val", args.scenes, 0, 128)])

@@ -44,8 +44,11 @@ from mereo.plan import (
 )
 from mereo.types import Mask, PartMask
 
-#: Connected pieces of a part mask smaller than this (pixels) are not counted as instances.
+#: Connected pieces of a part mask smaller than this (pixels) are not counted as instances ...
 MIN_INSTANCE_PIXELS = 4
+#: ... nor are pieces smaller than this fraction of the largest piece (segmentation fragments;
+#: 0.15 counted best on SynthParts val with plum-small, and no gold instance is smaller).
+MIN_INSTANCE_FRACTION = 0.15
 
 #: ``(image_index, object, label)``: one part of one object in one image.
 PartKey = tuple[int, str, str]
@@ -147,12 +150,16 @@ def evaluate(expr: Any, ev: Evidence) -> Result:
     return Result(value, list(dict.fromkeys(notes)), renamed)
 
 
-def instances(mask: Mask, min_pixels: int = MIN_INSTANCE_PIXELS) -> list[Mask]:
-    """The 4-connected pieces of ``mask`` with at least ``min_pixels`` pixels, top-left first."""
+def instances(
+    mask: Mask, min_pixels: int = MIN_INSTANCE_PIXELS, min_fraction: float = MIN_INSTANCE_FRACTION
+) -> list[Mask]:
+    """The 4-connected pieces of ``mask`` with at least ``min_pixels`` pixels and at least
+    ``min_fraction`` of the largest piece's area, top-left first."""
     arr = mask.to_numpy()
     lab, n = ndimage.label(arr)
     pieces = [lab == k for k in range(1, n + 1)]
-    pieces = [p for p in pieces if int(p.sum()) >= min_pixels]
+    largest = max((int(p.sum()) for p in pieces), default=0)
+    pieces = [p for p in pieces if int(p.sum()) >= max(min_pixels, min_fraction * largest)]
     pieces.sort(key=lambda p: tuple(np.argwhere(p)[0]))
     return [Mask.from_numpy(p) for p in pieces]
 

@@ -191,6 +191,8 @@ def answer_text(
     if isinstance(e, (ExistsExpr, CountExpr, WhichExpr)):
         body = query_text(e, scalar, per_object or {}, n_images)
         return " ".join(x for x in [*missing, body] if x)
+    if missing and not labels:  # nothing to list: say only what could not be found
+        return " ".join(missing)
     if isinstance(e, PartToWholeExpr):
         where = (
             "the image"

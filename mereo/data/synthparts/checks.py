@@ -29,8 +29,10 @@ from mereo.data.synthparts.templates import CATEGORIES
 from mereo.types import Mask, PartMask
 
 CHECK_TYPES = ("exists", "count", "which", "absent")
-#: Pieces smaller than this (pixels) are not instances (as in :mod:`mereo.agent.compose`).
+#: Pieces smaller than this (pixels), or than this fraction of the largest, are not instances
+#: (as in :mod:`mereo.agent.compose`); a part with such an instance is not asked about.
 MIN_INSTANCE_PIXELS = 4
+MIN_INSTANCE_FRACTION = 0.15
 
 EXISTS_ONE = (
     "Does the {obj} have {a_part}?",
@@ -85,6 +87,8 @@ def count_instances(obj: SceneObject, label: str) -> list[np.ndarray] | None:
     lab, n = ndimage.label(union)
     sizes = [int((lab == k).sum()) for k in range(1, n + 1)]
     if sum(s >= MIN_INSTANCE_PIXELS for s in sizes) != len(inst) or min(sizes) < MIN_INSTANCE_PIXELS:
+        return None
+    if min(sizes) < MIN_INSTANCE_FRACTION * max(sizes):
         return None
     for m in inst:
         if ndimage.label(m)[1] != 1:

@@ -336,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
 
         val = np.array([image_statistics(s.image) for s in generate_scenes("val", args.scenes, 0, 128)])
         test = np.array([image_statistics(s.image) for s in generate_scenes("test", args.scenes, 0, 128)])
-        model = OodModel.fit(val)
-        measured = measure_ood(model, test, other_images(np.random.default_rng(1)))
-        data["ood"] = {**model.to_dict(), "measured": measured}
+        ood = OodModel.fit(val)
+        measured = measure_ood(ood, test, other_images(np.random.default_rng(1)))
+        data["ood"] = {**ood.to_dict(), "measured": measured}
         print(f"ood: {json.dumps(measured)}")
     if args.records:
         run = Path(args.records)

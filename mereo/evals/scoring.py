@@ -187,7 +187,8 @@ def summarize_group(records: Sequence[dict[str, Any]], label_metrics: bool = Tru
         for r, m in zip(records, im, strict=True)
         if r.get("prediction", {}).get("confidence") is not None
     ]
-    out["ece"] = A.expected_calibration_error(*zip(*scored, strict=True)) if scored else math.nan
+    confidence, correct = [c for c, _ in scored], [k for _, k in scored]
+    out["ece"] = A.expected_calibration_error(confidence, correct) if scored else math.nan
     out["seconds"] = _mean(float(r.get("seconds", math.nan)) for r in records)
     return out
 

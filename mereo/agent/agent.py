@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,14 +22,14 @@ from PIL import Image
 
 from mereo.agent import lmm as lmm_backends
 from mereo.agent.answer import NODE_LINK, Answer, Step
+from mereo.agent.choice import choice_labels, choose
 from mereo.agent.graph import compile_graph, make_checkpointer
 from mereo.agent.state import AgentContext
 from mereo.agent.toolset import build_tools
 from mereo.cache import FeatureCache
 from mereo.config import MereoConfig, load_config, make_config
 from mereo.errors import QuestionError
-from mereo.knowledge import PartHierarchy, canonical
-from mereo.plan import parse_plan
+from mereo.knowledge import PartHierarchy
 from mereo.tools.base import ToolContext
 from mereo.types import ImageRef, PartMask
 
@@ -48,9 +47,12 @@ class PartAgent:
             configurations over the same images); a new one of ``config.cache_items`` otherwise.
         **options: any other :class:`MereoConfig` field (``device``, ``checkpointer``, ...).
 
+    The tool backends are checked here and built when a question first needs them
+    (:meth:`warm_up` builds them all at once).
+
     Raises:
         UnknownBackendError: a backend name is not registered (the message lists the known ones).
-        CheckpointError: a trained backend's checkpoint is missing or corrupt.
+        CheckpointError: a trained backend's checkpoint is missing or corrupt (when first used).
     """
 
     def __init__(
@@ -83,6 +85,15 @@ class PartAgent:
     def from_config(cls, path: str | Path, **overrides: Any) -> PartAgent:
         """Build from a YAML or JSON config file; keyword arguments override its values."""
         return cls(load_config(path), **overrides)
+
+    def warm_up(self) -> PartAgent:
+        """Build every tool backend now (before timing questions, or before forking workers).
+
+        Raises:
+            CheckpointError: a trained backend's checkpoint is missing or corrupt.
+        """
+        self.tools.build_all()
+        return self
 
     # -- gold masks for oracle backends ---------------------------------------------------------
     def register_gold(self, image: ImageLike, parts: Sequence[PartMask]) -> str:
@@ -127,7 +138,7 @@ class PartAgent:
         refs = self._images(images)
         question = self._question(question)
         t0 = time.perf_counter()
-        self.tool_ctx.events.clear()
+        self.tool_ctx.events.clear()  # a running log; each step's own notes are in the trace
         ctx = AgentContext(
             lmm=self.lmm,
             tools=self.tools,
@@ -144,12 +155,13 @@ class PartAgent:
             "image_ids": [r.sha256 for r in refs],
             "history": [],
             "plan": None,
+            "coseg_task": None,
             "recognized": None,
             "jobs": [],
             "hierarchy": {},
             "parts": None,
             "similarity": [],
-            "result": {},
+            "result": None,
             "text": "",
             "trace": None,
         }
@@ -182,14 +194,16 @@ class PartAgent:
         return " ".join(question.split())
 
     def _answer(self, state: dict[str, Any], refs: list[ImageRef], seconds: float) -> Answer:
-        result = state.get("result") or {}
+        result = state.get("result")
+        if result is None or state.get("plan") is None:  # pragma: no cover - the graph always sets them
+            raise QuestionError("the agent finished without an answer")
         graph = (
             nx.node_link_graph(state["hierarchy"], directed=True, **NODE_LINK)
             if state.get("hierarchy")
             else nx.DiGraph()
         )
-        notes = [*result.get("missing", []), *result.get("notes", [])]
-        top = sorted(result.get("matches", []), key=lambda m: -m["similarity"])[:3]
+        notes = [*result["missing"], *result["notes"]]
+        top = sorted(result["matches"], key=lambda m: -m["similarity"])[:3]
         for m in top:
             notes.append(
                 f"'{m['a']['label']}' of the {m['a']['object']} (image {m['a']['image'] + 1}) looks like "
@@ -199,58 +213,28 @@ class PartAgent:
         return Answer(
             question=state.get("question", ""),
             text=state.get("text", ""),
-            labels=list(result.get("labels", [])),
-            parts=[PartMask.model_validate(p) for p in result.get("parts", [])],
-            plan=parse_plan(state["plan"]),
+            labels=list(result["labels"]),
+            parts=list(result["parts"]),
+            plan=state["plan"],
             graph=graph,
             trace=[Step.from_dict(d) for d in state.get("trace") or []],
-            kind=result.get("kind", "parts"),
+            kind=result["kind"],
             notes=list(dict.fromkeys(notes)),
-            matches=list(result.get("matches", [])),
+            matches=list(result["matches"]),
             images=refs,
             seconds=seconds,
         )
 
     # -- multiple choice ------------------------------------------------------------------------
     def choose(self, answer: Answer, choices: Sequence[str]) -> int:
-        """The index of the choice whose part set best matches ``answer.labels``.
-
-        Each choice's part set is the list after its last colon ("... has the following visible
-        parts: cockpit, propeller, and wings."), or else the known part and object names it
-        mentions. Score: Jaccard overlap with the answer's labels; ties go to the choice whose
-        MiniLM embedding is closest to the answer's labels.
+        """The index of the choice whose part set best matches ``answer.labels``
+        (:func:`mereo.agent.choice.choose`: Jaccard overlap, ties to the closest MiniLM embedding).
 
         Raises:
             QuestionError: ``choices`` is empty.
         """
-        if not choices:
-            raise QuestionError("choose() needs at least one choice")
-        gold = {canonical(x) for x in answer.labels}
-        scores = [_jaccard(gold, self.choice_labels(c)) for c in choices]
-        best = max(scores)
-        tied = [i for i, s in enumerate(scores) if s >= best - 1e-9]
-        if len(tied) == 1:
-            return tied[0]
-        from mereo.text import get_encoder
-
-        enc = get_encoder()
-        vecs = enc.encode([", ".join(sorted(gold)) or "nothing", *(choices[i] for i in tied)])
-        sims = vecs[1:] @ vecs[0]
-        return tied[int(np.argmax(sims))]
+        return choose(answer.labels, choices, self.kb)
 
     def choice_labels(self, choice: str) -> set[str]:
         """The part (or object) names a multiple-choice answer lists, canonical."""
-        if ":" in choice:
-            tail = choice.rsplit(":", 1)[1]
-            items = re.split(r",|;|\band\b|\bor\b", tail.strip().rstrip("."))
-            return {c for c in (canonical(x) for x in items) if c and c not in ("none", "nothing")}
-        vocab = set(self.kb.part_vocabulary()) | set(self.kb.object_vocabulary())
-        words = canonical(choice)
-        text = " " + " ".join(canonical(w) for w in choice.lower().replace(",", " ").split()) + " "
-        return {v for v in vocab if f" {v} " in text or f" {v} " in f" {words} "}
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
+        return choice_labels(choice, self.kb)

@@ -53,6 +53,8 @@ class Step:
         inputs, outputs: small JSON-ready summaries (never arrays).
         seconds: wall time of the step.
         cache_hit: whether the image features came from the shared cache (``None``: not used).
+        notes: what the tools noted during the step (``ToolContext.note``), e.g.
+            ``{"tool": "segment", "what": "image embedding", "cache": "hit"}``.
     """
 
     node: str
@@ -62,6 +64,7 @@ class Step:
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     cache_hit: bool | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class Step:
             "outputs": self.outputs,
             "seconds": round(self.seconds, 4),
             "cache_hit": self.cache_hit,
+            "notes": self.notes,
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class Step:
             inputs=d.get("inputs") or {},
             outputs=d.get("outputs") or {},
             seconds=d.get("seconds", 0.0),
+            notes=list(d.get("notes") or []),
         )
 
 
@@ -241,7 +246,8 @@ def trace_html(answer: Answer) -> str:
         f"<td>{esc(str(s.backend or ''))}</td><td>{s.seconds:.3f}</td>"
         f"<td>{'' if s.cache_hit is None else s.cache_hit}</td>"
         f"<td><pre>{esc(json.dumps(s.inputs, indent=1)[:2000])}</pre></td>"
-        f"<td><pre>{esc(json.dumps(s.outputs, indent=1)[:2000])}</pre></td></tr>"
+        f"<td><pre>{esc(json.dumps(s.outputs, indent=1)[:2000])}</pre></td>"
+        f"<td>{_notes_html(s.notes)}</td></tr>"
         for i, s in enumerate(answer.trace)
     )
     notes = "".join(f"<li>{esc(n)}</li>" for n in answer.notes)
@@ -252,6 +258,12 @@ table{{border-collapse:collapse}}pre{{margin:0;font-size:11px}}</style></head><b
 <h2>{esc(answer.question)}</h2><p><b>{esc(answer.text)}</b></p><p>labels: {esc(", ".join(answer.labels))}</p>
 <ul>{notes}</ul><h3>Plan</h3><pre>{plan}</pre><h3>Trace ({answer.seconds:.2f} s)</h3>
 <table><tr><th>#</th><th>node</th><th>tool</th><th>backend</th><th>s</th><th>cache hit</th><th>inputs</th>
-<th>outputs</th></tr>
+<th>outputs</th><th>tool notes</th></tr>
 {rows}</table></body></html>
 """
+
+
+def _notes_html(notes: list[dict[str, Any]]) -> str:
+    """One line per tool note: ``key=value`` pairs, escaped."""
+    lines = [", ".join(f"{k}={v}" for k, v in n.items()) for n in notes]
+    return "<br>".join(html.escape(line) for line in lines)

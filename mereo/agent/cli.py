@@ -143,7 +143,7 @@ def bench_main(argv: list[str]) -> int:
     from mereo.data.synthparts.questions import make_questions
 
     t0 = time.perf_counter()
-    agent = _agent(args)
+    agent = _agent(args).warm_up()  # every backend built, so the first question times the question
     print(f"agent built in {time.perf_counter() - t0:.2f} s; backends: {agent.config.backends()}")
     scenes = list(generate_scenes("test", max(8, args.n + 2), seed=args.seed))
     by_uid = {s.uid: s for s in scenes}

@@ -1,4 +1,9 @@
-"""The LangGraph ``StateGraph`` of the agent: nodes, routers, retry policies and the checkpointer."""
+"""The LangGraph ``StateGraph`` of the agent: nodes, routers, retry policies and the checkpointer.
+
+To add a step, write its node function in :mod:`mereo.agent.nodes` (state in, update out), a
+router in :mod:`mereo.agent.routing` if it branches (returning a ``Literal`` of node names), and
+wire both in :func:`build_graph`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
-from mereo.agent import nodes
-from mereo.agent.state import AgentContext, AgentState, RecognizeJob, SegmentJob
+from mereo.agent import nodes, routing
+from mereo.agent.state import SERDE_TYPES, AgentContext, AgentState, RecognizeJob, SegmentJob
 from mereo.errors import MereoError, ToolError
 
 
@@ -45,12 +51,12 @@ def build_graph() -> Any:
     g.add_node("answer", nodes.answer)
 
     g.add_edge(START, "understand")
-    g.add_conditional_edges("understand", nodes.route_after_understand, ["recognize", "hierarchy"])
+    g.add_conditional_edges("understand", routing.route_after_understand, ["recognize", "hierarchy"])
     g.add_edge("recognize", "hierarchy")
-    g.add_conditional_edges("hierarchy", nodes.route_tools, ["segment", "cosegment", "compose"])
+    g.add_conditional_edges("hierarchy", routing.route_tools, ["segment", "cosegment", "compose"])
     g.add_edge("segment", "gather")
     g.add_edge("cosegment", "gather")
-    g.add_conditional_edges("gather", nodes.route_after_tools, ["correspond", "compose"])
+    g.add_conditional_edges("gather", routing.route_after_tools, ["correspond", "compose"])
     g.add_edge("correspond", "compose")
     g.add_edge("compose", "answer")
     g.add_edge("answer", END)
@@ -58,14 +64,19 @@ def build_graph() -> Any:
 
 
 def make_checkpointer(path: str | Path | None) -> Any:
-    """In memory by default; a SQLite file when ``path`` is given (threads survive restarts)."""
+    """In memory by default; a SQLite file when ``path`` is given (threads survive restarts).
+
+    Both store the state with LangGraph's msgpack serde, allowed to rebuild the state's typed
+    values (:data:`~mereo.agent.state.SERDE_TYPES`) and nothing else.
+    """
+    serde = JsonPlusSerializer(allowed_msgpack_modules=SERDE_TYPES)
     if path is None:
-        return InMemorySaver()
+        return InMemorySaver(serde=serde)
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteSaver(sqlite3.connect(str(p), check_same_thread=False))
+    return SqliteSaver(sqlite3.connect(str(p), check_same_thread=False), serde=serde)
 
 
 def compile_graph(checkpointer: Any = None) -> Any:

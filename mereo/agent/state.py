@@ -1,8 +1,11 @@
 """The graph's typed state and run-time context.
 
-State holds only JSON-ready values: masks as COCO RLE dicts (``PartMask.model_dump``), plans as
-dicts, ids and names; never arrays. The images and the built backends live in the run-time
-:class:`AgentContext`, which is not checkpointed.
+The state holds validated values that serialise compactly: the :class:`~mereo.plan.Plan`, masks
+as :class:`~mereo.types.PartMask` / :class:`~mereo.types.Mask` (COCO RLE inside), ids, names and
+JSON-ready dicts; never arrays. The plan is parsed once (``understand``) and the masks validated
+once (where a tool returns them); the nodes pass these objects on. A checkpointer stores them
+through LangGraph's msgpack serde (the types are allowed in :data:`SERDE_TYPES`). The images and
+the built backends live in the run-time :class:`AgentContext`, which is not checkpointed.
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from mereo.agent.lmm.base import LMM
 from mereo.agent.toolset import Toolset
 from mereo.config import MereoConfig
 from mereo.knowledge import PartHierarchy
-from mereo.tools.base import ToolContext
-from mereo.types import ImageRef
+from mereo.plan import Plan
+from mereo.tools.base import CosegTask, ToolContext
+from mereo.types import ImageRef, Mask, PartMask
+
+#: The classes the state holds besides JSON values (for the checkpointer's msgpack allow-list).
+SERDE_TYPES: list[tuple[str, str]] = [
+    ("mereo.plan", "Plan"),
+    ("mereo.types", "PartMask"),
+    ("mereo.types", "Mask"),
+]
 
 
 def add_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
@@ -24,6 +35,43 @@ def add_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
     if right is None:
         return []
     return [*(left or []), *right]
+
+
+class SegmentJob(TypedDict):
+    """The input of one fanned-out ``segment`` task."""
+
+    object: str
+    image: int
+    parts: list[str]
+    description: str
+    region: Mask | None  # every recognised instance of the object in the image, when recognised
+
+
+class RecognizeJob(TypedDict):
+    """The input of one fanned-out ``recognize`` task."""
+
+    image: int
+    top_k: int
+
+
+class Composed(TypedDict):
+    """The answer set the ``compose`` node computes.
+
+    Attributes:
+        labels: sorted answer labels.
+        kind: ``"parts"`` or ``"objects"``.
+        parts: the answer's masks (deduplicated).
+        notes: remarks of the set algebra.
+        matches: parts named differently that look alike across images.
+        missing: sentences naming the named objects not found.
+    """
+
+    labels: list[str]
+    kind: str
+    parts: list[PartMask]
+    notes: list[str]
+    matches: list[dict[str, Any]]
+    missing: list[str]
 
 
 class AgentState(TypedDict, total=False):
@@ -34,14 +82,16 @@ class AgentState(TypedDict, total=False):
         n_images: how many images were given.
         image_ids: sha256 of each image (the pixels stay in the context).
         history: earlier turns on this thread (question, labels, text); kept across questions.
-        plan: the validated plan (``Plan.model_dump``).
-        recognized: object masks (``PartMask`` dicts, ``kind="object"``) from the recognizer or co-segmenter.
-        jobs: segmentation jobs ``{object, image, parts, description}``.
+        plan: the validated plan.
+        coseg_task: the co-segmentation task that answers the plan directly (an image-pair
+            question and a co-segmenter on), else None; decided once, with the plan.
+        recognized: object masks (``kind="object"``) from the recognizer or co-segmenter.
+        jobs: segmentation jobs (:class:`SegmentJob`).
         hierarchy: node-link JSON of the object-part graph used.
-        parts: part masks (``PartMask`` dicts) from the segmenter or co-segmenter.
+        parts: part masks from the segmenter or co-segmenter.
         similarity: ``{"a": [image, object, label], "b": [...], "s": float, "mutual": bool,
             "t": the backend's threshold}`` from correspondence.
-        result: the composed answer set: labels, parts, kind, notes, matches.
+        result: the composed answer set (:class:`Composed`).
         text: the answer text.
         trace: steps (``Step.to_dict``), in order.
     """
@@ -50,32 +100,16 @@ class AgentState(TypedDict, total=False):
     n_images: int
     image_ids: list[str]
     history: Annotated[list[dict[str, Any]], operator.add]
-    plan: dict[str, Any] | None
-    recognized: Annotated[list[dict[str, Any]], add_or_reset]
-    jobs: list[dict[str, Any]]
+    plan: Plan | None
+    coseg_task: CosegTask | None
+    recognized: Annotated[list[PartMask], add_or_reset]
+    jobs: list[SegmentJob]
     hierarchy: dict[str, Any]
-    parts: Annotated[list[dict[str, Any]], add_or_reset]
+    parts: Annotated[list[PartMask], add_or_reset]
     similarity: list[dict[str, Any]]
-    result: dict[str, Any]
+    result: Composed | None
     text: str
     trace: Annotated[list[dict[str, Any]], add_or_reset]
-
-
-class SegmentJob(TypedDict):
-    """The input of one fanned-out ``segment`` task."""
-
-    object: str
-    image: int
-    parts: list[str]
-    description: str
-    region: dict[str, Any] | None  # the recognised object's mask (COCO RLE), when there is one
-
-
-class RecognizeJob(TypedDict):
-    """The input of one fanned-out ``recognize`` task."""
-
-    image: int
-    top_k: int
 
 
 @dataclass

@@ -1,1 +1,2 @@
-"""Evaluation: SynthParts, dataset loaders, metrics, the eval runner, ablations and reports."""
+"""Evaluation of the agent: suites, predictors, the resumable runner (records, resume, summaries)
+and its worker pool, scoring, ablations, reports, and the ``mereo eval`` command lines (``cli``)."""

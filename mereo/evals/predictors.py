@@ -8,14 +8,12 @@ are a dict ``{"lmm": ..., "segment": ..., "coseg": ..., "correspond": ..., "reco
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mereo.data.items import QAItem
-from mereo.metrics import answer_set_f1, normalize_label
+from mereo.metrics import casefold_label
 from mereo.types import PartMask
 
 BLIND = "blind"
@@ -75,22 +73,6 @@ class Predictor(Protocol):
     def predict(self, item: QAItem) -> Prediction: ...
 
 
-def choose_by_labels(
-    labels: Sequence[str], answer_parts: Sequence[Sequence[str]], choices: Sequence[str] = ()
-) -> int:
-    """Index of the choice whose part list best matches ``labels`` (answer-set F1; first on ties).
-
-    When an item has no ``answer_parts``, the choices' texts are matched word by word instead.
-    """
-    options: list[list[str]] = [list(p) for p in answer_parts]
-    if not options:
-        options = [re.findall(r"[a-z]+", c.lower()) for c in choices]
-    if not options:
-        return -1
-    scores = [answer_set_f1(labels, opt) for opt in options]
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
-
-
 class BlindPredictor:
     """The blind baseline: the taxonomy's parts of the named objects, no image.
 
@@ -142,7 +124,7 @@ class BlindPredictor:
         return set()
 
     def _objects_in_question(self, question: str) -> list[str]:
-        q = f" {normalize_label(question)} "
+        q = f" {casefold_label(question)} "
         return [o for o in self.kb.objects() if f" {o} " in q or f" {o}s " in q]
 
     def predict(self, item: QAItem) -> Prediction:
@@ -155,7 +137,9 @@ class BlindPredictor:
         out = sorted(labels)
         choice = None
         if item.answer_choices:
-            choice = choose_by_labels(out, item.answer_parts, item.answer_choices)
+            from mereo.agent.choice import choose
+
+            choice = choose(out, item.answer_choices, self.kb, item.answer_parts, ties="first")
         text = ("The parts are: " + ", ".join(out) + ".") if out else "I cannot tell without looking."
         return Prediction(
             text=text,
@@ -181,7 +165,7 @@ class AgentPredictor:
         except ImportError:  # the package __init__ may not re-export it
             from mereo.agent.agent import PartAgent
 
-        self.agent = PartAgent(**backends)
+        self.agent = PartAgent(**backends).warm_up()  # built before workers fork from this process
         if cache is not None and hasattr(self.agent, "tool_ctx"):
             # share image features with the other configurations of an ablation grid: tools read
             # the cache from their ToolContext at call time, keyed by "<family>:<backend>"

@@ -9,6 +9,7 @@ before new records are appended, so a restarted run only redoes unfinished items
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from mereo.errors import DatasetError
 
 RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
 #: ``run.json`` keys that must match when a run is resumed in the same folder.
 RESUME_KEYS = ("suite", "split", "seed", "backends", "path")
 
@@ -128,3 +130,25 @@ def read_run_file(out_dir: str | Path) -> dict[str, Any]:
     """The settings of the run in ``out_dir`` (``{}`` when it has none)."""
     p = Path(out_dir) / RUN_FILE
     return json.loads(p.read_text()) if p.exists() else {}
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth) replaced by ``None``.
+
+    Python's ``json`` writes NaN as the bare token ``NaN``, which is not JSON; an undefined metric
+    (no item of that kind) is ``null`` instead.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write ``summary.json`` (strict JSON: ``null`` for undefined metrics) into ``out_dir``."""
+    p = Path(out_dir) / SUMMARY_FILE
+    p.write_text(json.dumps(json_safe(summary), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    return p

@@ -12,7 +12,6 @@ and an index.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mereo.errors import DatasetError
-from mereo.evals.records import RUN_FILE, latest_by_id, read_records, read_run_file
+from mereo.evals.records import RUN_FILE, latest_by_id, read_records, read_run_file, write_summary
 from mereo.evals.scoring import summarize, summary_table
 from mereo.types import PartMask
 
@@ -54,8 +53,13 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "of `mereo eval` or `mereo ablate`."
         )
     records = [r for f in files for r in read_records(f)]
-    latest = sorted(latest_by_id(records).values(), key=lambda r: (r.get("index", 0), str(r.get("id"))))
-    return read_run_file(run_dir), latest
+    settings = read_run_file(run_dir)
+    by_id = latest_by_id(records)
+    if isinstance(settings.get("items"), list):  # the last run's items, in its order (see runner)
+        latest = [{**by_id[k], "index": n} for n, k in enumerate(settings["items"]) if k in by_id]
+    else:
+        latest = sorted(by_id.values(), key=lambda r: (r.get("index", 0), str(r.get("id"))))
+    return settings, latest
 
 
 def item_score(record: dict[str, Any]) -> float:
@@ -274,7 +278,7 @@ def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = Tru
         else:
             lines.append("- (image files not found; re-run the eval to regenerate them)")
         lines.append("")
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_summary(run_dir, summary)
     path = run_dir / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -1,30 +1,29 @@
-"""The resumable, parallel eval runner: ``mereo eval SUITE`` and ``mereo bench eval``.
+"""The resumable eval runner behind ``mereo eval SUITE``, ``mereo ablate`` and ``mereo bench eval``.
 
 Each finished item becomes one JSONL record under ``--out`` (prediction, gold, metrics, seconds,
-backends and versions, seed), appended as it finishes; a restarted run skips the items already
-recorded, so a crash loses nothing and the final numbers equal those of an uninterrupted run
-(every item is seeded the same way wherever it runs, and summaries are computed from the
-records in item order). With ``--workers K`` the main process, already warm, is one of the K
-workers: it builds its predictors and starts on the items at once, while K-1 helper processes
-start; every process takes the next unclaimed item from a shared counter, and the helpers send
-their records back, so only the main process writes them. Helpers are forked from the main
-process after it has built its predictors (no imports, no second build) when each process runs
-one torch thread (the default on 2 cores with 2 workers: OpenMP hangs in a forked child that
-asks for more threads); otherwise they are spawned and build their own. Items a helper took
-but never sent back (it died) are redone by the main process. Several backend configurations
-can run in one pass (the ablation grid): a worker then runs every configuration on an item
-before the next item, sharing one image-feature cache between them.
+backends and versions, seed), appended as it finishes. A record's ``id`` identifies the question,
+not its position: it is the item's dataset id plus a hash of the whole item (question, images,
+gold answer) and of the split and seed (:func:`item_key`). A restarted run skips the items
+already recorded under their key, so a crash loses nothing, and a run resumed with other
+settings in the same folder reuses exactly the items it shares with the earlier one (``--limit
+16`` then ``--limit 40``: the 40 questions, with none of the other 16 mixed in); settings that
+change every answer (suite, split, seed, backends, dataset file) are refused with a
+:class:`~mereo.errors.DatasetError`. Summaries are computed from the current items' records in
+item order, so the final numbers equal those of an uninterrupted run (every item is seeded the
+same way wherever it runs).
+
+With ``workers > 1`` the items are shared with helper processes (:mod:`mereo.evals.pool`).
+Several backend configurations can run in one pass (the ablation grid): a worker then runs every
+configuration on an item before the next item, sharing one image-feature cache between them.
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import os
 import random
-import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -34,9 +33,20 @@ from typing import Any
 import numpy as np
 
 from mereo.data.items import QAItem
-from mereo.evals.records import RecordWriter, check_run_file, latest_by_id, read_records, records_path
+from mereo.evals.pool import helper_start_method, run_shared
+from mereo.evals.records import (
+    RecordWriter,
+    check_run_file,
+    latest_by_id,
+    read_records,
+    records_path,
+    write_summary,
+)
 from mereo.evals.scoring import gold_record, item_metrics, summarize, summary_table
-from mereo.evals.suites import SUITE_NAMES, load_suite, parse_backends
+from mereo.evals.suites import load_suite, parse_backends
+
+#: One task: ``(item index, item as JSON, config names, record id)``.
+Task = tuple[int, dict[str, Any], list[str], str]
 
 # per-process state of a worker: config name -> predictor
 _PREDICTORS: dict[str, Any] = {}
@@ -112,7 +122,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
+def _run_one(name: str, item: QAItem, index: int, key: str) -> dict[str, Any]:
     pred_obj = _PREDICTORS[name]
     _seed_everything(_SEED)
     t0 = time.perf_counter()
@@ -134,7 +144,8 @@ def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
     gold = gold_record(item)
     return {
         "index": index,
-        "id": item.id,
+        "id": key,
+        "item_id": item.id,
         "suite": item.suite,
         "question_type": item.question_type,
         "question": item.question,
@@ -151,10 +162,25 @@ def _run_one(name: str, item: QAItem, index: int) -> dict[str, Any]:
     }
 
 
-def _work(task: tuple[int, dict[str, Any], list[str]]) -> list[dict[str, Any]]:
-    index, raw, names = task
+def _work(task: Task) -> list[dict[str, Any]]:
+    """Run every configuration named by a task on its item (in whichever process claimed it)."""
+    index, raw, names, key = task
     item = QAItem.model_validate(raw)
-    return [_run_one(name, item, index) for name in names]
+    return [_run_one(name, item, index, key) for name in names]
+
+
+def item_key(item: QAItem, split: str | None = None, seed: int = 0) -> str:
+    """The record id of an item: ``"<item.id>@<12 hex digits>"``.
+
+    The digits are the sha256 of the whole item (question, type, choices, gold answer, image file
+    names and sizes; not the folders, so a moved image cache keeps the keys) with ``split`` and
+    ``seed``. Two items share a key only when they are the same question about the same images.
+    """
+    content = item.model_dump(mode="json")
+    for im in content["images"]:
+        im["path"] = Path(im["path"]).name
+    blob = json.dumps({"item": content, "split": split, "seed": seed}, sort_keys=True, default=str)
+    return f"{item.id}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def run_configs(
@@ -174,14 +200,16 @@ def run_configs(
     """Run every configuration on every item not yet recorded, then summarise each run.
 
     Args:
-        items: the questions, in a fixed order (record ``index`` = position).
+        items: the questions, in a fixed order (record ``index`` = position; ``id`` =
+            :func:`item_key`).
         configs: config name -> backends dict.
         out_dirs: config name -> its run folder (``run.json``, ``<suite>.jsonl``, ``summary.json``).
         suite: the suite name (names the JSONL file).
         workers: processes; 1 runs in this process, K runs in this process and K-1 helpers.
         seed: seeds python, numpy and torch before every item.
         threads: torch threads per worker (default: CPU cores / workers).
-        settings: extra keys for ``run.json`` (split, limit, path, ...).
+        settings: extra keys for ``run.json`` (split, limit, path, ...); ``split`` goes into the
+            item keys.
         progress: show a tqdm bar.
         timings: filled with ``start``, ``first`` (first item done), ``last`` (last item done) and
             ``end`` (summaries written), from ``time.perf_counter()``.
@@ -197,17 +225,21 @@ def run_configs(
     todo: dict[int, list[str]] = {}
     writers: dict[str, RecordWriter] = {}
     meta = {name: {"backends": b, "versions": versions(b)} for name, b in configs.items()}
+    keys = [item_key(it, (settings or {}).get("split"), seed) for it in items]
     for name in configs:
         check_run_file(
-            out_dirs[name], {**(settings or {}), "suite": suite, "seed": seed, "config": name, **meta[name]}
+            out_dirs[name],
+            {**(settings or {}), "suite": suite, "seed": seed, "config": name, **meta[name], "items": keys},
         )
         path = records_path(out_dirs[name], suite)
         done = {i for i, r in latest_by_id(read_records(path)).items() if not r.get("error")}
-        for index, item in enumerate(items):
-            if item.id not in done:
+        for index, key in enumerate(keys):
+            if key not in done:
                 todo.setdefault(index, []).append(name)
         writers[name] = RecordWriter(path)
-    tasks = [(i, items[i].model_dump(mode="json"), names) for i, names in sorted(todo.items())]
+    tasks: list[Task] = [
+        (i, items[i].model_dump(mode="json"), names, keys[i]) for i, names in sorted(todo.items())
+    ]
     bar = tqdm(total=len(tasks), desc=f"eval {suite}", unit="item", disable=not progress or not tasks)
     clock = timings if timings is not None else {}
     clock["start"] = time.perf_counter()
@@ -220,18 +252,21 @@ def run_configs(
             method = start_method or helper_start_method(threads)
             if method == "fork" and threads != 1:  # see helper_start_method: it would hang
                 method = "spawn"
-            _run_shared(
+            run_shared(
                 tasks,
                 workers,
-                (configs, seed, threads, meta),
-                method,
-                lambda recs: _write(recs, writers, bar, clock),
+                setup=_init_worker,
+                setup_args=(configs, seed, threads, meta),
+                work=_work,
+                threads=threads,
+                method=method,
+                emit=lambda recs: _write(recs, writers, bar, clock),
             )
     finally:
         bar.close()
         for w in writers.values():
             w.close()
-    summaries = {name: finish(out_dirs[name], suite, [it.id for it in items]) for name in configs}
+    summaries = {name: finish(out_dirs[name], suite, keys) for name in configs}
     for name in configs:
         failed = [
             r
@@ -248,153 +283,6 @@ def run_configs(
     return summaries
 
 
-def helper_start_method(threads: int) -> str:
-    """``"fork"`` on Linux when each process runs one torch thread, else ``"spawn"``.
-
-    A forked helper inherits the imported modules and the built predictors of the main process, so
-    it starts at once; but OpenMP (torch's CPU backend) hangs in a forked child that runs more than
-    one thread once the parent has used its thread pool, so more threads need spawned helpers.
-    """
-    import multiprocessing as mp
-
-    if threads == 1 and sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
-        return "fork"
-    return "spawn"
-
-
-def _claim(counter: Any) -> int:
-    """The index of the next unclaimed task (shared by the main process and its helpers)."""
-    with counter.get_lock():
-        index = int(counter.value)
-        counter.value = index + 1
-    return index
-
-
-def _helper(
-    conn: Any,
-    counter: Any,
-    tasks: list[tuple[int, dict[str, Any], list[str]]],
-    init: tuple[Any, ...] | None,
-    threads: int,
-    parent: int,
-    inherited: list[Any],
-) -> None:
-    """A helper process: claim tasks until none are left, send ``(task number, records)`` back.
-
-    ``init`` is ``_init_worker``'s arguments for a spawned helper; a forked one (``None``) has the
-    predictors of the main process already and only sets its torch threads; it closes the
-    ``inherited`` read ends of the helpers forked before it.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the main process stops the helpers
-    for other in inherited:
-        other.close()
-    if init is None:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-    else:
-        _init_worker(*init)
-    while os.getppid() == parent:  # a helper whose main process has died stops
-        n = _claim(counter)
-        if n >= len(tasks):
-            break
-        conn.send((n, _work(tasks[n])))
-    conn.close()
-
-
-def _widen(conn: Any) -> None:
-    """Let a helper's pipe hold about 1 MiB (Linux), so it rarely waits for the busy main process."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[attr-defined]
-    except (ImportError, AttributeError, OSError):  # pragma: no cover - other systems, or a lower limit
-        pass
-
-
-def _run_shared(
-    tasks: list[tuple[int, dict[str, Any], list[str]]],
-    workers: int,
-    init: tuple[Any, ...],
-    method: str,
-    emit: Any,
-) -> None:
-    """Run ``tasks`` in this process and ``workers - 1`` helpers; ``emit(records)`` here, per task.
-
-    The main process starts on the tasks as soon as its predictors are built; a helper takes the
-    next unclaimed task once it is ready. Tasks a helper claimed but never sent (it died) are run
-    here at the end. Ctrl-C or an error here stops the helpers; what was emitted stays written.
-    """
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
-    ctx: Any = mp.get_context(method)
-    forked = method == "fork"
-    counter = ctx.Value("q", 0)
-    if forked:  # built before the fork, so that the helpers inherit the predictors
-        _init_worker(*init)
-    helpers: list[Any] = []
-    conns: list[Any] = []  # read ends of the helpers still running
-    done: set[int] = set()
-    finished = False
-
-    def collect(timeout: float) -> None:
-        ready: list[Any] = wait(conns, timeout)
-        for conn in ready:
-            try:
-                n, recs = conn.recv()
-            except (EOFError, OSError):  # the helper has ended (done, or died)
-                conns.remove(conn)
-                conn.close()
-                continue
-            emit(recs)
-            done.add(n)
-
-    try:
-        for _ in range(min(workers - 1, len(tasks) - 1)):  # no helper without a task for it
-            reader, writer = ctx.Pipe(duplex=False)
-            _widen(writer)
-            proc = ctx.Process(
-                target=_helper,
-                daemon=True,
-                name="mereo-eval-helper",
-                args=(
-                    writer,
-                    counter,
-                    tasks,
-                    None if forked else init,
-                    init[2],
-                    os.getpid(),
-                    list(conns) if forked else [],
-                ),
-            )
-            proc.start()
-            writer.close()  # the helper holds the only write end: its end reads as EOF here
-            helpers.append(proc)
-            conns.append(reader)
-        if not forked:  # spawned helpers import and build while this process builds and works
-            _init_worker(*init)
-        while (n := _claim(counter)) < len(tasks):
-            emit(_work(tasks[n]))
-            done.add(n)
-            collect(0)
-        while conns and len(done) < len(tasks):  # the helpers' last tasks
-            collect(1.0)
-        for n in range(len(tasks)):  # claimed by a helper that died before sending them
-            if n not in done:
-                emit(_work(tasks[n]))
-                done.add(n)
-        finished = True
-    finally:
-        for proc in helpers:
-            proc.join(timeout=5 if finished else 0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
-        for conn in conns:
-            conn.close()
-
-
 def _write(
     recs: list[dict[str, Any]], writers: dict[str, RecordWriter], bar: Any, clock: dict[str, float]
 ) -> None:
@@ -406,11 +294,24 @@ def _write(
 
 
 def finish(out_dir: Path, suite: str, ids: Sequence[str] | None = None) -> dict[str, Any]:
-    """Summarise the records of a run folder (restricted to ``ids``) into ``summary.json``/``.md``."""
+    """Summarise the records of a run folder into ``summary.json`` (strict JSON) and ``summary.md``.
+
+    Args:
+        ids: the record ids of the current items, in item order: only their records count, as if
+            recorded in this order (records of other items in the folder, from an earlier run
+            with other settings, are left out). ``None``: every record.
+
+    Returns:
+        The summary (see :func:`mereo.evals.scoring.summarize`; NaN where a metric is undefined,
+        ``null`` in ``summary.json``).
+    """
     recs = latest_by_id(read_records(records_path(out_dir, suite)))
-    chosen = [recs[i] for i in ids if i in recs] if ids is not None else list(recs.values())
+    if ids is None:
+        chosen = list(recs.values())
+    else:
+        chosen = [{**recs[k], "index": n} for n, k in enumerate(ids) if k in recs]
     summary = summarize(chosen)
-    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_summary(out_dir, summary)
     (Path(out_dir) / "summary.md").write_text(summary_table(summary) + "\n")
     return summary
 
@@ -445,121 +346,3 @@ def run_eval(
         settings=settings,
         progress=progress,
     )["run"]
-
-
-def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Evaluate the agent on a suite; resumable.")
-    p.add_argument("suite", choices=SUITE_NAMES)
-    p.add_argument("path", nargs="?", help="dataset file (partonomy-core, mixedparts, items)")
-    p.add_argument("--images", dest="images_root", help="folder of the source images (mixedparts)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=None, help="at most N items")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1: this process)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch threads per worker (default cores/workers)"
-    )
-    p.add_argument("--out", default=None, help="run folder (default runs/eval-SUITE-SPLIT)")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
-    p.add_argument(
-        "--backend",
-        nargs="*",
-        default=[],
-        metavar="FAMILY=NAME",
-        help="e.g. segment=oracle coseg=per-image lmm=blind",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``mereo eval SUITE ...``: run, print the summary table, leave records under ``--out``."""
-    args = _parser("mereo eval").parse_args(argv)
-    backends = parse_backends(args.backend, args.preset)
-    out = args.out or f"runs/eval-{args.suite}-{args.split}"
-    summary = run_eval(
-        args.suite,
-        split=args.split,
-        limit=args.limit,
-        workers=args.workers,
-        out=out,
-        backends=backends,
-        seed=args.seed,
-        path=args.path,
-        images_root=args.images_root,
-        threads=args.threads,
-        progress=not args.no_progress,
-    )
-    print(f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}")
-    print(summary_table(summary))
-    print(f"records and summary in {out}")
-    return 0
-
-
-def bench_main(argv: list[str] | None = None) -> int:
-    """``mereo bench eval``: time the same eval with 1 and with K workers; print the speedup.
-
-    The main process loads the items and the MiniLM encoder (used by the summary) before the
-    clock starts; the times include the workers' start-up (imports, building the agent).
-    """
-    p = argparse.ArgumentParser(prog="mereo bench eval", description=bench_main.__doc__)
-    p.add_argument(
-        "--suite",
-        default="agent",
-        choices=[s for s in SUITE_NAMES if s not in ("partonomy-core", "mixedparts")],
-    )
-    p.add_argument("--path", default=None)
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--split", default="test")
-    p.add_argument("--preset", default="default", choices=("default", "oracle", "blind"))
-    p.add_argument("--backend", nargs="*", default=[])
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per process in both runs (default: cores // workers)",
-    )
-    args = p.parse_args(argv)
-    backends = parse_backends(args.backend, args.preset)
-    items = load_suite(args.suite, args.split, args.n, 0, args.path)
-    from mereo.text import get_encoder
-
-    get_encoder().encode(["warm up"])
-    times, items_s, numbers = {}, {}, {}
-    with tempfile.TemporaryDirectory(prefix="mereo-bench-") as tmp:
-        for k in (1, args.workers):
-            clock: dict[str, float] = {}
-            t0 = time.perf_counter()
-            run_dir = Path(tmp) / f"w{k}"
-            summary = run_configs(
-                items,
-                {"run": backends},
-                {"run": run_dir},
-                args.suite,
-                workers=k,
-                settings={"split": args.split},
-                progress=True,
-                timings=clock,
-                threads=args.threads,
-            )["run"]
-            times[k] = time.perf_counter() - t0
-            items_s[k] = (len(items) - 1) / max(1e-9, clock.get("last", t0) - clock.get("first", t0))
-            no_time = {g: {m: v for m, v in d.items() if m != "seconds"} for g, d in summary.items()}
-            numbers[k] = json.dumps(no_time, sort_keys=True)
-            print(
-                f"workers={k}: {len(items)} items in {times[k]:.1f} s (start-up included); "
-                f"{items_s[k]:.2f} items/s once started",
-                flush=True,
-            )
-    print(
-        f"speedup with {args.workers} workers: {times[1] / times[args.workers]:.2f}x wall time, "
-        f"{items_s[args.workers] / items_s[1]:.2f}x items/s once started (cores: {os.cpu_count()}, "
-        f"backends: {', '.join(f'{k}={v}' for k, v in backends.items())}); "
-        f"same numbers: {numbers[1] == numbers[args.workers]}"
-    )
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -125,7 +125,7 @@ def category_tree() -> dict[str, list[str]]:
 
 
 def canonical(name: str) -> str:
-    """The normalised, canonical spelling of an object or part name.
+    """The normalised, canonical spelling of an object or part name: Mereo's one name normaliser.
 
     ``canonical("Tyres") == "tire"``, ``canonical("aeroplane") == "airplane"``; names without a
     synonym entry are only normalised.

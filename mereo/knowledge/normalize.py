@@ -3,6 +3,10 @@
 ``normalize("The chair's Legs!") == "chair leg"``. Only the head noun of a phrase is made
 singular (the last word, or the word before ``of``: ``"chests of drawers" -> "chest of drawers"``).
 Synonyms (``tyre`` / ``tire``) are not handled here but by :mod:`mereo.knowledge.lexicon`.
+
+This is the lexical step of :func:`mereo.knowledge.canonical`, the one name normaliser the rest
+of Mereo uses; call ``normalize`` directly only inside the knowledge base (building the synonym
+table, which ``canonical`` itself reads).
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ the first ``:`` is passed to the builder as ``arg``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -21,6 +23,27 @@ from mereo.types import ImageRef, Mask, PartMask
 CosegTask = Literal["common_objects", "common_parts", "unique_parts"]
 COSEG_TASKS: tuple[CosegTask, ...] = ("common_objects", "common_parts", "unique_parts")
 
+#: Where :meth:`ToolContext.note` also writes while :func:`collect_notes` runs (per thread / task).
+_NOTE_SINK: ContextVar[list[dict[str, Any]] | None] = ContextVar("mereo_tool_notes", default=None)
+
+
+@contextmanager
+def collect_notes() -> Iterator[list[dict[str, Any]]]:
+    """Collect the notes tools write with :meth:`ToolContext.note` while the block runs.
+
+    The collector is a context variable, so tools called in parallel tasks (threads) each feed
+    their own block's list; an inner block takes the notes written inside it.
+
+    Yields:
+        The list the notes are appended to, in order.
+    """
+    sink: list[dict[str, Any]] = []
+    token = _NOTE_SINK.set(sink)
+    try:
+        yield sink
+    finally:
+        _NOTE_SINK.reset(token)
+
 
 @dataclass
 class ToolContext:
@@ -31,8 +54,9 @@ class ToolContext:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         gold: ground truth for ``oracle`` backends: image sha256 -> the image's gold
             part and object masks (``PartMask.kind`` tells which). Filled by evals.
-        events: tools append human-readable notes here (e.g. ``"image embedding: cache hit"``);
-            the agent moves them into the trace.
+        events: every note tools wrote (e.g. ``{"what": "image embedding", "cache": "hit"}``), a
+            running log; the agent takes each step's own notes with :func:`collect_notes` and puts
+            them in that step of the trace.
     """
 
     cache: FeatureCache
@@ -41,7 +65,11 @@ class ToolContext:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def note(self, **event: Any) -> None:
+        """Record a JSON-ready note (into ``events`` and the active :func:`collect_notes` block)."""
         self.events.append(event)
+        sink = _NOTE_SINK.get()
+        if sink is not None:
+            sink.append(event)
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from mereo.agent.answer import Answer, Step
 from mereo.data.synthparts import generate_scenes
 from mereo.data.synthparts.questions import make_questions
 from mereo.errors import InvalidImageError, MereoError, QuestionError, UnknownBackendError, ValidationError
+from mereo.types import ImageRef
 
 ORACLE = {"segment": "oracle", "coseg": "oracle", "correspond": "oracle", "recognize": "oracle"}
 
@@ -247,3 +248,84 @@ def test_per_image_coseg_uses_the_agents_own_tools(world) -> None:
         right += sorted(ans.labels) == sorted(item.gold_labels)
     # with gold parts inside, the baseline answers (nearly) every pair question
     assert pairs and right >= 0.8 * len(pairs), (right, len(pairs))
+
+
+# -- tool notes, typed state, lazy backends -----------------------------------------------------------
+def test_tool_notes_reach_the_trace_and_trace_html(world, tmp_path: Path) -> None:
+    """The second question on the same image: plum-small notes an image-embedding cache hit in
+    its own segment step, and trace.html shows it."""
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "identification")
+    agent = PartAgent(segment="plum-small", coseg="none", correspond="none", recognize="oracle")
+    images = _images(agent, it, by_uid)
+
+    def embedding_notes(ans: Answer) -> list[dict]:
+        return [
+            n for s in ans.trace if s.node == "segment" for n in s.notes if n.get("what") == "image embedding"
+        ]
+
+    first = agent.ask(it.question, images=images)
+    assert [n["cache"] for n in embedding_notes(first)] == ["miss"]
+    second = agent.ask(it.question, images=images)
+    notes = embedding_notes(second)
+    assert [n["cache"] for n in notes] == ["hit"] and notes[0]["tool"] == "segment"
+    assert all(not s.notes for s in second.trace if s.tool is None)  # compose/answer call no tool
+    second.save(tmp_path)
+    page = (tmp_path / "trace.html").read_text()
+    assert "tool notes" in page and "what=image embedding" in page and "cache=hit" in page
+    assert json.loads((tmp_path / "answer.json").read_text())["trace"][2]["notes"]
+
+
+def test_parallel_segment_steps_keep_their_own_notes(world) -> None:
+    """Fanned-out segment tasks run in parallel; each step holds the notes of its own image."""
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "multistep" and len(i.images) == 3)
+    agent = PartAgent(segment="plum-small", coseg="none", correspond="none", recognize="oracle")
+    arrays = _images(agent, it, by_uid)
+    ans = agent.ask(it.question, images=arrays)
+    shas = [ImageRef(a).sha256[:12] for a in arrays]
+    seg = [s for s in ans.trace if s.node == "segment"]
+    assert len(seg) == 3
+    for s in seg:
+        images = {n["image"] for n in s.notes if "image" in n}
+        assert images == {shas[s.inputs["image"]]}, (s.inputs, s.notes)
+
+
+def test_follow_up_state_keeps_typed_values(tmp_path: Path, world) -> None:
+    """The checkpointer stores the plan and masks and gives them back typed (serde allow-list)."""
+    from mereo.plan import Plan
+    from mereo.types import PartMask
+
+    items, by_uid = world
+    it = next(i for i in items if i.question_type == "identification")
+    agent = PartAgent(**ORACLE, checkpointer=str(tmp_path / "t.sqlite"))
+    agent.ask(it.question, images=_images(agent, it, by_uid), thread="typed")
+    values = agent._threaded.get_state({"configurable": {"thread_id": "typed"}}).values
+    assert isinstance(values["plan"], Plan)
+    assert values["parts"] and all(isinstance(p, PartMask) for p in values["parts"])
+    assert all(isinstance(p, PartMask) for p in values["result"]["parts"])
+
+
+def test_backends_are_built_when_a_question_first_needs_them(monkeypatch: pytest.MonkeyPatch, world) -> None:
+    import mereo.tools.recognize as recognize_family
+    from mereo.tools.recognize.oracle import OracleRecognizer
+
+    built: list[str] = []
+
+    def counting(ctx, arg):  # noqa: ANN001, ANN202
+        built.append("recognize")
+        return OracleRecognizer(ctx)
+
+    monkeypatch.setitem(recognize_family.REGISTRY, "counting", counting)
+    agent = PartAgent(**{**ORACLE, "recognize": "counting"})
+    assert built == []  # nothing built by PartAgent()
+    items, by_uid = world
+    named = next(i for i in items if i.question_type == "identification")
+    agent.ask(named.question, images=_images(agent, named, by_uid))
+    assert built == []  # a named object needs no recognizer
+    unnamed = next(i for i in items if i.question_type == "whole_to_part")
+    for _ in range(2):
+        ans = agent.ask(unnamed.question, images=_images(agent, unnamed, by_uid))
+        assert ans.labels == unnamed.gold_labels
+    assert built == ["recognize"]  # built once, on first use
+    assert agent.warm_up() is agent and built == ["recognize"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -97,3 +99,10 @@ def make_items(tmp: Path) -> list[QAItem]:
     )
     assert set(chair) >= {"leg", "seat"}
     return [ident, inter, pair]
+
+
+def numbers(summary: dict[str, dict[str, Any]]) -> str:
+    """A run summary without wall times, as comparable text."""
+    return json.dumps(
+        {g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()}, sort_keys=True
+    )

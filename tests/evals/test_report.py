@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from mereo.errors import DatasetError
-from mereo.evals import report, runner
+from mereo.evals import cli, report, runner
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import parse_backends
 from tests.evals.evalfixtures import make_items
@@ -40,7 +40,7 @@ def test_mixedparts_fixture_end_to_end(tmp_path: Path):
     """Loader + runner + report on the hand-written MixedParts file (blind baseline: no masks)."""
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "real_format"
     out = tmp_path / "mp"
-    code = runner.main(
+    code = cli.main(
         [
             "mixedparts",
             str(fixtures / "mixedparts_mini.json"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -13,83 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mereo.errors import DatasetError, QuestionError
+from mereo.errors import DatasetError, MereoError, QuestionError
 from mereo.evals import runner
-from mereo.evals.predictors import BlindPredictor, choose_by_labels
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
-from mereo.knowledge import PartHierarchy
-from tests.evals.evalfixtures import make_items
-
-
-@pytest.fixture()
-def items_file(tmp_path: Path) -> Path:
-    items = make_items(tmp_path)
-    path = tmp_path / "items.json"
-    path.write_text(json.dumps([it.model_dump(mode="json") for it in items]))
-    return path
-
-
-def _numbers(summary: dict) -> str:
-    """The summary without wall times, as comparable text."""
-    return json.dumps(
-        {g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()}, sort_keys=True
-    )
-
-
-def test_blind_predictor_answers_from_taxonomy(tmp_path: Path):
-    kb = PartHierarchy.default()
-    items = make_items(tmp_path)
-    blind = BlindPredictor()
-    p = blind.predict(items[1])
-    assert p.labels == sorted(set(kb.parts_of("chair")) & set(kb.parts_of("stool")))
-    assert p.parts == []
-    assert blind.evaluate(
-        {
-            "op": "difference",
-            "args": [{"op": "kb_parts", "object": "chair"}, {"op": "kb_parts", "object": "stool"}],
-        }
-    ) == set(kb.parts_of("chair")) - set(kb.parts_of("stool"))
-    assert blind.evaluate({"op": "whole_to_part", "image": 0}) == set()
-
-
-def test_choose_by_labels_picks_best_overlap():
-    assert choose_by_labels(["seat", "leg"], [["arm"], ["seat"], ["leg", "seat"]]) == 2
-    assert choose_by_labels([], [["arm"], ["seat"]]) == 0
-    assert choose_by_labels(["wheel"], [], ["it has a seat", "it has a wheel"]) == 1
-
-
-def test_parse_backends_presets_and_errors():
-    assert parse_backends(["segment=oracle"])["segment"] == "oracle"
-    assert parse_backends([], "blind")["lmm"] == "blind"
-    assert parse_backends([], "oracle")["coseg"] == "oracle"
-    with pytest.raises(QuestionError):
-        parse_backends(["segmnt=oracle"])
-    with pytest.raises(QuestionError):
-        parse_backends(["segment"])
-
-
-def test_eval_records_and_summary(items_file: Path, tmp_path: Path, capsys):
-    out = tmp_path / "run"
-    code = runner.main(["items", str(items_file), "--preset", "blind", "--out", str(out), "--no-progress"])
-    assert code == 0
-    recs = read_records(records_path(out, "items"))
-    assert [r["id"] for r in sorted(recs, key=lambda r: r["index"])] == ["p-0", "p-1", "c-0"]
-    by_id = {r["id"]: r for r in recs}
-    # the blind answer to identification is all taxonomy parts of "chair": F1 against {leg, seat}
-    chair = PartHierarchy.default().parts_of("chair")
-    assert by_id["p-0"]["metrics"]["answer_f1"] == pytest.approx(4 / (len(chair) + 2))
-    assert "plan_match" not in by_id["p-0"]["metrics"]  # the blind baseline does not plan
-    assert by_id["p-0"]["metrics"]["mc_correct"] == 1.0
-    assert by_id["p-0"]["metrics"]["giou"] == 0.0  # no masks
-    assert all(r["error"] is None and r["backends"]["lmm"] == "blind" and r["seed"] == 0 for r in recs)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["all"]["n"] == 3
-    assert summary["suite:pairs"]["ap50"] == 0.0
-    assert math.isnan(summary["suite:partonomy"]["ap50"])
-    assert "answer_f1" in capsys.readouterr().out
-    run = json.loads((out / "run.json").read_text())
-    assert run["backends"]["lmm"] == "blind" and "torch" in run["versions"]
+from tests.evals.evalfixtures import make_items, numbers
 
 
 def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: Path):
@@ -111,7 +38,7 @@ def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: 
         "items", path=str(items_file), out=out, backends=parse_backends([], "blind"), progress=False
     )
     assert len(read_records(path)) == 3
-    assert _numbers(again) == _numbers(full)
+    assert numbers(again) == numbers(full)
     with pytest.raises(DatasetError):  # same folder, other backends
         runner.run_eval(
             "items", path=str(items_file), out=out, backends=parse_backends([], "oracle"), progress=False
@@ -166,7 +93,7 @@ def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
     )
     resumed, clean = out["resumed"], out["clean"]
     assert len({r["id"] for r in read_records(path)}) == n
-    assert _numbers(resumed) == _numbers(clean)
+    assert numbers(resumed) == numbers(clean)
 
 
 def test_bad_inputs_raise_mereo_errors(tmp_path: Path):
@@ -178,78 +105,45 @@ def test_bad_inputs_raise_mereo_errors(tmp_path: Path):
         runner.run_eval("items", path=str(bad), out=tmp_path / "y")
 
 
-def _pid_work(delay: float):
-    """``runner._work`` that also notes which process ran each item (inherited by forked helpers)."""
-    work = runner._work
-
-    def wrapped(task):
-        time.sleep(delay)  # long enough that the forked helper gets items too
-        return [{**r, "pid": os.getpid()} for r in work(task)]
-
-    return wrapped
-
-
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_two_workers_do_every_item_once_with_the_numbers_of_one(tmp_path: Path, monkeypatch, start_method):
-    """workers=2: the main process and a helper share the items; each is recorded exactly once."""
-    if start_method == "fork" and start_method != runner.helper_start_method(1):
-        pytest.skip("fork helpers are used on Linux only")
-    n, oracle = 12, parse_backends([], "oracle")
-    items = load_suite("synthparts-partonomy", "test", n)
-    one = runner.run_configs(
-        items,
-        {"run": oracle},
-        {"run": tmp_path / "one"},
-        "synthparts-partonomy",
-        settings={"split": "test"},
-        progress=False,
-    )["run"]
-    if start_method == "fork":
-        monkeypatch.setattr(runner, "_work", _pid_work(0.05))
-    two = runner.run_configs(
-        items,
-        {"run": oracle},
-        {"run": tmp_path / "two"},
-        "synthparts-partonomy",
-        workers=2,
-        threads=1,
-        start_method=start_method,
-        settings={"split": "test"},
-        progress=False,
-    )["run"]
-    recs = read_records(records_path(tmp_path / "two", "synthparts-partonomy"))
-    assert sorted(r["index"] for r in recs) == list(range(n))
-    assert all(r["error"] is None for r in recs)
-    assert _numbers(two) == _numbers(one)
-    if start_method == "fork":
-        assert len({r["pid"] for r in recs}) == 2  # both processes took items
+def test_item_key_names_the_question_not_its_position(tmp_path: Path):
+    a, b, c = make_items(tmp_path)
+    key = runner.item_key(a, "test", 0)
+    assert key.startswith("p-0@") and key == runner.item_key(a.model_copy(deep=True), "test", 0)
+    moved = a.model_copy(deep=True)
+    moved.images[0].path = "/elsewhere/" + Path(a.images[0].path).name  # a moved image cache
+    assert runner.item_key(moved, "test", 0) == key
+    assert runner.item_key(a, "val", 0) != key and runner.item_key(a, "test", 1) != key
+    other = a.model_copy(update={"question": a.question + " Be brief."})
+    assert runner.item_key(other, "test", 0) != key
+    partner = c.model_copy(deep=True)
+    partner.images[1].path = str(Path(c.images[1].path).with_name("elsewhere.png"))  # same id, new image
+    assert runner.item_key(partner, "test", 0) != runner.item_key(c, "test", 0)
 
 
-def test_items_of_a_dead_helper_are_redone_by_the_main_process(tmp_path: Path, monkeypatch):
-    if runner.helper_start_method(1) != "fork":
-        pytest.skip("needs fork helpers (Linux)")
-    main, work, died = os.getpid(), _pid_work(0.05), tmp_path / "helper-died"
+@pytest.mark.slow  # three runs of the agent suite (blind baseline)
+def test_resume_with_another_limit_reuses_exactly_the_matching_items(tmp_path: Path):
+    """Issue 14 item 3: ``--limit 16 --preset blind`` then ``--limit 40`` into the same ``--out``."""
+    from mereo.evals import cli, report
 
-    def dies_in_helper(task):
-        if os.getpid() != main:
-            died.write_text(str(task[0]))
-            os._exit(3)  # as if killed while running its first item
-        return work(task)
-
-    monkeypatch.setattr(runner, "_work", dies_in_helper)
-    n, oracle = 6, parse_backends([], "oracle")
-    items = load_suite("synthparts-partonomy", "test", n)
-    runner.run_configs(
-        items,
-        {"run": oracle},
-        {"run": tmp_path / "run"},
-        "synthparts-partonomy",
-        workers=2,
-        threads=1,
-        settings={"split": "test"},
-        progress=False,
-    )
-    recs = read_records(records_path(tmp_path / "run", "synthparts-partonomy"))
-    assert sorted(r["index"] for r in recs) == list(range(n))
-    assert {r["pid"] for r in recs} == {main}
-    assert died.exists()  # the helper did take an item, which the main process then ran
+    out, fresh = tmp_path / "resumed", tmp_path / "fresh"
+    args = ["agent", "--preset", "blind", "--no-progress"]
+    assert cli.main([*args, "--limit", "16", "--out", str(out)]) == 0
+    first = {r["id"]: r for r in read_records(records_path(out, "agent"))}
+    assert cli.main([*args, "--limit", "40", "--out", str(out)]) == 0
+    assert cli.main([*args, "--limit", "40", "--out", str(fresh)]) == 0
+    want = {r["id"]: r for r in read_records(records_path(fresh, "agent"))}
+    got = {r["id"]: r for r in read_records(records_path(out, "agent"))}
+    assert len(want) == 40 and set(want) <= set(got)
+    shared = set(first) & set(want)
+    assert 0 < len(shared) < 16  # some questions of the 16 are among the 40, some are not
+    for k, r in want.items():  # every id names the same question in both folders
+        assert (got[k]["question"], got[k]["images"]) == (r["question"], r["images"])
+    # the matching items were not asked again: one line per item of either run
+    assert len(read_records(records_path(out, "agent"))) == 16 + 40 - len(shared)
+    summary = json.loads((out / "summary.json").read_text())
+    assert numbers(summary) == numbers(json.loads((fresh / "summary.json").read_text()))
+    assert summary["all"]["n"] == 40
+    with pytest.raises(MereoError, match="other settings"):  # other seed: every answer may change
+        cli.main([*args, "--limit", "40", "--seed", "1", "--out", str(out)])
+    _, recs = report.load_run(out)  # the report reads the 40 items of the last run, in its order
+    assert [r["id"] for r in recs] == [r["id"] for r in sorted(want.values(), key=lambda r: r["index"])]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mereo.knowledge import normalize
-from mereo.knowledge.normalize import singularize
+from mereo.knowledge.normalize import normalize, singularize
 
 
 @pytest.mark.parametrize(

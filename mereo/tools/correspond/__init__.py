@@ -7,6 +7,7 @@ Backends (``REGISTRY``):
 - ``dinov2:<hub id or local dir>``: published DINOv2 weights via ``Dinov2Model.from_pretrained``.
 - ``clip-patches`` or ``clip-patches:<recognize backend>``: the recognizer's CLIP patch tokens.
 - ``none``: no visual evidence (neutral similarities, no matches).
+- ``oracle``: parts agree exactly when their labels are equal (evals' upper bound).
 
 For other tools (co-segmentation) :func:`dense_features` gives an image's patch tokens and
 :func:`load_encoder` the trained encoder itself, for batched frozen feature extraction.
@@ -14,22 +15,27 @@ For other tools (co-segmentation) :func:`dense_features` gives an image's patch 
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mereo.cache import default_cache
 from mereo.errors import ValidationError
 from mereo.tools.base import Builder, ToolContext, build_backend
-from mereo.tools.correspond.backends import DenseFeatures, FeatureCorresponder, NoCorresponder
-from mereo.tools.correspond.encoder import DenseEncoder, load_pretrained, load_small
-from mereo.types import ImageRef
+
+if TYPE_CHECKING:  # the encoders load only when a backend is built
+    import numpy as np
+
+    from mereo.tools.correspond.backends import DenseFeatures, FeatureCorresponder, NoCorresponder
+    from mereo.tools.correspond.encoder import DenseEncoder
+    from mereo.types import ImageRef
 
 DEFAULT_BACKEND = "dinov2-small"
 
 
 def _dinov2_small(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
-    encoder = load_small(ctx.device)
+    from mereo.tools.correspond.backends import FeatureCorresponder
+    from mereo.tools.correspond.encoder import shared_small
+
+    encoder = shared_small(ctx.device)
     return FeatureCorresponder("dinov2-small", encoder.encode, ctx, threshold=encoder.match_threshold)
 
 
@@ -39,12 +45,17 @@ def _dinov2(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
             "the dinov2 backend needs weights: 'dinov2:facebook/dinov2-small' "
             "(hub id in the local cache) or 'dinov2:/path/to/save_pretrained/folder'."
         )
+    from mereo.tools.correspond.backends import FeatureCorresponder
+    from mereo.tools.correspond.encoder import load_pretrained
+
     encoder = load_pretrained(arg, ctx.device)
     return FeatureCorresponder(f"dinov2:{arg}", encoder.encode, ctx)
 
 
 def _clip_patches(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
     from mereo.tools import recognize
+    from mereo.tools.correspond.backends import FeatureCorresponder
+    from mereo.types import ImageRef
 
     recognizer = recognize.build(arg or recognize.DEFAULT_BACKEND, ctx)
     name = "clip-patches" + (f":{arg}" if arg else "")
@@ -57,7 +68,15 @@ def _clip_patches(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
 
 
 def _none(ctx: ToolContext, arg: str | None) -> NoCorresponder:
+    from mereo.tools.correspond.backends import NoCorresponder
+
     return NoCorresponder(ctx)
+
+
+def _oracle(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.correspond import oracle
+
+    return oracle.build(ctx, arg)
 
 
 REGISTRY: dict[str, Builder] = {
@@ -65,6 +84,7 @@ REGISTRY: dict[str, Builder] = {
     "dinov2": _dinov2,
     "clip-patches": _clip_patches,
     "none": _none,
+    "oracle": _oracle,
 }
 
 
@@ -104,6 +124,8 @@ def load_encoder(name: str = DEFAULT_BACKEND, device: str = "auto") -> DenseEnco
     ``encoder.encode_batch(images)`` maps ``B x H x W x 3`` uint8 to ``B x N x D`` tokens on the
     ``encoder.grid``; ``encoder.forward_pixels`` takes normalised pixels (see ``encoder.to_pixels``).
     """
+    from mereo.tools.correspond.encoder import load_pretrained, load_small
+
     key, _, arg = name.partition(":")
     if key == "dinov2-small":
         return load_small(device)
@@ -112,6 +134,19 @@ def load_encoder(name: str = DEFAULT_BACKEND, device: str = "auto") -> DenseEnco
     raise ValidationError(
         f"no DINOv2 encoder named {name!r}; use 'dinov2-small' or 'dinov2:<hub id or dir>'."
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``DenseFeatures`` and ``DenseEncoder``, imported on first use."""
+    if name == "DenseFeatures":
+        from mereo.tools.correspond.backends import DenseFeatures
+
+        return DenseFeatures
+    if name == "DenseEncoder":
+        from mereo.tools.correspond.encoder import DenseEncoder
+
+        return DenseEncoder
+    raise AttributeError(f"module 'mereo.tools.correspond' has no attribute {name!r}")
 
 
 __all__ = [

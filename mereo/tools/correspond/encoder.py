@@ -8,6 +8,7 @@ ImageNet mean and std, and return the final (layer-normed) patch tokens.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,34 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Den
         )
     calibrated = manifest.get("match_threshold", {}).get("value", DEFAULT_MATCH_THRESHOLD)
     return DenseEncoder(model, device=device, match_threshold=float(calibrated))
+
+
+_shared: dict[tuple[str, int, int], DenseEncoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_small(device: str = "auto") -> DenseEncoder:
+    """The trained embedded default for run-time tools, loaded once per process and device.
+
+    The ``dinov2-small`` correspondence backend and calico-small's frozen encoders
+    share it (one checkpoint load per process); it is frozen: never train
+    the returned model (training code calls :func:`load_small` for its own copy). A changed
+    checkpoint file (other size or modification time) is loaded afresh.
+
+    Raises:
+        CheckpointError: the checkpoint is missing or does not fit (from :func:`load_small`).
+    """
+    from mereo.checkpoints import CHECKPOINT_DIR
+
+    try:
+        st = (CHECKPOINT_DIR / f"{CHECKPOINT_NAME}.safetensors").stat()
+    except OSError:
+        return load_small(device)  # raises the CheckpointError that says what to do
+    key = (device, st.st_mtime_ns, st.st_size)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_small(device)
+        return _shared[key]
 
 
 def load_pretrained(source: str, device: str = "auto", image_size: int | None = None) -> DenseEncoder:

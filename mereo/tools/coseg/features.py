@@ -107,7 +107,7 @@ def _dino(device: str, allow_random: bool, force_random: bool = False) -> tuple[
     try:
         if force_random:
             raise CheckpointError("random requested")
-        enc = dino_encoder.load_small(device=device)
+        enc = dino_encoder.shared_small(device)
         return enc, {"checkpoint": DINO_NAME, "sha256": read_manifest(DINO_NAME)["sha256"]}
     except CheckpointError:
         if not (allow_random or force_random):
@@ -146,7 +146,7 @@ def _clip(device: str, allow_random: bool, force_random: bool = False) -> tuple[
     try:
         if force_random:
             raise CheckpointError("random requested")
-        enc = ClipTokens(clip_model.load_small(device=device))
+        enc = ClipTokens(clip_model.shared_small(device))
         return enc, {"checkpoint": CLIP_NAME, "sha256": read_manifest(CLIP_NAME)["sha256"]}
     except CheckpointError:
         if not (allow_random or force_random):

@@ -8,6 +8,7 @@ models load through ``open_clip.create_model_and_transforms(arch, pretrained=tag
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,34 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Cli
             f"{CHECKPOINT_NAME} does not fit its architecture ({e}); retrain it with `mereo train recognize`."
         ) from e
     return ClipModel(model, make_tokenizer(cfg["text_cfg"]["context_length"]), device)
+
+
+_shared: dict[tuple[str, int, int], ClipModel] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_small(device: str = "auto") -> ClipModel:
+    """The trained embedded default for run-time tools, loaded once per process and device.
+
+    The ``clip-small`` recognizer and calico-small's frozen encoders
+    share it (one checkpoint load per process); it is frozen: never train
+    the returned model (training code calls :func:`load_small` for its own copy). A changed
+    checkpoint file (other size or modification time) is loaded afresh.
+
+    Raises:
+        CheckpointError: the checkpoint is missing or does not fit (from :func:`load_small`).
+    """
+    from mereo.checkpoints import CHECKPOINT_DIR
+
+    try:
+        st = (CHECKPOINT_DIR / f"{CHECKPOINT_NAME}.safetensors").stat()
+    except OSError:
+        return load_small(device)  # raises the CheckpointError that says what to do
+    key = (device, st.st_mtime_ns, st.st_size)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_small(device)
+        return _shared[key]
 
 
 def load_open_clip(arch: str, pretrained: str | None, device: str = "auto") -> ClipModel:

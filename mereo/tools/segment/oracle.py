@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from mereo.errors import DatasetError
+from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.segment.common import as_image, check_request, mentioned_parts
-from mereo.tools.segment.text import normalize_part
 from mereo.types import Mask, PartMask
 
 
@@ -58,7 +58,7 @@ class GoldSegmenter:
         part_masks = [g for g in gold if g.kind == "part" and of_object(g)]
         vocabulary = sorted({g.label for g in part_masks})
         if req.parts:
-            wanted = [normalize_part(p) for p in req.parts]
+            wanted = [canonical(p) for p in req.parts]
         else:
             wanted = mentioned_parts(req.text or "", vocabulary)
         out: list[PartMask] = []

@@ -21,11 +21,12 @@ from PIL import Image
 
 from mereo.device import resolve_device
 from mereo.errors import CheckpointError
+from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.segment.common import as_image, check_request, part_mask
 from mereo.tools.segment.model import ImageFeatures, PlumConfig, PlumSmall, flip_average
 from mereo.tools.segment.spans import char_spans, decode_tags
-from mereo.tools.segment.text import describe_spans, normalize_part
+from mereo.tools.segment.text import describe_spans
 from mereo.tools.segment.zoom import two_pass
 from mereo.types import ImageRef, PartMask
 
@@ -162,9 +163,9 @@ class PlumSegmenter:
         if req.text is not None:
             spans, te = self.tag_spans(req.text)
             full_text = req.text
-            labels = [normalize_part(full_text[a:b]) for a, b in spans]
+            labels = [canonical(full_text[a:b]) for a, b in spans]
         else:
-            desc = describe_spans(req.object, [normalize_part(p) for p in req.parts or []])
+            desc = describe_spans(req.object, [canonical(p) for p in req.parts or []])
             full_text = desc.text
             te = get_encoder().tokens([full_text], max_length=MAX_TOKENS)
             spans = [(a, b) for a, b, _ in desc.spans]

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from mereo.errors import CheckpointError, ValidationError
+from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.segment.common import as_image, check_request, mentioned_parts, part_mask
-from mereo.tools.segment.text import normalize_part
 from mereo.types import PartMask
 
 SAM_WIDTHS = {"vit_b": 768, "vit_l": 1024, "vit_h": 1280}
@@ -283,7 +283,7 @@ class SamClipSegmenter:
         img = as_image(image)
         req = check_request(text, parts, object, image_index)
         wanted = (
-            [normalize_part(p) for p in req.parts]
+            [canonical(p) for p in req.parts]
             if req.parts
             else mentioned_parts(req.text or "", self.vocabulary())
         )

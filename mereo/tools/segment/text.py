@@ -29,7 +29,6 @@ _IRREGULAR = {
     "hoof": "hooves",
     "half": "halves",
 }
-_IRREGULAR_SINGULAR = {v: k for k, v in _IRREGULAR.items()}
 _NUMBERS = ["two", "three", "four", "five", "six"]
 _ADJECTIVES = [
     "small",
@@ -74,39 +73,6 @@ def pluralize(noun: str) -> str:
     else:
         plural = last + "s"
     return " ".join([*words[:-1], plural])
-
-
-def singularize(noun: str) -> str:
-    """Best-effort singular of a lower-cased part name (the inverse of :func:`pluralize`)."""
-    words = noun.lower().split()
-    if not words:
-        return noun.lower()
-    last = words[-1]
-    if last in _IRREGULAR_SINGULAR:
-        last = _IRREGULAR_SINGULAR[last]
-    elif last.endswith("ies") and len(last) > 4:
-        last = last[:-3] + "y"
-    elif re.search(r"(ses|xes|zes|ches|shes)$", last):
-        last = last[:-2]
-    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
-        last = last[:-1]
-    return " ".join([*words[:-1], last])
-
-
-def normalize_part(name: str) -> str:
-    """Normalise a tagged span to a part label: ``"Legs" -> "leg"``.
-
-    Uses :func:`mereo.knowledge.normalize` when the knowledge module provides one; otherwise
-    lower-cases, strips punctuation and articles, and singularises.
-    """
-    text = re.sub(r"[^a-z0-9 \-]", " ", name.lower())
-    text = re.sub(r"^(the|a|an|its|their)\s+", "", " ".join(text.split()))
-    try:  # the knowledge base knows irregular names
-        from mereo.knowledge import normalize as kb_normalize
-    except ImportError:  # pragma: no cover - the knowledge module ships with mereo
-        return singularize(text)
-    out = kb_normalize(text)
-    return out if isinstance(out, str) and out else singularize(text)
 
 
 def _article(noun: str) -> str:

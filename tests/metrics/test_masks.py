@@ -1,4 +1,4 @@
-"""Metrics on hand-made masks whose values are worked out by hand in the comments."""
+"""Mask metrics on hand-made masks whose values are worked out by hand in the comments."""
 
 from __future__ import annotations
 
@@ -10,24 +10,7 @@ import pytest
 
 from mereo import metrics as M
 from mereo.types import Mask, PartMask
-
-W = 20  # masks are 1 x 20 strips; a mask is a set of pixel columns
-
-
-def strip(cols, label: str = "part", image_index: int = 0, score: float = 1.0) -> PartMask:
-    arr = np.zeros((1, W), dtype=bool)
-    arr[0, list(cols)] = True
-    return PartMask(label=label, mask=Mask.from_numpy(arr), image_index=image_index, score=score)
-
-
-# Gold X = 0..9, Y = 10..19. Pred A = 0..14, B = 5..9.
-# IoU(A,X) = 10/15, IoU(A,Y) = 5/20, IoU(B,X) = 5/10, IoU(B,Y) = 0.
-X, Y = strip(range(10), "x"), strip(range(10, 20), "y")
-A, B = strip(range(15), "a"), strip(range(5, 10), "b")
-
-
-def exact(a: str, b: str) -> float:
-    return float(a == b)
+from tests.metrics.strips import A, B, W, X, Y, exact, strip
 
 
 def test_iou_matrix_values():
@@ -79,37 +62,6 @@ def test_split_by_image_and_ciou():
     # image 0: I=10 U=20, image 1: I=5 U=5, image 2: empty (I=0, U=0)
     assert M.ciou(images) == pytest.approx(15 / 25)
     assert M.giou(images) == pytest.approx((0.5 + 1.0 + 1.0) / 3)
-
-
-def test_multiple_choice_accuracy():
-    assert M.multiple_choice_accuracy([0, 1, 2], [0, 1, 3]) == pytest.approx(2 / 3)
-    with pytest.raises(ValueError):
-        M.multiple_choice_accuracy([0], [0, 1])
-
-
-def test_part_prf_exact_micro_summed():
-    r = M.part_prf([["Seat", "leg", "arm"], []], [["seat", "leg", "back"], ["wheel"]])
-    assert (r.tp, r.fp, r.fn) == (2, 1, 2)
-    assert r.precision == pytest.approx(2 / 3)
-    assert r.recall == pytest.approx(0.5)
-    assert r.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
-
-
-def test_part_prf_embedding_with_table_and_minilm():
-    table = {("legs", "leg"): 0.9, ("seat", "leg"): 0.2, ("legs", "seat"): 0.3, ("seat", "seat"): 1.0}
-
-    def sim(a: str, b: str) -> float:
-        return table.get((a, b), 0.0)
-
-    for assignment in ("hungarian", "greedy"):
-        r = M.part_prf(
-            [["legs", "seat"]], [["leg", "seat"]], match="embedding", assignment=assignment, similarity=sim
-        )
-        assert (r.tp, r.fp, r.fn) == (2, 0, 0)
-    assert M.part_prf([["legs", "seat"]], [["leg", "seat"]]).tp == 1
-    # the real MiniLM: "legs"~"leg" is close (> 0.75), "wheel"~"seat" is not
-    r = M.part_prf([["legs", "wheel"]], [["leg", "seat"]], match="embedding")
-    assert (r.tp, r.fp, r.fn) == (1, 1, 1)
 
 
 def _pycocotools_ap50(images):
@@ -186,43 +138,3 @@ def test_recall_stop_versus_skip():
     assert M.recall([([pred[1]], [gold[1]])], iou_threshold=0.7, similarity=exact) == 0.0
     # default similarity is MiniLM: identical labels match
     assert M.recall([([pred[1]], gold)]) == pytest.approx(0.5)
-
-
-def test_semantic_similarity_and_siou():
-    gold = [strip(range(10), "back_rest"), strip(range(10, 20), "leg")]
-    pred = [strip(range(10), "back rest, upper"), strip(range(10, 20), "chair:leg")]
-    images = [(pred, gold)]
-    # words {back, rest, upper} vs {back, rest}: 2/3; {chair, leg} vs {leg}: 1/2
-    assert M.siou(images) == pytest.approx((2 / 3 + 0.5) / 2)
-    assert M.semantic_similarity(images, similarity=exact) == 0.0
-    assert M.semantic_similarity([([gold[1]], [gold[1]])]) == pytest.approx(1.0, abs=1e-5)
-    ss = M.semantic_similarity(images)
-    assert 0.5 < ss < 1.0
-
-
-def test_answer_sets():
-    assert M.answer_set_f1(["Seat", "leg"], ["leg", "back"]) == pytest.approx(0.5)
-    assert M.answer_set_f1([], []) == 1.0
-    assert M.answer_set_f1(["a"], []) == 0.0
-    assert M.exact_set_match(["Back_Rest", "leg"], ["leg", "back rest"]) == 1.0
-    assert M.exact_set_match(["leg"], ["leg", "seat"]) == 0.0
-
-
-def _parts(obj: str, image: int | None) -> dict:
-    return {"op": "parts", "object": obj, "image": image}
-
-
-def test_plan_match_commutative_and_not():
-    a, b, c = _parts("chair", 0), _parts("stool", 1), {"op": "kb_parts", "object": "bird"}
-    gold = {"expr": {"op": "intersect", "args": [a, b]}, "returns": "parts"}
-    assert M.plan_match({"op": "intersect", "args": [b, a]}, gold) == 1.0
-    assert M.plan_match({"op": "difference", "args": [a, b]}, {"op": "difference", "args": [a, b]}) == 1.0
-    assert M.plan_match({"op": "difference", "args": [b, a]}, {"op": "difference", "args": [a, b]}) == 0.0
-    # nested same-op commutative nodes flatten; case and null keys do not matter
-    nested = {"op": "union", "args": [{"op": "union", "args": [c, a]}, b]}
-    flat = {"op": "union", "args": [{"op": "parts", "object": "Stool", "image": 1}, a, {**c, "image": None}]}
-    assert M.plan_match(nested, flat) == 1.0
-    common = {"op": "common_objects", "images": [0, 1]}
-    assert M.plan_match({"op": "common_objects", "images": [1, 0]}, common) == 1.0
-    assert M.plan_match(_parts("chair", 0), _parts("chair", 1)) == 0.0
-    assert M.plan_match(None, gold) == 0.0

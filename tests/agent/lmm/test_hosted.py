@@ -336,3 +336,46 @@ def test_examine_asks_about_each_mask_drawn_on_its_image(server: ChatServer, ima
         "data:image/png"
     )
     assert "could not be used" in server.requests[3]["messages"][-1]["content"]  # the repair round
+
+
+def test_agent_with_a_hosted_lmm_examines_each_mask(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The examine step in the graph: the LMM rejects one of two part masks; it is dropped, with a step."""
+    from mereo.agent.agent import PartAgent
+    from mereo.types import Mask, PartMask
+
+    plan = {
+        "objects": [{"name": "chair", "image": 0}],
+        "expr": {"op": "parts", "object": "chair", "image": 0},
+        "returns": "parts",
+    }
+    monkeypatch.setenv("MEREO_LMM_BASE_URL", server.url)
+    img = np.zeros((16, 16, 3), dtype=np.uint8)
+    whole, seat, leg = (np.zeros((16, 16), dtype=bool) for _ in range(3))
+    whole[2:14, 2:14] = seat[2:6, 2:14] = leg[6:14, 2:4] = True
+    gold = [
+        PartMask(label="chair", object="chair", kind="object", mask=Mask.from_numpy(whole)),
+        PartMask(label="seat", object="chair", mask=Mask.from_numpy(seat)),
+        PartMask(label="leg", object="chair", mask=Mask.from_numpy(leg)),
+    ]
+    oracle = {"segment": "oracle", "coseg": "oracle", "correspond": "oracle", "recognize": "oracle"}
+    verdicts = {"leg": False, "seat": True}
+
+    def reply_for(order: list[str]) -> list[str]:
+        return [json.dumps({"accept": verdicts[k], "reason": "looked"}) for k in order]
+
+    agent = PartAgent(lmm="openai:m", lmm_retries=0, **oracle)  # examine: on by default for a hosted LMM
+    agent.register_gold(img, gold)
+    server.replies = [json.dumps(plan), *reply_for(["leg", "seat"])]
+    ans = agent.ask("What parts does the chair have?", images=[img])
+    asked = [r["messages"][0]["content"][0]["text"] for r in server.requests[1:]]
+    assert len(asked) == 2 and all("of the chair" in t for t in asked)
+    assert '"leg"' in asked[0] and '"seat"' in asked[1]  # the masks in the segmenter's order
+    assert ans.labels == ["seat"]
+    steps = [s for s in ans.trace if s.node == "examine"]
+    assert sorted(s.outputs["decision"] for s in steps) == ["dropped", "kept"]
+    off = PartAgent(lmm="openai:m", lmm_retries=0, examine=False, **oracle)
+    off.register_gold(img, gold)
+    server.replies = [json.dumps(plan)]
+    assert off.ask("What parts does the chair have?", images=[img]).labels == ["leg", "seat"]

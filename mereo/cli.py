@@ -36,11 +36,13 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "synthparts-partonomy": "mereo.evals.cli:main",
         "synthparts-pairs": "mereo.evals.cli:main",
         "synthparts-multistep": "mereo.evals.cli:main",
+        "synthparts-checks": "mereo.evals.cli:main",
         "partonomy-core": "mereo.evals.cli:main",
         "mixedparts": "mereo.evals.cli:main",
     },
     "ablate": "mereo.evals.ablate:main",
     "report": "mereo.evals.report:main",
+    "calibrate": "mereo.evals.calibrate:main",
     "bench": {
         "agent": "mereo.agent.cli:bench_main",
         "eval": "mereo.evals.cli:bench_main",
@@ -59,6 +61,7 @@ PASS_SUB = {
         "synthparts-partonomy",
         "synthparts-pairs",
         "synthparts-multistep",
+        "synthparts-checks",
         "partonomy-core",
         "mixedparts",
     }
@@ -76,6 +79,7 @@ commands:
            partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
+  calibrate  fit the agent's verification thresholds and confidence map on SynthParts val
   bench    timings: mereo bench [agent|eval|data]; robustness: mereo bench concurrency|memory
 
 `mereo <command> --help` shows a command's options.

@@ -96,6 +96,10 @@ class MereoConfig(BaseModel):
             default) uses the correspondence backend's own threshold (dinov2-small's is calibrated
             on SynthParts val and stored in its manifest; other backends use 0.5).
         lmm_timeout_s: seconds per LMM request; ``lmm_retries``: retries with backoff.
+        examine: show each candidate part mask to the LMM to accept or reject (the SAM 3 Agent's
+            "examine each mask"); ``None`` (default): on for a hosted LMM, off for ``offline``.
+        verify: check the tools' results (object presence, part thresholds, image statistics)
+            before the set algebra; ``False`` passes them on unchecked.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -113,6 +117,8 @@ class MereoConfig(BaseModel):
     match_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     lmm_timeout_s: float = Field(default=60.0, gt=0)
     lmm_retries: int = Field(default=2, ge=0, le=10)
+    examine: bool | None = None
+    verify: bool = True
 
     def backends(self) -> dict[str, str]:
         """The backend name of the LMM and of each tool family."""

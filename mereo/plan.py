@@ -12,6 +12,19 @@ plans use it too), so ``plan.to_gold_format()`` can be compared with ``QAItem.go
 
 One extension is used only for follow-up questions: ``{"op": "labels", "labels": [...]}``, a
 constant set of part names (an earlier answer), without masks.
+
+Three question kinds sit only at the root of a plan (never inside a set operation):
+
+- ``{"op": "exists", "part": "beak", "of": [<parts>, ...], "quantifier": "all" | "any" | "none"}``:
+  yes/no, does every / at least one / none of the named objects have the part ("both",
+  "either", "neither"); ``returns`` ``"yes_no"``.
+- ``{"op": "count", "part": "leg", "of": <parts>}``: how many instances of the part the object has;
+  ``returns`` ``"count"``.
+- ``{"op": "which", "part": "spout", "candidates": [<parts>, <parts>, ...]}``: which of the named
+  objects have the part; ``returns`` ``"objects"``.
+
+``<parts>`` is a ``{"op": "parts", ...}`` node. :mod:`mereo.plan_checks` checks a plan beyond
+this schema (image indices in range, names, depth, follow-ups, returns).
 """
 
 from __future__ import annotations
@@ -25,6 +38,10 @@ from pydantic import ValidationError as PydanticValidationError
 from mereo.errors import ValidationError
 
 SET_OPS = ("intersect", "union", "difference", "symmetric_difference")
+#: Operations that only stand at the root of a plan, and what each returns.
+QUERY_OPS: dict[str, str] = {"exists": "yes_no", "count": "count", "which": "objects"}
+Returns = Literal["parts", "objects", "yes_no", "count"]
+
 #: a 0-based image index (negative indices would silently pick images from the end)
 ImageIndex = Annotated[int, Field(ge=0)]
 
@@ -67,7 +84,7 @@ class PartToWholeExpr(_Expr):
 
     op: Literal["part_to_whole"]
     part: str = Field(min_length=1)
-    images: list[ImageIndex] = Field(default_factory=lambda: [0])
+    images: list[ImageIndex] = Field(default_factory=lambda: [0], min_length=1)
 
 
 class WholeToPartExpr(_Expr):
@@ -84,8 +101,43 @@ class CommonObjectsExpr(_Expr):
     images: list[ImageIndex] = Field(min_length=1)
 
 
+class ExistsExpr(_Expr):
+    """Yes/no: do the objects of ``of`` have ``part``? ``quantifier``: ``all`` ("both"), ``any``
+    ("either"), ``none`` ("neither"). Root only; returns ``yes_no``."""
+
+    op: Literal["exists"]
+    part: str = Field(min_length=1)
+    of: list[PartsExpr] = Field(min_length=1)
+    quantifier: Literal["all", "any", "none"] = "all"
+
+
+class CountExpr(_Expr):
+    """How many instances of ``part`` the object ``of`` has. Root only; returns ``count``."""
+
+    op: Literal["count"]
+    part: str = Field(min_length=1)
+    of: PartsExpr
+
+
+class WhichExpr(_Expr):
+    """Which of the named ``candidates`` have ``part``. Root only; returns ``objects``."""
+
+    op: Literal["which"]
+    part: str = Field(min_length=1)
+    candidates: list[PartsExpr] = Field(min_length=2)
+
+
 Expr = Annotated[
-    PartsExpr | KbPartsExpr | LabelsExpr | SetOpExpr | PartToWholeExpr | WholeToPartExpr | CommonObjectsExpr,
+    PartsExpr
+    | KbPartsExpr
+    | LabelsExpr
+    | SetOpExpr
+    | PartToWholeExpr
+    | WholeToPartExpr
+    | CommonObjectsExpr
+    | ExistsExpr
+    | CountExpr
+    | WhichExpr,
     Field(discriminator="op"),
 ]
 SetOpExpr.model_rebuild()
@@ -117,7 +169,7 @@ class Plan(BaseModel):
         question: the question as asked.
         objects: objects the question refers to, with image indices.
         expr: the set expression (see the module docstring).
-        returns: ``"parts"`` or ``"objects"``.
+        returns: ``"parts"``, ``"objects"``, ``"yes_no"`` (``exists``) or ``"count"`` (``count``).
         n_images: how many images the question refers to (``None``: unsaid).
         notes: planner remarks (e.g. how a phrase was grounded).
     """
@@ -127,14 +179,15 @@ class Plan(BaseModel):
     question: str = ""
     objects: list[PlanObject] = Field(default_factory=list)
     expr: Expr
-    returns: Literal["parts", "objects"] = "parts"
+    returns: Returns = "parts"
     n_images: int | None = Field(default=None, ge=0)
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _returns_match(self) -> Plan:
-        if isinstance(self.expr, (PartToWholeExpr, CommonObjectsExpr)) and self.returns != "objects":
-            raise ValueError(f"a {self.expr.op} plan returns objects, not {self.returns}")
+        want = expected_returns(self.expr)
+        if want is not None and self.returns != want:
+            raise ValueError(f"a {self.expr.op} plan returns {want}, not {self.returns}")
         return self
 
     # -- views ----------------------------------------------------------------------------------
@@ -159,12 +212,42 @@ class Plan(BaseModel):
         return sorted(out)
 
 
-def walk(expr: Any) -> Iterator[Any]:
-    """Every node of an expression, depth first, parents before children."""
-    yield expr
+def children(expr: Any) -> list[Any]:
+    """The direct sub-expressions of a node (set-operation arguments, a query's objects)."""
     if isinstance(expr, SetOpExpr):
-        for a in expr.args:
-            yield from walk(a)
+        return list(expr.args)
+    if isinstance(expr, ExistsExpr):
+        return list(expr.of)
+    if isinstance(expr, CountExpr):
+        return [expr.of]
+    if isinstance(expr, WhichExpr):
+        return list(expr.candidates)
+    return []
+
+
+def walk(expr: Any) -> Iterator[Any]:
+    """Every node of an expression, depth first, parents before children (no recursion, so a
+    deeply nested expression cannot exhaust the stack)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def expected_returns(expr: Any) -> str | None:
+    """What a plan with this root returns (``None``: a set operation over mixed kinds, or only
+    ``labels``, which may be either; the checks of :mod:`mereo.plan_checks` look deeper)."""
+    if isinstance(expr, (ExistsExpr, CountExpr, WhichExpr)):
+        return QUERY_OPS[expr.op]
+    if isinstance(expr, (PartToWholeExpr, CommonObjectsExpr)):
+        return "objects"
+    if isinstance(expr, (PartsExpr, KbPartsExpr, WholeToPartExpr)):
+        return "parts"
+    if isinstance(expr, SetOpExpr):
+        kinds = {expected_returns(a) for a in expr.args} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    return None
 
 
 def expr_to_dict(expr: Any) -> dict[str, Any]:
@@ -174,12 +257,73 @@ def expr_to_dict(expr: Any) -> dict[str, Any]:
     return expr.model_dump()
 
 
+#: The deepest nesting of set operations a plan may have.
+MAX_DEPTH = 8
+#: JSON nesting that a plan of :data:`MAX_DEPTH` needs at most (an operation is a dict holding a list).
+MAX_JSON_DEPTH = 2 * MAX_DEPTH + 4
+
+
+def json_depth(data: Any) -> int:
+    """Nesting depth of dicts and lists (a scalar is 0), without recursion."""
+    best, stack = 0, [(data, 0)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, d + 1) for v in node)
+        else:
+            best = max(best, d)
+            continue
+        best = max(best, d + 1)
+    return best
+
+
+def text_depth(text: str | bytes) -> int:
+    """Bracket nesting depth of JSON text (brackets inside strings ignored), without parsing it."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    depth = best = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def check_nesting(data: Any) -> None:
+    """Refuse input nested deeper than a plan of :data:`MAX_DEPTH` set operations can be.
+
+    Raises:
+        ValidationError: it nests deeper (checked before parsing, so no recursion limit is hit).
+    """
+    depth = text_depth(data) if isinstance(data, (str, bytes)) else json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"the plan nests {depth} levels of JSON deep; a plan nests set operations at most "
+            f"{MAX_DEPTH} deep (about {MAX_JSON_DEPTH} levels of JSON). Flatten it."
+        )
+
+
 def parse_expr(data: Any) -> Any:
     """Validate a set-expression dict.
 
     Raises:
         ValidationError: with the failing path.
     """
+    check_nesting(data)
     try:
         return _EXPR_ADAPTER.validate_python(data)
     except PydanticValidationError as e:
@@ -190,8 +334,10 @@ def parse_plan(data: Any) -> Plan:
     """Validate a plan dict (or JSON string).
 
     Raises:
-        ValidationError: the plan does not match its schema; the message names the field.
+        ValidationError: the plan does not match its schema, or nests too deep; the message
+            names the field.
     """
+    check_nesting(data)
     try:
         if isinstance(data, (str, bytes)):
             return Plan.model_validate_json(data)

@@ -190,7 +190,14 @@ class PartAgent:
             "hierarchy": {},
             "parts": None,
             "similarity": [],
+            "verify_attempt": 0,
+            "retry_jobs": [],
+            "presence": {},
+            "absent": [],
+            "kept_parts": None,
+            "warnings": [],
             "result": None,
+            "confidence": {},
             "text": "",
             "trace": None,
         }
@@ -231,7 +238,7 @@ class PartAgent:
             if state.get("hierarchy")
             else nx.DiGraph()
         )
-        notes = [*result["missing"], *result["notes"]]
+        notes = [*result["missing"], *(state.get("warnings") or []), *result["notes"]]
         top = sorted(result["matches"], key=lambda m: -m["similarity"])[:3]
         for m in top:
             notes.append(
@@ -252,6 +259,12 @@ class PartAgent:
             matches=list(result["matches"]),
             images=refs,
             seconds=seconds,
+            value=result.get("value"),
+            not_found=list(result.get("not_found") or []),
+            confidence=float((state.get("confidence") or {}).get("confidence", 0.0)),
+            label_confidence=dict((state.get("confidence") or {}).get("label_confidence") or {}),
+            confidence_raw=(state.get("confidence") or {}).get("confidence_raw"),
+            label_confidence_raw=dict((state.get("confidence") or {}).get("label_confidence_raw") or {}),
         )
 
     # -- multiple choice ------------------------------------------------------------------------

@@ -109,6 +109,12 @@ class Answer:
         matches: parts that look alike across images although named differently.
         images: the images, for :meth:`save`.
         seconds: wall time of the whole question.
+        value: the yes/no (``exists``) or the number (``count``) asked for; None for set answers
+            and when an object it depends on could not be found.
+        not_found: the named objects the agent could not find: ``{"object", "image", "reason"}``.
+        confidence: how likely the answer is right, in ``[0, 1]`` (calibrated on SynthParts val
+            for the default backends); label_confidence: the same per answer label.
+        confidence_raw, label_confidence_raw: the evidence before calibration.
     """
 
     question: str
@@ -123,6 +129,12 @@ class Answer:
     matches: list[dict[str, Any]] = field(default_factory=list)
     images: list[ImageRef] = field(default_factory=list, repr=False)
     seconds: float = 0.0
+    value: bool | int | None = None
+    not_found: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float = 0.0
+    label_confidence: dict[str, float] = field(default_factory=dict)
+    confidence_raw: float | None = None
+    label_confidence_raw: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: masks as COCO RLE, the graph as node-link JSON."""
@@ -137,6 +149,10 @@ class Answer:
             "trace": [s.to_dict() for s in self.trace],
             "notes": self.notes,
             "matches": self.matches,
+            "value": self.value,
+            "not_found": self.not_found,
+            "confidence": self.confidence,
+            "label_confidence": self.label_confidence,
             "seconds": round(self.seconds, 4),
             "images": [im.name for im in self.images],
         }
@@ -238,6 +254,12 @@ def _erode(m: np.ndarray) -> np.ndarray:
     return out
 
 
+def _per_label(answer: Answer) -> str:
+    if not answer.label_confidence:
+        return ""
+    return " (" + ", ".join(f"{k} {v:.2f}" for k, v in answer.label_confidence.items()) + ")"
+
+
 def trace_html(answer: Answer) -> str:
     """A self-contained HTML page: question, answer, plan, and one table row per step."""
     esc = html.escape
@@ -256,6 +278,7 @@ def trace_html(answer: Answer) -> str:
 <style>body{{font-family:sans-serif;margin:1em}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 table{{border-collapse:collapse}}pre{{margin:0;font-size:11px}}</style></head><body>
 <h2>{esc(answer.question)}</h2><p><b>{esc(answer.text)}</b></p><p>labels: {esc(", ".join(answer.labels))}</p>
+<p>confidence: {answer.confidence:.2f}{esc(_per_label(answer))}</p>
 <ul>{notes}</ul><h3>Plan</h3><pre>{plan}</pre><h3>Trace ({answer.seconds:.2f} s)</h3>
 <table><tr><th>#</th><th>node</th><th>tool</th><th>backend</th><th>s</th><th>cache hit</th><th>inputs</th>
 <th>outputs</th><th>tool notes</th></tr>

@@ -16,7 +16,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
-from mereo.agent import nodes, routing
+from mereo.agent import checking, nodes, routing
 from mereo.agent.state import SERDE_TYPES, AgentContext, AgentState, RecognizeJob, SegmentJob
 from mereo.errors import MereoError, ToolError
 
@@ -47,17 +47,22 @@ def build_graph() -> Any:
     g.add_node("cosegment", nodes.cosegment, retry_policy=TOOL_RETRY)
     g.add_node("gather", nodes.gather)
     g.add_node("correspond", nodes.correspond, retry_policy=TOOL_RETRY)
+    g.add_node("verify", checking.verify, retry_policy=TOOL_RETRY)
+    g.add_node("examine", checking.examine)
     g.add_node("compose", nodes.compose)
     g.add_node("answer", nodes.answer)
 
     g.add_edge(START, "understand")
     g.add_conditional_edges("understand", routing.route_after_understand, ["recognize", "hierarchy"])
     g.add_edge("recognize", "hierarchy")
-    g.add_conditional_edges("hierarchy", routing.route_tools, ["segment", "cosegment", "compose"])
+    g.add_conditional_edges("hierarchy", routing.route_tools, ["segment", "cosegment", "verify"])
     g.add_edge("segment", "gather")
     g.add_edge("cosegment", "gather")
-    g.add_conditional_edges("gather", routing.route_after_tools, ["correspond", "compose"])
-    g.add_edge("correspond", "compose")
+    g.add_conditional_edges("gather", routing.route_after_tools, ["correspond", "verify"])
+    g.add_edge("correspond", "verify")
+    # verify -> segment (its one retry) | examine (hosted LMMs) | compose
+    g.add_conditional_edges("verify", checking.route_after_verify, ["segment", "examine", "compose"])
+    g.add_edge("examine", "compose")
     g.add_edge("compose", "answer")
     g.add_edge("answer", END)
     return g

@@ -40,6 +40,8 @@ def check_plan_images(plan: Plan, n_images: int) -> None:
             f"the question refers to image {far[0] + 1}, but only {n_images} image(s) were given."
         )
     unplaced = any(isinstance(n, PartsExpr) and n.image is None for n in walk(plan.expr))
+    if isinstance(plan.expr, PartToWholeExpr):
+        return  # "which object in image 2 has ...": part-to-whole limited to the images it names
     if used and not unplaced and len(used) < n_images:
         raise QuestionError(
             f"the question refers to {len(used)} image(s) but {n_images} were given; pass only the images "

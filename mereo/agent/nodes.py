@@ -2,8 +2,9 @@
 
 understand -> recognize (fan-out per image, when objects are not named) -> hierarchy ->
 segment (fan-out per object and image) | cosegment (image pairs) -> gather -> correspond
-(when on and the plan compares images) -> compose -> answer. The routers between them are in
-:mod:`mereo.agent.routing`.
+(when on and the plan compares images) -> verify (back to segment once for objects it could not
+confirm; :mod:`mereo.agent.checking`) -> examine (hosted LMMs) -> compose -> answer. The routers
+between them are in :mod:`mereo.agent.routing`.
 
 Each node returns a state update and one trace step per tool call (:mod:`mereo.agent.probe`).
 The plan is parsed once (``understand``); masks are validated once, where a tool returns them.
@@ -18,7 +19,9 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from mereo.agent.answer import NODE_LINK
+from mereo.agent.checking import RETRY
 from mereo.agent.compose import Evidence, evaluate
+from mereo.agent.confidence import answer_confidence
 from mereo.agent.masks import box_mask, dedupe, inside, object_region
 from mereo.agent.needs import check_plan_images, coseg_task, named_objects, segment_targets, top_objects
 from mereo.agent.phrasing import answer_text
@@ -161,8 +164,15 @@ def _segment_one(job: SegmentJob, c: AgentContext) -> tuple[list[PartMask], dict
                 image_index=job["image"],
                 **extra,
             )
+        retry = job.get("attempt", 1) > 1
         out = [
-            pm.model_copy(update={"object": pm.object or job["object"], "image_index": job["image"]})
+            pm.model_copy(
+                update={
+                    "object": pm.object or job["object"],
+                    "image_index": job["image"],
+                    **({"source": pm.source + RETRY} if retry else {}),
+                }
+            )
             for pm in found
             if region is None or inside(pm.mask, region) >= MIN_INSIDE
         ]
@@ -170,7 +180,12 @@ def _segment_one(job: SegmentJob, c: AgentContext) -> tuple[list[PartMask], dict
             "segment",
             "segment",
             c.tools.names["segment"],
-            {"object": job["object"], "image": job["image"], "description": job["description"]},
+            {
+                "object": job["object"],
+                "image": job["image"],
+                "description": job["description"],
+                **({"attempt": job["attempt"]} if retry else {}),
+            },
             {"parts": sorted({pm.label for pm in out})},
         )
     return out, step
@@ -292,8 +307,10 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             threshold=threshold,
             kb_parts=lambda o: c.kb.parts_of(o) if c.kb.has_object(o) else [],
         )
-        for pm in state.get("parts") or []:
+        kept = state.get("kept_parts")
+        for pm in kept if kept is not None else state.get("parts") or []:
             ev.parts.setdefault((pm.image_index, canonical(pm.object or "")), []).append(pm)
+        ev.absent = {(int(i), str(o)) for i, o in state.get("absent") or []}
         for pm in state.get("recognized") or []:
             ev.objects.setdefault(pm.image_index, []).append(pm)
         for s in sims:
@@ -302,11 +319,22 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             if s.get("mutual"):
                 mutual |= {(a, b), (b, a)}
         res = evaluate(plan.expr, ev)
-        missing = [
-            f"I could not find {_a(obj)} in image {img + 1}."
+        checked = kept is not None
+        presence = state.get("presence") or {}
+        not_found: list[dict[str, Any]] = [
+            {
+                "object": obj,
+                "image": img,
+                "reason": f"presence score {presence.get(f'{obj}@{img}', 0.0):.3f} below its threshold, "
+                "also after one retry",
+            }
             for (obj, img) in named_objects(plan)
-            if not ev.parts.get((img, obj))
+            if (img, obj) in ev.absent or (not checked and not ev.parts.get((img, obj)))
         ]
+        if not checked:  # no verification: an object without parts is reported as not found
+            for x in not_found:
+                x["reason"] = "no parts of it were found (not verified)"
+        missing = [f"I could not find {_a(x['object'])} in image {x['image'] + 1}." for x in not_found]
         result = Composed(
             labels=res.value.labels,
             kind=res.value.kind,
@@ -314,13 +342,16 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             notes=res.notes,
             matches=res.renamed_matches,
             missing=missing,
+            value=res.scalar,
+            per_object=res.per_object,
+            not_found=not_found,
         )
         step = p.step(
             "compose",
             None,
             None,
             {"expr": plan.expr_dict()},
-            {"labels": result["labels"], "notes": res.notes},
+            {"labels": result["labels"], "value": res.scalar, "notes": res.notes},
         )
     return {"result": result, "trace": [step]}
 
@@ -341,7 +372,18 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             for i in range(len(c.images))
             if (names := top_objects(state.get("recognized") or [], i, 1))
         }
-        text = answer_text(plan, result["labels"], recognized, result["missing"])
-        step = p.step("answer", None, None, {}, {"text": text})
+        text = answer_text(
+            plan,
+            result["labels"],
+            recognized,
+            result["missing"],
+            scalar=result.get("value"),
+            per_object=result.get("per_object"),
+            n_images=len(c.images),
+        )
+        warnings = list(state.get("warnings") or [])
+        text = " ".join([text, *warnings])
+        conf = answer_confidence(result, state.get("presence") or {}, c.config)
+        step = p.step("answer", None, None, {}, {"text": text, **conf})
     turn = {"question": state["question"], "labels": result["labels"], "text": text}
-    return {"text": text, "history": [turn], "trace": [step]}
+    return {"text": text, "history": [turn], "trace": [step], "confidence": conf}

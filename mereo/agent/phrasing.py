@@ -6,12 +6,15 @@ from collections.abc import Sequence
 
 from mereo.plan import (
     CommonObjectsExpr,
+    CountExpr,
+    ExistsExpr,
     KbPartsExpr,
     LabelsExpr,
     PartsExpr,
     PartToWholeExpr,
     Plan,
     SetOpExpr,
+    WhichExpr,
     WholeToPartExpr,
 )
 
@@ -95,8 +98,82 @@ def _set_phrase(expr: object, recognized: dict[int, str]) -> tuple[str, list[str
     return head, [*clauses, f"{word} {join(rest)}"]
 
 
+def plural(noun: str) -> str:
+    """``leg -> legs``, ``bush -> bushes``, ``body -> bodies`` (last word only)."""
+    head, _, last = noun.rpartition(" ")
+    if last.endswith(("s", "sh", "ch", "x", "z")):
+        last += "es"
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
+        last = last[:-1] + "ies"
+    else:
+        last += "s"
+    return f"{head} {last}" if head else last
+
+
+def _short(leaf: PartsExpr, n_images: int | None) -> str:
+    """``the mug`` (one image) or ``the mug in image 2``."""
+    where = f" in image {leaf.image + 1}" if leaf.image is not None and n_images != 1 else ""
+    return f"the {leaf.object}{where}"
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "either " + " or ".join(names)
+
+
+def _neither(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "neither " + " nor ".join(names)
+
+
+def query_text(
+    expr: ExistsExpr | CountExpr | WhichExpr,
+    scalar: bool | int | None,
+    per_object: dict[str, bool | None],
+    n_images: int | None = None,
+) -> str:
+    """The direct answer to a yes/no, count or which question ("Yes: the bird has a beak.",
+    "The stool has 3 legs.", "The kettle has a spout."); empty when it cannot be given (an object
+    was not found: the "could not find" sentence says so)."""
+    part = expr.part
+    if isinstance(expr, CountExpr):
+        if scalar is None:
+            return ""
+        who = _short(expr.of, n_images).capitalize()
+        if scalar == 0:
+            return f"{who} has no visible {plural(part)}."
+        return f"{who} has {scalar} {part if scalar == 1 else plural(part)}."
+    leaves = list(expr.of) if isinstance(expr, ExistsExpr) else list(expr.candidates)
+    names = {leaf.object: _short(leaf, n_images) for leaf in leaves}
+    having = [names[o] for o, v in per_object.items() if v and o in names]
+    lacking = [names[o] for o, v in per_object.items() if v is False and o in names]
+    a_part = _article(part)
+    if isinstance(expr, WhichExpr):
+        if having:
+            verb = "has" if len(having) == 1 else "both have" if len(having) == 2 else "all have"
+            return f"{join(having)[0].upper()}{join(having)[1:]} {verb} {a_part}."
+        return f"{_neither(lacking).capitalize()} has {a_part}." if lacking else ""
+    if scalar is None:
+        return ""
+    word = "Yes" if scalar else "No"
+    if expr.quantifier == "none":
+        reason = f"{join(having)} {'has' if len(having) == 1 else 'have'} {a_part}" if having else ""
+        return f"{word}: {reason or _neither(lacking) + ' has ' + a_part}."
+    if scalar:
+        if expr.quantifier == "any" or len(having) == 1:
+            return f"{word}: {join(having)} {'has' if len(having) == 1 else 'have'} {a_part}."
+        return f"{word}: {join(having)} {'both' if len(having) == 2 else 'all'} have {a_part}."
+    if expr.quantifier == "any":
+        return f"{word}: {_neither(lacking)} has {a_part}."
+    return f"{word}: {join(lacking)} {'has' if len(lacking) == 1 else 'have'} no visible {part}."
+
+
 def answer_text(
-    plan: Plan, labels: Sequence[str], recognized: dict[int, str], missing: Sequence[str] = ()
+    plan: Plan,
+    labels: Sequence[str],
+    recognized: dict[int, str],
+    missing: Sequence[str] = (),
+    scalar: bool | int | None = None,
+    per_object: dict[str, bool | None] | None = None,
+    n_images: int | None = None,
 ) -> str:
     """The answer in one or two sentences.
 
@@ -105,15 +182,30 @@ def answer_text(
         labels: the answer's sorted labels.
         recognized: image index -> the recognised object's name (for whole-to-part answers).
         missing: sentences about objects that were not found (prepended).
+        scalar, per_object: a yes/no or count answer (:class:`mereo.agent.compose.Result`).
+        n_images: how many images the question has (one: yes/no and count answers leave out
+            "in image 1").
     """
     e = plan.expr
     parts = join(list(labels))
+    if isinstance(e, (ExistsExpr, CountExpr, WhichExpr)):
+        body = query_text(e, scalar, per_object or {}, n_images)
+        return " ".join(x for x in [*missing, body] if x)
+    if missing and not labels:  # nothing to list: say only what could not be found
+        return " ".join(missing)
     if isinstance(e, PartToWholeExpr):
+        where = (
+            "the image"
+            if len(e.images) == 1 and n_images == 1
+            else join([f"image {i + 1}" for i in e.images])
+        )
+        if n_images is None:
+            where = "the image"
         body = (
             f"{join([f'the {x}' for x in labels]).capitalize()} {'has' if len(labels) == 1 else 'have'} "
             f"{_article(e.part)}."
             if labels
-            else f"No object in the image has {_article(e.part)}."
+            else f"No object in {where} has {_article(e.part)}."
         )
     elif isinstance(e, CommonObjectsExpr):
         body = (

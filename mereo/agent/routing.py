@@ -26,20 +26,21 @@ def route_after_understand(
 
 def route_tools(
     state: AgentState, runtime: Runtime[AgentContext]
-) -> list[Send] | Literal["cosegment", "compose"]:
-    """Co-segment an image pair, fan out one segmentation per object and image, or skip to compose."""
+) -> list[Send] | Literal["cosegment", "verify"]:
+    """Co-segment an image pair, fan out one segmentation per object and image, or skip to verify."""
     if state.get("coseg_task"):
         return "cosegment"
     jobs = state.get("jobs") or []
     if not jobs:
-        return "compose"
+        return "verify"
     return [Send("segment", job) for job in jobs]
 
 
-def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["correspond", "compose"]:
-    """Check features across images only when a correspondence backend is on and the plan compares images."""
+def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["correspond", "verify"]:
+    """Check features across images only when a correspondence backend is on and the plan compares
+    images (on the first pass; verification's retry does not repeat it); then verify."""
     plan = state.get("plan")
-    if not runtime.context.tools.enabled("correspond") or plan is None:
-        return "compose"
+    if not runtime.context.tools.enabled("correspond") or plan is None or state.get("verify_attempt"):
+        return "verify"
     images = {pm.image_index for pm in state.get("parts") or []}
-    return "correspond" if compares_images(plan) and len(images) >= 2 else "compose"
+    return "correspond" if compares_images(plan) and len(images) >= 2 else "verify"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from mereo.agent.lmm.base import LMM
 from mereo.agent.toolset import Toolset
@@ -45,6 +45,7 @@ class SegmentJob(TypedDict):
     parts: list[str]
     description: str
     region: Mask | None  # every recognised instance of the object in the image, when recognised
+    attempt: NotRequired[int]  # 2 for verification's one retry
 
 
 class RecognizeJob(TypedDict):
@@ -64,6 +65,10 @@ class Composed(TypedDict):
         notes: remarks of the set algebra.
         matches: parts named differently that look alike across images.
         missing: sentences naming the named objects not found.
+        value: the yes/no (``exists``) or count (``count``) answer; None otherwise or when an
+            object it depends on was not found.
+        per_object: ``exists`` / ``which``: object -> has the part (None: not found).
+        not_found: the named objects verification could not find: ``{object, image, reason}``.
     """
 
     labels: list[str]
@@ -72,6 +77,9 @@ class Composed(TypedDict):
     notes: list[str]
     matches: list[dict[str, Any]]
     missing: list[str]
+    value: NotRequired[bool | int | None]
+    per_object: NotRequired[dict[str, bool | None]]
+    not_found: NotRequired[list[dict[str, Any]]]
 
 
 class AgentState(TypedDict, total=False):
@@ -91,7 +99,14 @@ class AgentState(TypedDict, total=False):
         parts: part masks from the segmenter or co-segmenter.
         similarity: ``{"a": [image, object, label], "b": [...], "s": float, "mutual": bool,
             "t": the backend's threshold}`` from correspondence.
+        verify_attempt: how many times ``verify`` ran (1, or 2 after its one retry).
+        retry_jobs: the segmentation jobs of verification's retry.
+        presence: ``"<object>@<image>"`` -> presence score of each named object checked.
+        absent: ``[image, object]`` pairs verification could not find.
+        kept_parts: the part masks that passed verification (and the examine step); None: unchecked.
+        warnings: sentences for the answer (e.g. images unlike the training data).
         result: the composed answer set (:class:`Composed`).
+        confidence: the answer's confidence (:func:`mereo.agent.confidence.answer_confidence`).
         text: the answer text.
         trace: steps (``Step.to_dict``), in order.
     """
@@ -107,7 +122,14 @@ class AgentState(TypedDict, total=False):
     hierarchy: dict[str, Any]
     parts: Annotated[list[PartMask], add_or_reset]
     similarity: list[dict[str, Any]]
+    verify_attempt: int
+    retry_jobs: list[SegmentJob]
+    presence: dict[str, float]
+    absent: list[list[Any]]
+    kept_parts: list[PartMask] | None
+    warnings: list[str]
     result: Composed | None
+    confidence: dict[str, Any]
     text: str
     trace: Annotated[list[dict[str, Any]], add_or_reset]
 

@@ -13,6 +13,8 @@ Set expressions (``gold_plan["expr"]``, and the agent's ``Plan.expr``) are neste
 - ``{"op": "part_to_whole", "part": "propeller", "images": [0]}``: the objects that have the part.
 - ``{"op": "whole_to_part", "image": 0}``: recognise the (unnamed) object, then its visible parts.
 - ``{"op": "common_objects", "images": [0, 1]}``: object labels present in every image.
+- ``{"op": "exists" | "count" | "which", ...}``: yes/no, count and which-of-these questions (see
+  :mod:`mereo.plan`); their gold answer is ``QAItem.gold_value`` (bool, int) or the labels.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from mereo.types import PartMask
 
-Suite = Literal["partonomy", "pairs", "multistep"]
+Suite = Literal["partonomy", "pairs", "multistep", "checks"]
 QUESTION_TYPES = (
     "identification",
     "intersection",
@@ -34,6 +36,10 @@ QUESTION_TYPES = (
     "common_parts",
     "unique_parts",  # pairs (Calico)
     "multistep",
+    "exists",
+    "count",
+    "which",
+    "absent",  # checks: yes/no, count, which-of-these, and questions about objects not shown
 )
 
 
@@ -76,6 +82,9 @@ class QAItem(BaseModel):
         gold_masks: the answer's masks with ``image_index`` into ``images``.
         gold_plan: ``{"expr": <set expression>, "returns": "parts" | "objects"}`` when known.
         other_object: the object named but not shown (intersection/difference), when any.
+        gold_value: the yes/no (``exists``) or the number (``count``) the question asks for.
+        absent_objects: objects the question names in an image that does not show them; the
+            right answer says it could not find them (``question_type`` ``"absent"``).
     """
 
     id: str
@@ -90,4 +99,6 @@ class QAItem(BaseModel):
     gold_masks: list[PartMask] = Field(default_factory=list)
     gold_plan: dict[str, Any] | None = None
     other_object: str | None = None
+    gold_value: bool | int | None = None
+    absent_objects: list[str] = Field(default_factory=list)
     source: str = "synthparts"

@@ -33,6 +33,11 @@ class Prediction:
         steps: a short trace: ``[{"node", "tool", "backend", "seconds", "cache_hit"}, ...]``.
         notes: remarks of the agent.
         no_plan: the predictor does not plan (the blind baseline): plan accuracy does not apply.
+        value: the yes/no or count the answer gives (``None``: none).
+        not_found: objects the answer says it could not find.
+        confidence: the answer's calibrated confidence in ``[0, 1]``, when it has one;
+            confidence_raw / label_confidence_raw: its evidence before calibration (what
+            ``mereo calibrate --records`` fits on).
     """
 
     text: str
@@ -44,6 +49,11 @@ class Prediction:
     steps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     no_plan: bool = False
+    value: bool | int | None = None
+    not_found: list[str] = field(default_factory=list)
+    confidence: float | None = None
+    confidence_raw: float | None = None
+    label_confidence_raw: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +65,11 @@ class Prediction:
             "steps": self.steps,
             "notes": self.notes,
             "no_plan": self.no_plan,
+            "value": self.value,
+            "not_found": self.not_found,
+            "confidence": self.confidence,
+            "confidence_raw": self.confidence_raw,
+            "label_confidence_raw": self.label_confidence_raw,
         }
 
 
@@ -195,6 +210,11 @@ class AgentPredictor:
             seconds=time.perf_counter() - t0,
             steps=steps,
             notes=list(getattr(answer, "notes", [])),
+            value=getattr(answer, "value", None),
+            not_found=[str(x.get("object")) for x in getattr(answer, "not_found", [])],
+            confidence=getattr(answer, "confidence", None),
+            confidence_raw=getattr(answer, "confidence_raw", None),
+            label_confidence_raw=dict(getattr(answer, "label_confidence_raw", {}) or {}),
         )
 
 

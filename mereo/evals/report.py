@@ -3,8 +3,10 @@
 The report reads only the run folder (``run.json``, ``<suite>.jsonl``): the settings, the summary
 table (overall, per suite, per question type), bar charts per question type, the distribution of
 per-item scores, the failed items, and a gallery of the worst items where each image is shown
-twice, gold masks (left) and predicted masks (right), coloured by label. Given an ablation
-folder (run folders one level down), it writes one report per configuration and an index.
+twice, gold masks (left) and predicted masks (right), coloured by label; and, when the answers
+carry a confidence, the reliability diagram and the expected calibration error (printed too).
+Given an ablation folder (run folders one level down), it writes one report per configuration
+and an index.
 """
 
 from __future__ import annotations
@@ -168,12 +170,67 @@ def _plots(summary: dict[str, dict[str, float]], records: list[dict[str, Any]], 
     return written
 
 
+def calibration_pairs(records: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """``(confidence, correct)`` of the records whose prediction has a confidence."""
+    conf, ok = [], []
+    for r in records:
+        c = r.get("prediction", {}).get("confidence")
+        if c is None:
+            continue
+        m = r.get("metrics", {})
+        conf.append(float(c))
+        ok.append(float(m.get("correct", m.get("exact_set", 0.0))))
+    return conf, ok
+
+
+def reliability_plot(records: list[dict[str, Any]], out: Path, bins: int = 10) -> tuple[Path | None, float]:
+    """The reliability diagram of the answers' confidences (``out``) and their ECE (NaN: none)."""
+    from mereo.metrics.answers import expected_calibration_error, reliability_bins
+
+    conf, ok = calibration_pairs(records)
+    if not conf:
+        return None, math.nan
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ece = expected_calibration_error(conf, ok, bins)
+    rows = reliability_bins(conf, ok, bins)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    centres = [(r.lo + r.hi) / 2 for r in rows]
+    ax.bar(
+        centres,
+        [0 if r.n == 0 else r.accuracy for r in rows],
+        width=1 / bins,
+        edgecolor="black",
+        label="accuracy",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    for r, x in zip(rows, centres, strict=True):
+        if r.n:
+            ax.text(x, 0.02, str(r.n), ha="center", fontsize=6)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("fraction correct")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"reliability (ECE {100 * ece:.1f}%, {len(conf)} answers)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out, ece
+
+
 def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = True) -> Path:
     """Write ``report.md``, ``plots/`` and ``gallery/`` into a run folder; returns report.md's path."""
     run_dir = Path(run_dir)
     settings, records = load_run(run_dir)
     summary = summarize(records, label_metrics=label_metrics)
     plots = _plots(summary, records, run_dir / "plots")
+    diagram, ece = reliability_plot(records, run_dir / "plots" / "reliability.png")
+    plots += [diagram] if diagram is not None else []
     lines = [f"# Eval report: {settings.get('suite', run_dir.name)}", ""]
     for key in ("suite", "split", "limit", "path", "seed", "config"):
         if settings.get(key) is not None:
@@ -190,6 +247,8 @@ def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = Tru
         summary_table(summary),
         "",
     ]
+    if not math.isnan(ece):
+        lines += [f"Expected calibration error of the answers' confidence: {100 * ece:.1f}%", ""]
     lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     failed = [r for r in records if r.get("error")]
     if failed:
@@ -225,6 +284,15 @@ def write_report(run_dir: str | Path, worst: int = 12, label_metrics: bool = Tru
     return path
 
 
+def _print_ece(run_dir: Path) -> None:
+    from mereo.metrics.answers import expected_calibration_error
+
+    conf, ok = calibration_pairs(load_run(run_dir)[1])
+    if conf:
+        ece = expected_calibration_error(conf, ok)
+        print(f"{run_dir}: expected calibration error {100 * ece:.1f}% over {len(conf)} answers")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``mereo report DIR [--worst K]``."""
     p = argparse.ArgumentParser(prog="mereo report", description=__doc__.split("\n\n")[0])
@@ -236,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError(f"{root} is not a folder; pass the --out folder of an eval run.")
     if list(root.glob("*.jsonl")):
         print(f"wrote {write_report(root, args.worst)}")
+        _print_ece(root)
         return 0
     runs = sorted(d for d in root.iterdir() if (d / RUN_FILE).exists() and list(d.glob("*.jsonl")))
     if not runs:
@@ -245,5 +314,6 @@ def main(argv: list[str] | None = None) -> int:
         path = write_report(d, args.worst)
         index.append(f"- [{d.name}]({d.name}/report.md)")
         print(f"wrote {path}")
+        _print_ece(d)
     (root / "reports.md").write_text("\n".join(index) + "\n")
     return 0

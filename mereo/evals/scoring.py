@@ -1,9 +1,12 @@
 """Per-item metrics of one prediction, and the summary of a run's records.
 
 Item metrics are what one record can say on its own (answer-set F1, exact set, choice correct,
-plan match, the item's mask gIoU). Dataset metrics that are not means of item values (cIoU,
-micro gIoU, part P/R/F1, AP50, Recall) are computed by :func:`summarize` from the masks and
-labels stored in the records, so a summary depends only on the records file.
+plan match, the item's mask gIoU, yes/no and count correct, whether it said it could not find an
+object: ``cnf_absent`` on questions about absent objects, ``cnf_present`` on questions about shown
+ones; ``correct``, what the answer's confidence is calibrated against). Dataset metrics that
+are not means of item values (cIoU, micro gIoU, part P/R/F1, AP50, Recall, ECE) are computed
+by :func:`summarize` from the masks and labels stored in the records, so a summary depends only
+on the records file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from mereo import metrics as M
 from mereo.data.items import QAItem
+from mereo.metrics import answers as A
 from mereo.types import PartMask
 
 #: Metric columns in the order tables show them (fractions in [0, 1], seconds in s).
@@ -32,6 +36,11 @@ METRIC_ORDER = (
     "recall",
     "ss",
     "siou",
+    "yes_no",
+    "count",
+    "cnf_absent",
+    "cnf_present",
+    "ece",
     "seconds",
 )
 #: Suites whose items are image pairs scored with the Calico metrics.
@@ -57,7 +66,27 @@ def gold_record(item: QAItem) -> dict[str, Any]:
         "choice": correct_choice(item),
         "answer_parts": item.answer_parts,
         "other_object": item.other_object,
+        "value": item.gold_value,
+        "absent": list(item.absent_objects),
+        "named": named_objects(item.gold_plan),
     }
+
+
+def named_objects(plan: dict[str, Any] | None) -> list[str]:
+    """Objects a gold plan names in an image (``parts`` nodes with an image), without recursion."""
+    if not plan or not isinstance(plan.get("expr"), dict):
+        return []
+    out, stack = [], [plan["expr"]]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get("op") == "parts" and node.get("image") is not None:
+            out.append(str(node.get("object")))
+        for key in ("args", "of", "candidates"):
+            sub = node.get(key)
+            stack.extend(sub if isinstance(sub, list) else [sub] if isinstance(sub, dict) else [])
+    return sorted(set(out))
 
 
 def _parts(raw: Iterable[dict[str, Any]]) -> list[PartMask]:
@@ -82,6 +111,16 @@ def item_metrics(pred: dict[str, Any], gold: dict[str, Any]) -> dict[str, float]
         out["plan_match"] = M.plan_match(pred.get("plan"), gold["plan"])
     if gold.get("parts"):
         out["giou"] = M.giou(_item_images(pred, gold))
+    value, not_found = gold.get("value"), [str(x) for x in pred.get("not_found") or []]
+    if isinstance(value, bool):
+        out["yes_no"] = out["correct"] = A.yes_no_correct(pred.get("value"), value)
+    elif isinstance(value, int):
+        out["count"] = out["correct"] = A.count_correct(pred.get("value"), value)
+    if gold.get("absent"):
+        out["cnf_absent"] = out["correct"] = A.said_not_found(not_found, gold["absent"])
+    elif gold.get("named"):
+        out["cnf_present"] = A.said_not_found(not_found)
+    out.setdefault("correct", out["exact_set"])
     return out
 
 
@@ -141,6 +180,15 @@ def summarize_group(records: Sequence[dict[str, Any]], label_metrics: bool = Tru
     out["siou"] = M.siou(pair_images) if pair_images else nan
     out["recall"] = M.recall(pair_images) if pair_images and label_metrics else nan
     out["ss"] = M.semantic_similarity(pair_images) if pair_images and label_metrics else nan
+    for key in ("yes_no", "count", "cnf_absent", "cnf_present"):
+        out[key] = _mean(m.get(key, math.nan) for m in im)
+    scored = [
+        (float(r["prediction"]["confidence"]), float(m.get("correct", m.get("exact_set", 0.0))))
+        for r, m in zip(records, im, strict=True)
+        if r.get("prediction", {}).get("confidence") is not None
+    ]
+    confidence, correct = [c for c, _ in scored], [k for _, k in scored]
+    out["ece"] = A.expected_calibration_error(confidence, correct) if scored else math.nan
     out["seconds"] = _mean(float(r.get("seconds", math.nan)) for r in records)
     return out
 

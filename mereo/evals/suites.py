@@ -1,9 +1,9 @@
 """The eval suites the runner knows, and backend presets.
 
 Suites:
-    ``synthparts-partonomy`` / ``synthparts-pairs`` / ``synthparts-multistep``: generated SynthParts
-        questions of one suite (``--split``, ``--limit``, ``--seed``).
-    ``agent``: a mix of the three SynthParts suites in equal parts (300 questions by default).
+    ``synthparts-partonomy`` / ``synthparts-pairs`` / ``synthparts-multistep`` / ``synthparts-checks``:
+        generated SynthParts questions of one suite (``--split``, ``--limit``, ``--seed``).
+    ``agent``: a mix of the four SynthParts suites in equal parts (300 questions by default).
     ``partonomy-core PATH``: a Partonomy-Core JSON file (images relative to it).
     ``mixedparts PATH --images ROOT``: a MixedParts JSON file and the folder of its source images.
     ``items PATH``: a JSON or JSONL file of :class:`~mereo.data.items.QAItem` dicts.
@@ -23,6 +23,7 @@ SYNTH = {
     "synthparts-partonomy": "partonomy",
     "synthparts-pairs": "pairs",
     "synthparts-multistep": "multistep",
+    "synthparts-checks": "checks",
 }
 FILE_SUITES = ("partonomy-core", "mixedparts", "items")
 SUITE_NAMES = ("agent", *SYNTH, *FILE_SUITES)
@@ -107,11 +108,12 @@ def load_suite(
         return _synth(SYNTH[suite], split, limit or SYNTH_DEFAULT_N, seed)
     if suite == "agent":
         n = limit or AGENT_DEFAULT_N
-        sizes = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
+        k = len(SYNTH)
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
         items: list[QAItem] = []
-        for s, k in zip(SYNTH.values(), sizes, strict=True):
-            if k:
-                items += _synth(s, split, k, seed)
+        for s, size in zip(SYNTH.values(), sizes, strict=True):
+            if size:
+                items += _synth(s, split, size, seed)
         return items
     if not path:
         raise QuestionError(

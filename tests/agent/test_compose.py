@@ -108,3 +108,52 @@ def test_features_that_disagree_drop_a_shared_name_and_renamed_matches_are_repor
 def test_missing_object_gives_an_empty_set_and_a_note() -> None:
     r = _run({"op": "parts", "object": "sofa", "image": 0})
     assert r.value.labels == [] and "no parts of a sofa" in r.notes[0]
+
+
+def _legs() -> Evidence:
+    """The stool's 'leg' mask holds three separate legs (one mask for the label, as segmenters give)."""
+    ev = _evidence()
+    m = np.zeros((16, 16), dtype=bool)
+    m[10:16, 1:3] = m[10:16, 6:8] = m[10:16, 12:14] = True
+    ev.parts[(1, "stool")] = [
+        PartMask(label="leg", object="stool", image_index=1, mask=Mask.from_numpy(m)),
+        _pm("seat", "stool", 1, (0, 4, 0, 4)),
+    ]
+    return ev
+
+
+def test_count_splits_the_part_mask_into_instances() -> None:
+    r = _run({"op": "count", "part": "leg", "of": B}, _legs())
+    assert r.scalar == 3 and r.value.kind == "count"
+    assert [m.mask.area for m in r.value.masks["leg"]] == [12, 12, 12]
+    assert _run({"op": "count", "part": "wheel", "of": B}, _legs()).scalar == 0
+
+
+def test_exists_quantifiers() -> None:
+    def yes(part: str, quantifier: str) -> bool | int | None:
+        return _run({"op": "exists", "part": part, "of": [A, B], "quantifier": quantifier}).scalar
+
+    assert (yes("seat", "all"), yes("back", "all"), yes("back", "any"), yes("wheel", "any")) == (
+        True,
+        False,
+        True,
+        False,
+    )
+    assert (yes("wheel", "none"), yes("back", "none")) == (True, False)
+    r = _run({"op": "exists", "part": "back", "of": [A, B], "quantifier": "all"})
+    assert r.per_object == {"chair": True, "stool": False} and r.value.labels == ["back"]
+
+
+def test_which_gives_the_candidates_with_the_part_as_object_masks() -> None:
+    r = _run({"op": "which", "part": "footrest", "candidates": [A, B]})
+    assert r.value.labels == ["stool"] and r.value.kind == "objects"
+    assert r.per_object == {"chair": False, "stool": True}
+
+
+def test_an_absent_object_has_no_parts_and_leaves_the_answer_open() -> None:
+    ev = _evidence()
+    ev.absent = {(1, "stool")}
+    assert _run({"op": "intersect", "args": [A, B]}, ev).value.labels == []
+    assert _run({"op": "exists", "part": "seat", "of": [A, B], "quantifier": "all"}, ev).scalar is None
+    assert _run({"op": "exists", "part": "seat", "of": [A, B], "quantifier": "any"}, ev).scalar is True
+    assert _run({"op": "count", "part": "leg", "of": B}, ev).scalar is None

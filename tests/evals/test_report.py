@@ -80,3 +80,19 @@ def test_report_errors_on_a_folder_without_records(tmp_path: Path):
         report.main([str(tmp_path)])
     with pytest.raises(DatasetError):
         report.main([str(tmp_path / "missing")])
+
+
+def test_reliability_diagram_and_ece_of_confidences(tmp_path: Path) -> None:
+    records = [
+        {"prediction": {"confidence": 0.9}, "metrics": {"correct": 1.0}},
+        {"prediction": {"confidence": 0.9}, "metrics": {"correct": 0.0}},
+        {"prediction": {"confidence": 0.1}, "metrics": {"exact_set": 0.0}},
+        {"prediction": {}, "metrics": {"exact_set": 1.0}},  # no confidence: left out
+    ]
+    path, ece = report.reliability_plot(records, tmp_path / "plots" / "reliability.png")
+    assert path is not None and path.exists()
+    assert ece == pytest.approx((2 * 0.4 + 0.1) / 3)
+    assert report.reliability_plot(records[3:], tmp_path / "none.png") == (
+        None,
+        pytest.approx(float("nan"), nan_ok=True),
+    )

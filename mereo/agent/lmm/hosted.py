@@ -33,7 +33,8 @@ from mereo.errors import (
     ValidationError,
 )
 from mereo.plan import Plan
-from mereo.types import ImageRef
+from mereo.prompts import load_schema, render
+from mereo.types import ImageRef, validate
 
 
 def image_data_url(image: ImageRef) -> str:
@@ -126,7 +127,30 @@ class HostedLMM:
             {"role": "system", "content": plan_system_prompt(len(images), history)},
             {"role": "user", "content": content},
         ]
-        return noted(self._ask_json(messages, plan_check(question, len(images)), "plan"), self.name)
+        return noted(self._ask_json(messages, plan_check(question, len(images), history), "plan"), self.name)
+
+    def examine(self, picture: ImageRef, label: str, obj: str, question: str = "") -> tuple[bool, str]:
+        """Ask whether the highlighted region of ``picture`` is the ``label`` of the ``obj``.
+
+        Returns:
+            ``(accept, reason)``.
+
+        Raises:
+            InvalidLMMResponseError: the reply is malformed twice (the caller keeps the tools'
+                decision).
+        """
+        schema = load_schema("examine.schema.json")
+        text = render("examine.md", label=label, object=obj or "object", question=question or "(none)")
+        content: list[dict[str, Any]] = [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": image_data_url(picture)}},
+        ]
+
+        def check(data: Any) -> tuple[bool, str]:
+            validate(data, schema, what="mask verdict")
+            return bool(data["accept"]), str(data.get("reason", ""))
+
+        return self._ask_json([{"role": "user", "content": content}], check, "mask verdict")
 
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
         """Ask the endpoint for the usual parts of ``obj`` (validated against parts.schema.json)."""

@@ -111,7 +111,7 @@ class LocalLMM:
             text_turn("system", plan_system_prompt(len(images), history)),
             {"role": "user", "content": content},
         ]
-        return noted(self._ask(messages, plan_check(question, len(images)), "plan"), self.name)
+        return noted(self._ask(messages, plan_check(question, len(images), history), "plan"), self.name)
 
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
         """Ask the model for the usual parts of ``obj`` (validated against parts.schema.json)."""

@@ -8,6 +8,8 @@ by words that say how their part sets combine, and folds them left to right:
 - a group is subtracted when a negation follows it ("... lacks", "does not have") or precedes it
   ("missing from ...", "neither ... nor ...");
 - "each ... the other lacks", "unique parts", "only the a or only the b": symmetric difference;
+- yes/no ("does the bird have a beak?"), count ("how many legs ...") and which-of-these questions
+  ("which object has a spout, the mug ... or the kettle ...?"): :mod:`mereo.agent.lmm.queries`;
 - "which object has a propeller": part-to-whole; "what is the object and its parts": whole-to-part;
   "which objects appear in both": common objects; "those" / "them" on a thread: the last answer.
 
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mereo.agent.lmm.queries import read_query
 from mereo.errors import QuestionError, UnknownObjectError, excerpt
 from mereo.knowledge import PartHierarchy, canonical, ground
 from mereo.plan import Plan, PlanObject, parse_plan
@@ -161,6 +164,19 @@ class OfflinePlanner:
         n = len(images)
         toks = _tokens(question)
         text = " ".join(toks)
+        query = read_query(self, question, toks, n, UNNAMED)
+        if query is not None:
+            leaves = [query.expr["of"]] if query.expr["op"] == "count" else []
+            leaves += query.expr.get("of", []) if query.expr["op"] == "exists" else []
+            leaves += query.expr.get("candidates", [])
+            objects = [
+                PlanObject(
+                    name=leaf["object"], image=leaf["image"], description=self._describe(leaf["object"])
+                )
+                for leaf in leaves
+            ]
+            query_notes = [m.note for m in query.mentions if m.note] + query.notes
+            return self._make(question, query.expr, query.returns, objects, query_notes)
         if not _PARTS_WORDS.search(text):
             raise self._unparsed(question, "it does not ask about parts or objects")
         notes: list[str] = []

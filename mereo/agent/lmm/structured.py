@@ -16,7 +16,8 @@ from typing import Any
 
 from mereo.errors import InvalidLMMResponseError, ValidationError
 from mereo.knowledge.normalize import normalize
-from mereo.plan import Plan, parse_plan
+from mereo.plan import Plan, check_nesting, parse_plan
+from mereo.plan_checks import check_plan
 from mereo.prompts import load_schema, load_text, render
 from mereo.types import validate
 
@@ -65,8 +66,11 @@ def loads(reply: str, what: str, lenient: bool = False) -> Any:
         ValidationError: not JSON.
     """
     text = _FENCE.sub("", reply.strip())
+    check_nesting(text)  # before json.loads, which would hit the recursion limit first
     try:
         return json.loads(text)
+    except RecursionError as e:  # pragma: no cover - check_nesting refuses such text first
+        raise ValidationError(f"the {what} nests too deep to read") from e
     except json.JSONDecodeError as e:
         start, end = text.find("{"), text.rfind("}")
         if lenient and 0 <= start < end:
@@ -77,24 +81,18 @@ def loads(reply: str, what: str, lenient: bool = False) -> Any:
         raise ValidationError(f"the {what} is not valid JSON ({e.msg} at character {e.pos})") from e
 
 
-def plan_check(question: str, n_images: int) -> Callable[[Any], Plan]:
+def plan_check(question: str, n_images: int, history: Sequence[dict[str, Any]] = ()) -> Callable[[Any], Plan]:
     """A check that turns parsed JSON into a :class:`Plan` for ``question`` over ``n_images`` images.
 
-    The check raises ValidationError for a non-object, a plan that fails its schema, or an image
-    index out of range.
+    The check raises ValidationError for a non-object, a plan that fails its schema, or one that
+    breaks the checks beyond it (:func:`mereo.plan_checks.check_plan`: image indices in range,
+    nesting depth, ``labels`` only after an earlier answer, ``returns`` fitting the operation).
     """
 
     def check(data: Any) -> Plan:
         if not isinstance(data, dict):
             raise ValidationError(f"the plan must be a JSON object, got {type(data).__name__}")
-        plan = parse_plan({**data, "question": question})
-        bad = [i for i in plan.images_used() if i >= n_images]
-        if bad:
-            raise ValidationError(
-                f"the plan uses image index {bad[0]} but there are only {n_images} images "
-                "(indices start at 0)"
-            )
-        return plan
+        return check_plan(parse_plan({**data, "question": question}), n_images, history)
 
     return check
 

@@ -6,6 +6,8 @@ Three suites (see :data:`mereo.data.items.Suite`):
   is not shown (its parts come from the knowledge base), part-to-whole, whole-to-part; 5 choices.
 - ``pairs`` (two images, Calico style): common objects, common parts, unique parts.
 - ``multistep`` (2-3 images): compositions of 2-3 set operations (:data:`phrasing.MULTISTEP`).
+- ``checks`` (1-2 images): yes/no, count, which-of-these, and absent objects
+  (:mod:`mereo.data.synthparts.checks`).
 
 Every item carries its ``gold_plan`` set expression; :func:`evaluate` computes a set expression
 over the scenes, and the gold labels and masks come from it.
@@ -30,7 +32,7 @@ from mereo.types import Mask, PartMask
 
 PARTONOMY_TYPES = ("identification", "intersection", "difference", "part_to_whole", "whole_to_part")
 PAIR_TYPES = ("common_objects", "common_parts", "unique_parts")
-SUITES: tuple[str, ...] = ("partonomy", "pairs", "multistep")
+SUITES: tuple[str, ...] = ("partonomy", "pairs", "multistep", "checks")
 Expr = dict[str, Any]
 
 
@@ -399,7 +401,14 @@ def make_questions(
     images = [
         _Image(s, paths[k] if paths is not None else f"images/{s.uid}.png") for k, s in enumerate(scenes)
     ]
-    types = {"partonomy": PARTONOMY_TYPES, "pairs": PAIR_TYPES, "multistep": tuple(ph.MULTISTEP)}[suite]
+    from mereo.data.synthparts.checks import CHECK_TYPES, make_check
+
+    types = {
+        "partonomy": PARTONOMY_TYPES,
+        "pairs": PAIR_TYPES,
+        "multistep": tuple(ph.MULTISTEP),
+        "checks": CHECK_TYPES,
+    }[suite]
     items: list[QAItem] = []
     for i, im in enumerate(images):
         rng = np.random.default_rng(
@@ -421,6 +430,8 @@ def make_questions(
                 item = _partonomy(qid, qtype, im, rng)
             elif suite == "pairs":
                 item = _pair(qid, qtype, i, images, rng)
+            elif suite == "checks":
+                item = make_check(qid, qtype, i, images, rng, _nameable, kb_parts, _part_pool)
             else:
                 item = _multistep(qid, qtype, i, images, rng)
             if item is not None:

@@ -231,3 +231,151 @@ def test_server_errors_are_retried_with_backoff(server: ChatServer, images: list
     server.replies = [("status", 500)]
     with pytest.raises(LMMUnavailableError, match="HTTP 500"):
         HostedLMM("m", base_url=server.url, api_key="k", retries=0).plan("q?", images)
+
+
+def _deep(n: int) -> str:
+    """A plan nesting ``n`` unions, as JSON text (json.dumps cannot write one 3,000 deep)."""
+    leaf = '{"op": "parts", "object": "stool", "image": 1}'
+    expr = '{"op": "parts", "object": "chair", "image": 0}'
+    expr = '{"op": "union", "args": [' * n + expr + (", " + leaf + "]}") * n
+    return '{"expr": ' + expr + ', "returns": "parts"}'
+
+
+VIOLATIONS = {
+    "image index past the images": (
+        dict(GOOD_PLAN, expr={"op": "parts", "object": "chair", "image": 9}),
+        "index 9",
+    ),
+    "negative image index": (
+        dict(GOOD_PLAN, expr={"op": "part_to_whole", "part": "leg", "images": [-1]}, returns="objects"),
+        "greater than or equal to 0",
+    ),
+    "nesting 3,000 deep": (_deep(3000), "nests"),
+    "nesting 9 deep": (_deep(9), "at most 8"),
+    "labels on a first question": (
+        dict(GOOD_PLAN, expr={"op": "labels", "labels": ["wing", "laser"]}),
+        "first question",
+    ),
+    "returns inconsistent": (
+        dict(
+            GOOD_PLAN,
+            expr={"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 0}},
+        ),
+        "returns count",
+    ),
+    "blank object name": (dict(GOOD_PLAN, expr={"op": "parts", "object": "  ", "image": 0}), "blank"),
+    "a query inside a set operation": (
+        dict(
+            GOOD_PLAN,
+            expr={
+                "op": "union",
+                "args": [
+                    {"op": "parts", "object": "chair", "image": 0},
+                    {"op": "count", "part": "leg", "of": {"op": "parts", "object": "stool", "image": 1}},
+                ],
+            },
+        ),
+        "inside another",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_each_plan_violation_gets_a_repair_round_then_a_mereo_error(
+    name: str, server: ChatServer, images: list[ImageRef]
+) -> None:
+    bad, shown = VIOLATIONS[name]
+    bad = bad if isinstance(bad, str) else json.dumps(bad)
+    server.replies = [bad, json.dumps(GOOD_PLAN)]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    assert lmm.plan("q?", images).expr_dict() == GOOD_PLAN["expr"]  # repaired
+    assert shown in server.requests[1]["messages"][-1]["content"]  # the problem was shown to the LMM
+    server.requests.clear()
+    server.replies = [bad, bad]
+    with pytest.raises(InvalidLMMResponseError, match="invalid plan twice") as err:
+        lmm.plan("q?", images)
+    assert shown in str(err.value) and len(server.requests) == 2
+
+
+def test_labels_on_a_thread_with_an_earlier_answer_are_accepted(
+    server: ChatServer, images: list[ImageRef]
+) -> None:
+    follow = dict(GOOD_PLAN, expr={"op": "labels", "labels": ["leg"]})
+    server.replies = [json.dumps(follow)]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    plan = lmm.plan("and those?", images, history=[{"question": "q", "labels": ["leg", "seat"], "text": ""}])
+    assert plan.expr_dict() == {"op": "labels", "labels": ["leg"]} and len(server.requests) == 1
+
+
+def test_examine_asks_about_each_mask_drawn_on_its_image(server: ChatServer, images: list[ImageRef]) -> None:
+    from mereo.agent.examine import examine_parts
+    from mereo.types import Mask, PartMask
+
+    m = np.zeros((16, 16), dtype=bool)
+    m[2:8, 2:8] = True
+    parts = [
+        PartMask(label=label, object="chair", image_index=k, mask=Mask.from_numpy(m), score=0.9)
+        for k, label in ((0, "seat"), (1, "leg"), (0, "back"))
+    ]
+    server.replies = [
+        json.dumps({"accept": True, "reason": "a seat"}),
+        json.dumps({"accept": False, "reason": "that is the floor"}),
+        "no idea",  # malformed: one repair round ...
+        "still no JSON",  # ... then the tools' decision stands
+    ]
+    lmm = HostedLMM("m", base_url=server.url, api_key="k", retries=0)
+    kept, checks = examine_parts(lmm, images, parts, "Which parts does the chair have?")
+    assert [p.label for p in kept] == ["seat", "back"]
+    assert [c.decision for c in checks][:2] == ["kept", "dropped"] and checks[1].details[
+        "reason"
+    ] == "that is the floor"
+    assert "tools' decision stands" in checks[2].decision and "mask verdict" in checks[2].details["error"]
+    assert len(server.requests) == 4
+    first = server.requests[0]["messages"][0]["content"]
+    assert '"seat" of the chair' in first[0]["text"] and first[1]["image_url"]["url"].startswith(
+        "data:image/png"
+    )
+    assert "could not be used" in server.requests[3]["messages"][-1]["content"]  # the repair round
+
+
+def test_agent_with_a_hosted_lmm_examines_each_mask(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The examine step in the graph: the LMM rejects one of two part masks; it is dropped, with a step."""
+    from mereo.agent.agent import PartAgent
+    from mereo.types import Mask, PartMask
+
+    plan = {
+        "objects": [{"name": "chair", "image": 0}],
+        "expr": {"op": "parts", "object": "chair", "image": 0},
+        "returns": "parts",
+    }
+    monkeypatch.setenv("MEREO_LMM_BASE_URL", server.url)
+    img = np.zeros((16, 16, 3), dtype=np.uint8)
+    whole, seat, leg = (np.zeros((16, 16), dtype=bool) for _ in range(3))
+    whole[2:14, 2:14] = seat[2:6, 2:14] = leg[6:14, 2:4] = True
+    gold = [
+        PartMask(label="chair", object="chair", kind="object", mask=Mask.from_numpy(whole)),
+        PartMask(label="seat", object="chair", mask=Mask.from_numpy(seat)),
+        PartMask(label="leg", object="chair", mask=Mask.from_numpy(leg)),
+    ]
+    oracle = {"segment": "oracle", "coseg": "oracle", "correspond": "oracle", "recognize": "oracle"}
+    verdicts = {"leg": False, "seat": True}
+
+    def reply_for(order: list[str]) -> list[str]:
+        return [json.dumps({"accept": verdicts[k], "reason": "looked"}) for k in order]
+
+    agent = PartAgent(lmm="openai:m", lmm_retries=0, **oracle)  # examine: on by default for a hosted LMM
+    agent.register_gold(img, gold)
+    server.replies = [json.dumps(plan), *reply_for(["leg", "seat"])]
+    ans = agent.ask("What parts does the chair have?", images=[img])
+    asked = [r["messages"][0]["content"][0]["text"] for r in server.requests[1:]]
+    assert len(asked) == 2 and all("of the chair" in t for t in asked)
+    assert '"leg"' in asked[0] and '"seat"' in asked[1]  # the masks in the segmenter's order
+    assert ans.labels == ["seat"]
+    steps = [s for s in ans.trace if s.node == "examine"]
+    assert sorted(s.outputs["decision"] for s in steps) == ["dropped", "kept"]
+    off = PartAgent(lmm="openai:m", lmm_retries=0, examine=False, **oracle)
+    off.register_gold(img, gold)
+    server.replies = [json.dumps(plan)]
+    assert off.ask("What parts does the chair have?", images=[img]).labels == ["leg", "seat"]

@@ -1,0 +1,354 @@
+"""``mereo calibrate``: fit the verification thresholds and the confidence map on SynthParts val.
+
+Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agent.verify`:
+
+- ``probe["<segment>"]``: a linear probe per SynthParts category over the segmenter's pooled
+  image features (``--train-scenes`` train scenes): is an object of the category in the image?
+- ``presence["<recognize>+<segment>"]`` (and ``...+probe`` with the probe's probability as two
+  more features): a logistic model over the presence features of named objects (val scenes:
+  every object whose category occurs once, plus ``--absent`` categories the scene does not show),
+  thresholded so that at most ``--miss`` of the shown objects fall below;
+- ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
+  objects' part masks on val (a label with too few masks keeps the overall threshold);
+- ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
+  it separates SynthParts test images from other images made here (``ood["measured"]``);
+- ``confidence["<backends>"]``: Platt parameters mapping an answer's raw evidence to the chance
+  it is right, fitted on the records of an agent eval on val (``--records``), for answers and
+  for single labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mereo.agent.ood import OodModel, image_statistics
+from mereo.agent.verify import (
+    CALIBRATION_FILE,
+    PRESENCE_FEATURES,
+    PROBE_FEATURES,
+    pooled_features,
+    presence_features,
+    probe_probability,
+)
+from mereo.types import ImageRef
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and bias of an L2-regularised logistic regression (Newton's method).
+
+    Args:
+        x: ``N x D`` standardised features; y: ``N`` labels in ``{0, 1}``.
+    """
+    n, d = x.shape
+    a = np.c_[x, np.ones(n)]
+    w = np.zeros(d + 1)
+    reg = l2 * np.eye(d + 1)
+    reg[-1, -1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -50, 50)))
+        grad = a.T @ (p - y) + reg @ w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + reg + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def fit_platt(raw: Sequence[float], correct: Sequence[float]) -> dict[str, float]:
+    """``{"a", "b"}`` with ``P(correct) = sigmoid(a * raw + b)``."""
+    w, b = fit_logistic(np.asarray(raw, dtype=float)[:, None], np.asarray(correct, dtype=float), l2=1e-3)
+    return {"a": round(float(w[0]), 5), "b": round(b, 5), "n": len(raw)}
+
+
+def presence_model(
+    rows: list[dict[str, float]], labels: list[int], miss: float, features: Sequence[str] = PRESENCE_FEATURES
+) -> dict[str, Any]:
+    """The logistic presence model of feature ``rows`` and its threshold (the ``miss`` quantile of
+    the shown objects' scores)."""
+    x = np.array([[r[k] for k in features] for r in rows], dtype=float)
+    y = np.asarray(labels, dtype=float)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    w, b = fit_logistic((x - mean) / std, y)
+    p = 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ w + b)))
+    threshold = float(np.quantile(p[y == 1], miss))
+    return {
+        "features": list(features),
+        "weights": [round(float(v), 6) for v in w],
+        "bias": round(b, 6),
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "threshold": round(threshold, 6),
+        "val": {
+            "shown": int(y.sum()),
+            "absent": int((1 - y).sum()),
+            "shown_missed": round(float((p[y == 1] < threshold).mean()), 4),
+            "absent_caught": round(float((p[y == 0] < threshold).mean()), 4),
+        },
+    }
+
+
+def part_thresholds(
+    samples: list[tuple[str, float, bool]], n_true: dict[str, int], min_n: int = 20
+) -> dict[str, Any]:
+    """Per-label thresholds maximising F1, from ``(label, score, correct)`` masks and the number of
+    shown parts per label (``n_true``; the masks' recall denominator)."""
+
+    def best(rows: list[tuple[float, bool]], total: int) -> float:
+        rows = sorted(rows, reverse=True)
+        tp = fp = 0
+        top, t_best = -1.0, 0.0
+        for score, ok in rows:
+            tp, fp = tp + ok, fp + (not ok)
+            f1 = 2 * tp / max(1, tp + fp + total)
+            if f1 > top:
+                top, t_best = f1, score
+        return float(t_best)
+
+    overall = best([(s, ok) for _, s, ok in samples], sum(n_true.values()))
+    labels: dict[str, float] = {}
+    for label in sorted({lab for lab, _, _ in samples}):
+        rows = [(s, ok) for lab, s, ok in samples if lab == label]
+        if len(rows) >= min_n:
+            labels[label] = round(best(rows, n_true.get(label, 0)), 4)
+    return {"default": round(overall, 4), "labels": labels}
+
+
+def _photo_crops(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Random square crops of the photographs that ship with matplotlib and scikit-learn, if any."""
+    from PIL import Image
+
+    found = []
+    try:
+        import matplotlib
+
+        found.append(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import sklearn  # type: ignore[import-untyped]
+
+        found += sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg"))
+    except ImportError:
+        pass
+    photos = [np.asarray(Image.open(p).convert("RGB")) for p in found if p.exists()]
+    out = []
+    for k in range(n if photos else 0):
+        a = photos[k % len(photos)]
+        side = int(rng.integers(min(a.shape[:2]) // 4, min(a.shape[:2])))
+        y, x = int(rng.integers(0, a.shape[0] - side + 1)), int(rng.integers(0, a.shape[1] - side + 1))
+        out.append(a[y : y + side, x : x + side])
+    return out
+
+
+def other_images(rng: np.random.Generator, n: int = 50) -> dict[str, list[np.ndarray]]:
+    """Images unlike SynthParts made here: noise, gradients, 1/f ("photo-like") textures, photo crops."""
+
+    def spectral(alpha: float) -> np.ndarray:
+        f = np.fft.fftfreq(128)[:, None] ** 2 + np.fft.fftfreq(128)[None, :] ** 2
+        f[0, 0] = 1.0
+        chans = []
+        for _ in range(3):
+            x = np.real(
+                np.fft.ifft2(
+                    (rng.normal(size=(128, 128)) + 1j * rng.normal(size=(128, 128))) / f ** (alpha / 2)
+                )
+            )
+            chans.append((x - x.min()) / (np.ptp(x) + 1e-9))
+        return (np.stack(chans, -1) * 255).astype(np.uint8)
+
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 128), np.linspace(0, 1, 128)), -1)
+    out = {
+        "uniform noise": [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(n)],
+        "gaussian noise": [
+            np.clip(rng.normal(128, 40, (128, 128, 3)), 0, 255).astype(np.uint8) for _ in range(n)
+        ],
+        "colour gradients": [
+            (grid @ rng.random((2, 3)) * 255).clip(0, 255).astype(np.uint8) for _ in range(n)
+        ],
+        "1/f textures": [spectral(2.0) for _ in range(n)],
+        "photo crops": _photo_crops(rng, n),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def measure_ood(model: OodModel, inside: np.ndarray, others: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """Flag rates: SynthParts test images (false alarms) and each family of other images (hits)."""
+    d_in = np.array([model.distance(s) for s in inside])
+    out: dict[str, Any] = {
+        "synthparts_test_flagged": round(float((d_in > model.threshold).mean()), 4),
+        "n_test": len(d_in),
+    }
+    for name, ims in others.items():
+        d = np.array([model.distance(image_statistics(im)) for im in ims])
+        out[f"{name} flagged"] = round(float((d > model.threshold).mean()), 4)
+        out[f"n {name}"] = len(ims)
+    return out
+
+
+def fit_probe(segmenter: Any, n_scenes: int, seed: int = 0, l2: float = 20.0) -> dict[str, Any] | None:
+    """Per-category logistic probes over the segmenter's pooled features on SynthParts train scenes."""
+    from mereo.data.synthparts.compose import generate_scenes
+    from mereo.data.synthparts.templates import CATEGORIES
+
+    cats = sorted(CATEGORIES)
+    xs, ys = [], []
+    for scene in tqdm(generate_scenes("train", n_scenes, seed, 128), total=n_scenes, desc="category probe"):
+        pooled = pooled_features(segmenter, ImageRef(scene.image))
+        if pooled is None:
+            return None
+        xs.append(pooled)
+        shown = {o.category for o in scene.objects}
+        ys.append([c in shown for c in cats])
+    x, y = np.array(xs), np.array(ys, dtype=float)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    weights, bias = [], []
+    for k in range(len(cats)):
+        w, b = fit_logistic((x - mean) / std, y[:, k], l2=l2)
+        weights.append([round(float(v), 5) for v in w])
+        bias.append(round(b, 5))
+    return {
+        "categories": cats,
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "weights": weights,
+        "bias": bias,
+        "train_scenes": n_scenes,
+    }
+
+
+def calibrate_tools(
+    recognize: str,
+    segment: str,
+    n_scenes: int,
+    absent: int,
+    miss: float,
+    seed: int = 0,
+    train_scenes: int = 2000,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any] | None]:
+    """Presence models, part thresholds and the category probe of one (recognize, segment) pair."""
+    from mereo.cache import FeatureCache
+    from mereo.data.synthparts.compose import generate_scenes
+    from mereo.data.synthparts.questions import _nameable
+    from mereo.data.synthparts.templates import CATEGORIES
+    from mereo.knowledge import PartHierarchy
+    from mereo.tools import recognize as rec_tools
+    from mereo.tools import segment as seg_tools
+    from mereo.tools.base import ToolContext
+    from mereo.tools.segment.text import describe
+
+    ctx = ToolContext(cache=FeatureCache(64))
+    rec, seg = rec_tools.build(recognize, ctx), seg_tools.build(segment, ctx)
+    probe = fit_probe(seg, train_scenes, seed) if train_scenes else None
+    kb = PartHierarchy.default()
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, float]] = []
+    ys: list[int] = []
+    samples: list[tuple[str, float, bool]] = []
+    n_true: dict[str, int] = {}
+    cats = sorted(CATEGORIES)
+    for scene in tqdm(generate_scenes("val", n_scenes, seed, 128), total=n_scenes, desc="presence and parts"):
+        ref = ImageRef(scene.image)
+        dets = [(r.label, float(r.score)) for r in rec.recognize(ref, None, top_k=5)]
+        pooled = pooled_features(seg, ref) if probe else None
+        shown = {o.category for o in scene.objects}
+        named = {o.category: o for o in _nameable(scene)}
+        others = [str(c) for c in rng.choice([c for c in cats if c not in shown], absent, replace=False)]
+        for cat in [*named, *others]:
+            parts = kb.parts_of(cat)
+            found = seg.segment(ref, text=describe(cat, parts), parts=parts, object=cat)
+            p_cat = probe_probability(pooled, cat, probe)
+            rows.append(presence_features(cat, dets, found, len(parts), ref.width * ref.height, p_cat))
+            ys.append(int(cat in named))
+            if cat in named:
+                visible = set(named[cat].visible_parts())
+                for label in visible:
+                    n_true[label] = n_true.get(label, 0) + 1
+                samples += [(p.label, float(p.score), p.label in visible) for p in found]
+    models = {f"{recognize}+{segment}": presence_model(rows, ys, miss)}
+    if probe:
+        models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, PROBE_FEATURES)
+    return models, part_thresholds(samples, n_true), probe
+
+
+def confidence_from_records(path: Path) -> dict[str, Any]:
+    """Platt maps for answers and labels from an eval run's records (``prediction.confidence_raw``)."""
+    from mereo.evals.records import latest_by_id, read_records
+
+    recs = list(latest_by_id([r for f in sorted(path.glob("*.jsonl")) for r in read_records(f)]).values())
+    raw, ok, lraw, lok = [], [], [], []
+    for r in recs:
+        pred, m = r.get("prediction", {}), r.get("metrics", {})
+        if pred.get("confidence_raw") is None:
+            continue
+        raw.append(float(pred["confidence_raw"]))
+        ok.append(float(m.get("correct", m.get("exact_set", 0.0))))
+        gold = set(r.get("gold", {}).get("labels", []))
+        for label, v in (pred.get("label_confidence_raw") or {}).items():
+            lraw.append(float(v))
+            lok.append(float(label in gold))
+    if not raw:
+        raise SystemExit(
+            f"{path} has no records with prediction.confidence_raw; run `mereo eval agent --split val`"
+        )
+    return {"answer": fit_platt(raw, ok), "label": fit_platt(lraw, lok) if lraw else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mereo calibrate``: see the module docstring."""
+    p = argparse.ArgumentParser(prog="mereo calibrate", description=__doc__.splitlines()[0])
+    p.add_argument("--recognize", default="clip-small")
+    p.add_argument("--segment", default="plum-small")
+    p.add_argument("--scenes", type=int, default=300, help="val scenes for presence and part thresholds")
+    p.add_argument("--absent", type=int, default=3, help="absent categories per scene")
+    p.add_argument(
+        "--train-scenes", type=int, default=2000, help="train scenes for the category probe (0: none)"
+    )
+    p.add_argument("--miss", type=float, default=0.02, help="share of shown objects allowed below threshold")
+    p.add_argument(
+        "--records", default=None, help="run folder of `mereo eval agent --split val` (confidence)"
+    )
+    p.add_argument("--backends", default=None, help="the confidence map's key (default: from the run)")
+    p.add_argument("--skip-tools", action="store_true", help="keep the presence and part thresholds")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "agent" / CALIBRATION_FILE))
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    data: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    data.setdefault("about", "written by `mereo calibrate` (mereo/evals/calibrate.py) on SynthParts val")
+    if not args.skip_tools:
+        models, parts, probe = calibrate_tools(
+            args.recognize, args.segment, args.scenes, args.absent, args.miss, train_scenes=args.train_scenes
+        )
+        data.setdefault("presence", {}).update(models)
+        data.setdefault("parts", {})[args.segment] = parts
+        if probe:
+            data.setdefault("probe", {})[args.segment] = probe
+        for key, model in models.items():
+            print(f"presence {key}: {json.dumps(model['val'])}")
+        from mereo.data.synthparts.compose import generate_scenes
+
+        val = np.array([image_statistics(s.image) for s in generate_scenes("val", args.scenes, 0, 128)])
+        test = np.array([image_statistics(s.image) for s in generate_scenes("test", args.scenes, 0, 128)])
+        ood = OodModel.fit(val)
+        measured = measure_ood(ood, test, other_images(np.random.default_rng(1)))
+        data["ood"] = {**ood.to_dict(), "measured": measured}
+        print(f"ood: {json.dumps(measured)}")
+    if args.records:
+        run = Path(args.records)
+        key = args.backends
+        if key is None:
+            settings = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+            backends = settings.get("backends") or settings.get("configs", {}).get("run", {})
+            key = ",".join(f"{k}={v}" for k, v in sorted(backends.items())) if backends else "default"
+        data.setdefault("confidence", {})[key] = confidence_from_records(run)
+        print(f"confidence {key}: {json.dumps(data['confidence'][key])}")
+    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,83 @@
+"""Verification checks: presence scores, part thresholds, regions, confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mereo.agent.verify import (
+    Calibration,
+    check_parts,
+    platt,
+    presence_features,
+    presence_score,
+    raw_confidence,
+)
+from mereo.types import Mask, PartMask
+
+
+def _pm(label: str, box: tuple[int, int, int, int], score: float = 0.9) -> PartMask:
+    m = np.zeros((20, 20), dtype=bool)
+    y0, y1, x0, x1 = box
+    m[y0:y1, x0:x1] = True
+    return PartMask(label=label, object="stool", mask=Mask.from_numpy(m), score=score)
+
+
+def test_presence_features_and_the_plain_rule() -> None:
+    parts = [_pm("seat", (0, 4, 0, 10), 0.8), _pm("leg", (4, 10, 0, 2), 0.4)]
+    f = presence_features("stool", [("chair", 0.9), ("stool", 0.3)], parts, expected=4, image_area=400)
+    assert f == {"det": 0.3, "smax": 0.8, "smean": 0.6000000000000001, "sarea": 52 / 400, "sfrac": 0.5}
+    score, threshold, calibrated = presence_score(f, None)
+    assert (score, threshold, calibrated) == (0.8, 0.5, False)
+    none = presence_features("sofa", [("chair", 0.9)], [], expected=4, image_area=400)
+    assert presence_score(none, None)[0] == 0.0
+
+
+def test_a_calibrated_presence_model_is_a_logistic_over_standardised_features() -> None:
+    model = {
+        "features": ["det", "smax", "smean", "sarea", "sfrac"],
+        "weights": [0.0, 2.0, 0.0, 0.0, 0.0],
+        "bias": 0.0,
+        "mean": [0, 0.5, 0, 0, 0],
+        "std": [1, 0.25, 1, 1, 1],
+        "threshold": 0.7,
+    }
+    f = {"det": 0.0, "smax": 0.75, "smean": 0.0, "sarea": 0.0, "sfrac": 0.0}
+    score, threshold, calibrated = presence_score(f, model)
+    assert abs(score - 1 / (1 + np.exp(-2.0))) < 1e-9 and threshold == 0.7 and calibrated
+
+
+def test_part_checks_drop_low_scores_and_masks_off_the_object() -> None:
+    parts = [
+        _pm("seat", (0, 4, 0, 10), 0.8),
+        _pm("leg", (4, 10, 0, 2), 0.3),
+        _pm("back", (15, 20, 15, 20), 0.9),
+    ]
+    region = Mask.from_numpy(np.pad(np.ones((10, 10), dtype=bool), ((0, 10), (0, 10))))
+    kept, checks = check_parts(
+        parts, {"default": 0.5, "labels": {"leg": 0.2}}, region, "the stool in image 1"
+    )
+    assert [p.label for p in kept] == ["seat", "leg"]
+    assert [(c.check, c.decision) for c in checks] == [
+        ("part", "kept"),
+        ("part", "kept"),
+        ("part", "kept"),
+        ("region", "dropped"),
+    ]
+    kept, checks = check_parts(parts, {"default": 0.5, "labels": {}}, None)
+    assert [p.label for p in kept] == ["seat", "back"] and checks[1].to_dict()["decision"] == "dropped"
+
+
+def test_confidence() -> None:
+    assert platt(0.3, None) == 0.3 and platt(2.0, None) == 1.0
+    assert abs(platt(0.5, {"a": 4.0, "b": -2.0}) - 0.5) < 1e-12
+    assert raw_confidence("parts", [0.8, 0.6], [0.5]) == 0.35
+    assert raw_confidence("yes_no", [], []) == 0.75
+
+
+def test_the_packaged_calibration_loads() -> None:
+    cal = Calibration.load()
+    assert cal.presence("oracle", "oracle") is None  # oracles are never calibrated
+    model = cal.presence("clip-small", "plum-small")
+    if model is not None:  # written by `mereo calibrate`
+        assert set(model["features"]) <= {"det", "smax", "smean", "sarea", "sfrac"}
+        assert 0.0 < model["threshold"] < 1.0

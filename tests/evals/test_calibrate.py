@@ -1,0 +1,54 @@
+"""The calibration fits: logistic regression, presence thresholds, part thresholds, Platt, OOD."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mereo.agent.ood import OodModel, image_statistics
+from mereo.agent.verify import PRESENCE_FEATURES, presence_score
+from mereo.evals.calibrate import fit_logistic, fit_platt, measure_ood, part_thresholds, presence_model
+
+
+def test_logistic_regression_recovers_a_separating_direction() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] - 0.5 * x[:, 1] > 0).astype(float)
+    w, b = fit_logistic(x, y, l2=1e-3)
+    assert w[0] > 0 > w[1] and abs(b) < 1.0
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    assert ((p > 0.5) == (y == 1)).mean() > 0.97
+
+
+def test_presence_model_threshold_misses_the_asked_share_of_shown_objects() -> None:
+    rng = np.random.default_rng(1)
+    rows, labels = [], []
+    for k in range(600):
+        shown = k % 2
+        rows.append({f: float(rng.normal(1.0 if shown else 0.0, 0.7)) for f in PRESENCE_FEATURES})
+        labels.append(shown)
+    model = presence_model(rows, labels, miss=0.05)
+    scores = [presence_score(r, model)[0] for r in rows]
+    missed = np.mean([s < model["threshold"] for s, y in zip(scores, labels, strict=True) if y])
+    caught = np.mean([s < model["threshold"] for s, y in zip(scores, labels, strict=True) if not y])
+    assert abs(missed - 0.05) < 0.01 and model["val"]["shown_missed"] == round(float(missed), 4)
+    assert caught > 0.9
+
+
+def test_part_thresholds_maximise_label_f1() -> None:
+    samples = [("leg", s, s > 0.5) for s in np.linspace(0.05, 0.95, 40)]
+    out = part_thresholds(samples, {"leg": 20}, min_n=10)
+    assert 0.5 < out["labels"]["leg"] <= 0.55 and out["default"] == out["labels"]["leg"]
+    assert part_thresholds(samples, {"leg": 20}, min_n=100)["labels"] == {}
+
+
+def test_platt_and_ood_measurement() -> None:
+    rng = np.random.default_rng(2)
+    raw = rng.random(2000)
+    ok = (rng.random(2000) < raw**2).astype(float)
+    params = fit_platt(raw, ok)
+    assert params["a"] > 0 and params["n"] == 2000
+    flat = [np.full((64, 64, 3), v, dtype=np.uint8) for v in (40, 90, 140, 200)]
+    stats = np.array([image_statistics(im) + rng.normal(0, 0.01, 7) for im in flat * 5])
+    model = OodModel.fit(stats)
+    out = measure_ood(model, stats, {"noise": [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)]})
+    assert out["noise flagged"] == 1.0 and out["synthparts_test_flagged"] <= 0.05

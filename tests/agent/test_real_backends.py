@@ -34,6 +34,7 @@ def test_local_planner_and_sam3_answer_a_question(tiny_vlm_planner: Path, tiny_s
         coseg="none",
         correspond="none",
         device="cpu",
+        verify=False,  # random weights: the presence check rightly finds no chair (tested below)
     )
     ans = agent.ask("What parts does the chair have?", images=[_image()])
     assert isinstance(ans, Answer)
@@ -92,3 +93,18 @@ def test_presets_build_with_local_weights(tiny_vlm_planner: Path, tiny_sam3: Pat
     assert PartAgent.preset("default").config.backends() == PRESETS["default"]
     with pytest.raises(ValidationError, match="unknown preset"):
         PartAgent.preset("pictures")
+
+
+def test_uncalibrated_random_backends_abstain(tiny_vlm_planner: Path, tiny_sam3: Path) -> None:
+    """With verification on, evidence from random weights does not pass the presence check: the
+    answer says it could not find the object instead of listing parts."""
+    agent = PartAgent(
+        lmm=f"transformers:{tiny_vlm_planner}",
+        segment=f"sam3:model={tiny_sam3},threshold=0.0",
+        coseg="none",
+        correspond="none",
+        device="cpu",
+    )
+    ans = agent.ask("What parts does the chair have?", images=[_image()])
+    assert ans.labels == [] and "could not find a chair" in ans.text
+    assert any(s.node == "verify" for s in ans.trace)

@@ -38,7 +38,7 @@ def test_a_valid_reply_becomes_a_plan_in_one_call(tiny_vlm_planner: Path) -> Non
 
 def test_the_plan_is_checked_against_the_images(tiny_vlm_planner: Path) -> None:
     lmm = build(f"transformers:{tiny_vlm_planner}", CPU)
-    with pytest.raises(InvalidLMMResponseError, match="image index 0 but there are only 0"):
+    with pytest.raises(InvalidLMMResponseError, match="image index 0, but there are only 0 images"):
         lmm.plan("What parts does the chair have?", [])
     assert lmm.calls == 2  # the repair round was tried
 

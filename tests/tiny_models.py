@@ -30,6 +30,21 @@ def clip_tokenizer() -> object:
     return CLIPTokenizer(vocab=vocab, merges=[])
 
 
+def _clip_text(**extra: object) -> dict[str, object]:
+    """A 1-layer 32-wide CLIP text tower config over :func:`clip_tokenizer`'s vocabulary, plus ``extra``."""
+    return dict(
+        vocab_size=len(CHARS) * 2 + 2,
+        bos_token_id=len(CHARS) * 2,
+        eos_token_id=len(CHARS) * 2 + 1,
+        pad_token_id=len(CHARS) * 2 + 1,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        **extra,
+    )
+
+
 def bert_tokenizer(folder: Path) -> object:
     """A word-piece BERT tokenizer over single characters."""
     from transformers import BertTokenizer
@@ -61,19 +76,7 @@ def save_tiny_sam3(folder: Path) -> Path:
         vision_config=dict(
             backbone_config=vit, fpn_hidden_size=32, backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]]
         ),
-        text_config=dict(
-            model_type="clip_text_model",
-            vocab_size=len(CHARS) * 2 + 2,
-            bos_token_id=len(CHARS) * 2,
-            eos_token_id=len(CHARS) * 2 + 1,
-            pad_token_id=len(CHARS) * 2 + 1,
-            hidden_size=32,
-            intermediate_size=64,
-            projection_dim=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=32,
-        ),
+        text_config=_clip_text(model_type="clip_text_model", projection_dim=32, max_position_embeddings=32),
         geometry_encoder_config=dict(num_layers=1, **small),
         detr_encoder_config=dict(num_layers=1, **small),
         detr_decoder_config=dict(num_layers=1, num_queries=8, **small),
@@ -93,17 +96,7 @@ def save_tiny_owlv2(folder: Path) -> Path:
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
 
     cfg = Owlv2Config(
-        text_config=dict(
-            vocab_size=len(CHARS) * 2 + 2,
-            bos_token_id=len(CHARS) * 2,
-            eos_token_id=len(CHARS) * 2 + 1,
-            pad_token_id=len(CHARS) * 2 + 1,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=16,
-        ),
+        text_config=_clip_text(max_position_embeddings=16),
         vision_config=dict(
             hidden_size=32,
             intermediate_size=64,

@@ -70,6 +70,17 @@ def _forked(ks: list[int]) -> tuple[int, int, list[str]]:
     return _run(s["agent"], s["questions"], s["serial"], ks)
 
 
+def _tally(results: list[tuple[int, int, list[str]]], head: str, seconds: float) -> tuple[int, int]:
+    """Print ``head``, the wall time (s), the errors and differing answers of the workers'
+    ``(errors, differing, messages)`` results and their first 5 messages; the two counts."""
+    err = sum(r[0] for r in results)
+    diff = sum(r[1] for r in results)
+    print(f"{head} in {seconds:.1f} s: errors {err}, differing {diff}")
+    for m in [m for r in results for m in r[2]][:5]:
+        print(f"   {m}")
+    return err, diff
+
+
 def concurrency_main(argv: list[str]) -> int:
     """``mereo bench concurrency``: threads and forked processes sharing one warm agent."""
     p = argparse.ArgumentParser(
@@ -102,14 +113,7 @@ def concurrency_main(argv: list[str]) -> int:
             for i in range(args.threads)
         ]
         results = [j.result() for j in jobs]
-    t_err = sum(r[0] for r in results)
-    t_diff = sum(r[1] for r in results)
-    print(
-        f"threads: {args.threads} x {args.asks} asks in {time.perf_counter() - t:.1f} s: "
-        f"errors {t_err}, differing {t_diff}"
-    )
-    for m in [m for r in results for m in r[2]][:5]:
-        print(f"   {m}")
+    t_err, t_diff = _tally(results, f"threads: {args.threads} x {args.asks} asks", time.perf_counter() - t)
 
     f_err = f_diff = 0
     if args.procs:
@@ -124,14 +128,8 @@ def concurrency_main(argv: list[str]) -> int:
             except mp.TimeoutError:
                 fres = [(args.proc_asks, 0, [f"hung: no answer within {args.timeout:.0f} s"])] * args.procs
                 pool.terminate()
-        f_err = sum(r[0] for r in fres)
-        f_diff = sum(r[1] for r in fres)
-        print(
-            f"forked: {args.procs} processes x {args.proc_asks} asks in {time.perf_counter() - t:.1f} s: "
-            f"errors {f_err}, differing {f_diff}"
-        )
-        for m in [m for r in fres for m in r[2]][:5]:
-            print(f"   {m}")
+        head = f"forked: {args.procs} processes x {args.proc_asks} asks"
+        f_err, f_diff = _tally(fres, head, time.perf_counter() - t)
     total = t_err + t_diff + f_err + f_diff
     print(f"total: errors {t_err + f_err}, differing {t_diff + f_diff}")
     return 1 if total else 0

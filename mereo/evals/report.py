@@ -19,25 +19,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mereo.agent.answer import PALETTE
 from mereo.errors import DatasetError
 from mereo.evals.records import RUN_FILE, latest_by_id, read_records, read_run_file, write_summary
 from mereo.evals.scoring import summarize, summary_table
 from mereo.types import ImageRef, PartMask
-
-PALETTE = [
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (0, 128, 128),
-    (170, 110, 40),
-    (128, 0, 0),
-]
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

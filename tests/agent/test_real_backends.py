@@ -20,6 +20,18 @@ def _image(seed: int = 0) -> np.ndarray:
     return (np.random.RandomState(seed).rand(48, 64, 3) * 255).astype(np.uint8)
 
 
+def _vlm_sam3_agent(vlm: Path, sam3: Path, verify: bool = True) -> PartAgent:
+    """The tiny local VLM planning over tiny SAM 3 (every threshold passed), on the CPU."""
+    return PartAgent(
+        lmm=f"transformers:{vlm}",
+        segment=f"sam3:model={sam3},threshold=0.0",
+        coseg="none",
+        correspond="none",
+        device="cpu",
+        verify=verify,
+    )
+
+
 def test_list_backends_shows_them() -> None:
     found = mereo.list_backends()
     assert "sam3" in found["segment"]
@@ -28,14 +40,8 @@ def test_list_backends_shows_them() -> None:
 
 
 def test_local_planner_and_sam3_answer_a_question(tiny_vlm_planner: Path, tiny_sam3: Path) -> None:
-    agent = PartAgent(
-        lmm=f"transformers:{tiny_vlm_planner}",
-        segment=f"sam3:model={tiny_sam3},threshold=0.0",
-        coseg="none",
-        correspond="none",
-        device="cpu",
-        verify=False,  # random weights: the presence check rightly finds no chair (tested below)
-    )
+    # random weights: the presence check rightly finds no chair (tested below)
+    agent = _vlm_sam3_agent(tiny_vlm_planner, tiny_sam3, verify=False)
     ans = agent.ask("What parts does the chair have?", images=[_image()])
     assert isinstance(ans, Answer)
     assert ans.plan.notes[-1].startswith("planned by transformers:")
@@ -98,13 +104,7 @@ def test_presets_build_with_local_weights(tiny_vlm_planner: Path, tiny_sam3: Pat
 def test_uncalibrated_random_backends_abstain(tiny_vlm_planner: Path, tiny_sam3: Path) -> None:
     """With verification on, evidence from random weights does not pass the presence check: the
     answer says it could not find the object instead of listing parts."""
-    agent = PartAgent(
-        lmm=f"transformers:{tiny_vlm_planner}",
-        segment=f"sam3:model={tiny_sam3},threshold=0.0",
-        coseg="none",
-        correspond="none",
-        device="cpu",
-    )
+    agent = _vlm_sam3_agent(tiny_vlm_planner, tiny_sam3)
     ans = agent.ask("What parts does the chair have?", images=[_image()])
     assert ans.labels == [] and "could not find a chair" in ans.text
     assert any(s.node == "verify" for s in ans.trace)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +17,15 @@ from PIL import Image
 from mereo.data.items import GoldImage, QAItem
 from mereo.knowledge import PartHierarchy
 from mereo.types import Mask, PartMask
+
+#: The plan expression of "which parts do the chair (image 1) and the stool (image 2) share".
+PAIR_EXPR: dict[str, Any] = {
+    "op": "intersect",
+    "args": [
+        {"op": "parts", "object": "chair", "image": 0},
+        {"op": "parts", "object": "stool", "image": 1},
+    ],
+}
 
 
 def _mask(rows: slice) -> Mask:
@@ -86,16 +100,7 @@ def make_items(tmp: Path) -> list[QAItem]:
         images=[img, img2],
         gold_labels=["leg"],
         gold_masks=[img.parts[1], img2.parts[0].model_copy(update={"image_index": 1})],
-        gold_plan={
-            "expr": {
-                "op": "intersect",
-                "args": [
-                    {"op": "parts", "object": "chair", "image": 0},
-                    {"op": "parts", "object": "stool", "image": 1},
-                ],
-            },
-            "returns": "parts",
-        },
+        gold_plan={"expr": copy.deepcopy(PAIR_EXPR), "returns": "parts"},
     )
     assert set(chair) >= {"leg", "seat"}
     return [ident, inter, pair]
@@ -106,3 +111,23 @@ def numbers(summary: dict[str, dict[str, Any]]) -> str:
     return json.dumps(
         {g: {k: v for k, v in m.items() if k != "seconds"} for g, m in summary.items()}, sort_keys=True
     )
+
+
+def kill_midway(cmd: list[str], env: dict[str, str], path: Path, records: int, poll: float = 0.02) -> int:
+    """Start ``cmd`` (an eval writing ``path``), SIGKILL its process group once ``path`` holds
+    ``records`` lines (or the command ended, or 240 s passed); the records it had written."""
+    from mereo.evals.records import read_records
+
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= records:
+                break
+            time.sleep(poll)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes
+        proc.wait()
+    return len(read_records(path))

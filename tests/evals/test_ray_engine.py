@@ -4,10 +4,7 @@ engine's, and killed or torn runs resumed. A local Ray with 2 CPUs is started on
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from mereo.evals import runner
 from mereo.evals.ray_engine import compare_runs, run_on_ray, strip_volatile
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
+from tests.evals.evalfixtures import kill_midway
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +84,21 @@ def test_compare_ignores_only_wall_times_and_cache_hits(tmp_path: Path) -> None:
 
 
 # -- whole evals (slow: each actor builds the embedded agent) ----------------------------------------
+def _on_ray(items: Any, backends: Any, out: Path, suite: str, settings: dict[str, Any]) -> None:
+    """One configuration's eval on the Ray engine (2 actors, 1 thread each), into ``out``."""
+    runner.run_configs(
+        items,
+        {"run": backends},
+        {"run": out},
+        suite,
+        workers=2,
+        threads=1,
+        settings=settings,
+        progress=False,
+        engine="ray",
+    )
+
+
 @pytest.mark.slow
 def test_agent_eval_on_ray_equals_local_and_a_torn_run_resumes(tmp_path: Path) -> None:
     """`mereo eval agent --split test --limit 8 --engine ray --workers 2` vs the local engine."""
@@ -96,33 +109,13 @@ def test_agent_eval_on_ray_equals_local_and_a_torn_run_resumes(tmp_path: Path) -
     runner.run_configs(
         items, {"run": backends}, {"run": local}, "agent", threads=1, settings=settings, progress=False
     )
-    runner.run_configs(
-        items,
-        {"run": backends},
-        {"run": on_ray},
-        "agent",
-        workers=2,
-        threads=1,
-        settings=settings,
-        progress=False,
-        engine="ray",
-    )
+    _on_ray(items, backends, on_ray, "agent", settings)
     assert compare_runs(local, on_ray, "agent") == []
     # a run cut off after 3 records and a torn fourth line: the resumed run redoes only the rest
     path = records_path(on_ray, "agent")
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:3]) + lines[3][:40])
-    runner.run_configs(
-        items,
-        {"run": backends},
-        {"run": on_ray},
-        "agent",
-        workers=2,
-        threads=1,
-        settings=settings,
-        progress=False,
-        engine="ray",
-    )
+    _on_ray(items, backends, on_ray, "agent", settings)
     assert len(read_records(path)) == 8
     assert compare_runs(local, on_ray, "agent") == []
 
@@ -135,35 +128,13 @@ def test_killed_ray_eval_resumes_to_the_same_records(tmp_path: Path) -> None:
     cmd += ["--preset", "oracle", "--engine", "ray", "--workers", "2", "--threads", "1"]
     cmd += ["--out", str(killed), "--no-progress"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ""}
-    proc = subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     path = records_path(killed, "synthparts-partonomy")
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if path.exists() and path.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    done = len(read_records(path))
+    done = kill_midway(cmd, env, path, 2, poll=0.05)
     assert 2 <= done < n, f"the run was not killed midway ({done} of {n} records)"
     items = load_suite("synthparts-partonomy", "test", n)
     oracle = parse_backends([], "oracle")
     settings = {"split": "test", "limit": n, "path": None, "images_root": None}
-    runner.run_configs(
-        items,
-        {"run": oracle},
-        {"run": killed},
-        "synthparts-partonomy",
-        workers=2,
-        threads=1,
-        settings=settings,
-        progress=False,
-        engine="ray",
-    )
+    _on_ray(items, oracle, killed, "synthparts-partonomy", settings)
     runner.run_configs(
         items,
         {"run": oracle},

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from mereo.errors import DatasetError, MereoError, QuestionError
 from mereo.evals import runner
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
-from tests.evals.evalfixtures import make_items, numbers
+from tests.evals.evalfixtures import kill_midway, make_items, numbers
 
 
 def test_resume_after_torn_write_gives_same_numbers(items_file: Path, tmp_path: Path):
@@ -65,20 +62,8 @@ def test_killed_parallel_eval_resumes_to_the_same_numbers(tmp_path: Path):
         "--no-progress",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     path = records_path(killed, "synthparts-partonomy")
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if path.exists() and path.read_bytes().count(b"\n") >= 3:
-                break
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes
-        proc.wait()
-    done = len(read_records(path))
+    done = kill_midway(cmd, env, path, 3)
     assert 3 <= done < n, f"the run was not killed midway ({done} of {n} records)"
     oracle = parse_backends([], "oracle")
     items = load_suite("synthparts-partonomy", "test", n)

@@ -8,7 +8,6 @@ ImageNet mean and std, and return the final (layer-normed) patch tokens.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 from mereo.device import resolve_device
 from mereo.errors import CheckpointError
+from mereo.tools.loadonce import LoadOnce
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -125,32 +125,20 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Den
     return DenseEncoder(model, device=device, match_threshold=calibrated)
 
 
-_shared: dict[tuple[str, int, int], DenseEncoder] = {}
-_shared_lock = threading.Lock()
-
-
 def shared_small(device: str = "auto") -> DenseEncoder:
-    """The trained embedded default for run-time tools, loaded once per process and device.
+    """The trained embedded DINOv2 patch encoder for run-time tools, loaded once per process and device.
 
-    The ``dinov2-small`` correspondence backend and calico-small's frozen encoders
-    share it (one checkpoint load per process); it is frozen: never train
-    the returned model (training code calls :func:`load_small` for its own copy). A changed
-    checkpoint file (other size or modification time) is loaded afresh.
+    One :class:`~mereo.tools.loadonce.LoadOnce` copy serves the ``dinov2-small`` correspondence backend and
+    calico-small's frozen encoders: never train it (training code calls :func:`load_small` for its
+    own copy).
 
     Raises:
         CheckpointError: the checkpoint is missing or does not fit (from :func:`load_small`).
     """
-    from mereo.checkpoints import CHECKPOINT_DIR
+    return _SHARED.get(device)
 
-    try:
-        st = (CHECKPOINT_DIR / f"{CHECKPOINT_NAME}.safetensors").stat()
-    except OSError:
-        return load_small(device)  # raises the CheckpointError that says what to do
-    key = (device, st.st_mtime_ns, st.st_size)
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = load_small(device)
-        return _shared[key]
+
+_SHARED: LoadOnce[DenseEncoder] = LoadOnce(CHECKPOINT_NAME, lambda device: load_small(device))
 
 
 def load_pretrained(source: str, device: str = "auto", image_size: int | None = None) -> DenseEncoder:

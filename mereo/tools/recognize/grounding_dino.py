@@ -23,11 +23,11 @@ import torch
 
 from mereo.tools import hub
 from mereo.tools.base import ToolContext
-from mereo.tools.recognize.open_vocab import Detections, OpenVocabRecognizer, clip_boxes
+from mereo.tools.recognize.open_vocab import Detections, HubDetectorRecognizer, clip_boxes, cxcywh_to_xyxy
 from mereo.types import ImageRef
 
 
-class GroundingDinoRecognizer(OpenVocabRecognizer):
+class GroundingDinoRecognizer(HubDetectorRecognizer):
     """Grounding DINO detections as recognitions; see the module docstring.
 
     Args:
@@ -38,12 +38,7 @@ class GroundingDinoRecognizer(OpenVocabRecognizer):
     """
 
     def __init__(self, ctx: ToolContext, model: Any, processor: Any, name: str, threshold: float = 0.1):
-        from mereo.device import resolve_device
-
-        super().__init__(name, ctx, threshold=threshold)
-        self.device = resolve_device(ctx.device)
-        self.model = model.to(self.device).eval()
-        self.processor = processor
+        super().__init__(ctx, model, processor, name, threshold=threshold)
         self.max_text = int(getattr(model.config, "max_text_len", 256))
 
     def prompts(self, texts: Sequence[str]) -> list[list[str]]:
@@ -85,13 +80,7 @@ class GroundingDinoRecognizer(OpenVocabRecognizer):
             return scores.numpy(), out.pred_boxes[0].float().cpu().numpy()
 
         value, hit = self.ctx.cache.get_or_compute(f"recognize:{self.name}", key, compute)
-        self.ctx.note(
-            tool="recognize",
-            backend=self.name,
-            cache="hit" if hit else "miss",
-            what=f"Grounding DINO detections for {len(names)} names",
-            image=image.sha256[:12],
-        )
+        self._note(hit, f"Grounding DINO detections for {len(names)} names", image)
         return value
 
     def detect(self, image: ImageRef, texts: Sequence[str]) -> Detections:
@@ -105,8 +94,7 @@ class GroundingDinoRecognizer(OpenVocabRecognizer):
             full[:, col : col + len(names)] = scores
             col += len(names)
             all_scores.append(full)
-            cx, cy, w, h = (boxes * [image.width, image.height, image.width, image.height]).T
-            all_boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1))
+            all_boxes.append(cxcywh_to_xyxy(boxes * [image.width, image.height, image.width, image.height]))
         return Detections(
             scores=np.concatenate(all_scores),
             boxes=clip_boxes(np.concatenate(all_boxes), image.height, image.width),

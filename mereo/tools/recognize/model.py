@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from mereo.device import resolve_device
 from mereo.errors import CheckpointError
+from mereo.tools.loadonce import LoadOnce
 
 CHECKPOINT_NAME = "clip-small"
 CONFIG_PATH = Path(__file__).with_name("clip_small.json")
@@ -190,32 +191,20 @@ def load_small(device: str = "auto", directory: str | Path | None = None) -> Cli
     return ClipModel(model, tokenizer, device)
 
 
-_shared: dict[tuple[str, int, int], ClipModel] = {}
-_shared_lock = threading.Lock()
-
-
 def shared_small(device: str = "auto") -> ClipModel:
-    """The trained embedded default for run-time tools, loaded once per process and device.
+    """The trained embedded CLIP model for run-time tools, loaded once per process and device.
 
-    The ``clip-small`` recognizer and calico-small's frozen encoders
-    share it (one checkpoint load per process); it is frozen: never train
-    the returned model (training code calls :func:`load_small` for its own copy). A changed
-    checkpoint file (other size or modification time) is loaded afresh.
+    One :class:`~mereo.tools.loadonce.LoadOnce` copy serves the ``clip-small`` recognizer and
+    calico-small's frozen encoders: never train it (training code calls :func:`load_small` for its
+    own copy).
 
     Raises:
         CheckpointError: the checkpoint is missing or does not fit (from :func:`load_small`).
     """
-    from mereo.checkpoints import CHECKPOINT_DIR
+    return _SHARED.get(device)
 
-    try:
-        st = (CHECKPOINT_DIR / f"{CHECKPOINT_NAME}.safetensors").stat()
-    except OSError:
-        return load_small(device)  # raises the CheckpointError that says what to do
-    key = (device, st.st_mtime_ns, st.st_size)
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = load_small(device)
-        return _shared[key]
+
+_SHARED: LoadOnce[ClipModel] = LoadOnce(CHECKPOINT_NAME, lambda device: load_small(device))
 
 
 def load_open_clip(arch: str, pretrained: str | None, device: str = "auto") -> ClipModel:

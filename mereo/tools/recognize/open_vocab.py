@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = w * h
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return 0.0 if union <= 0 else float(inter / union)
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """``N x 4`` ``(cx, cy, w, h)`` boxes as ``(x0, y0, x1, y1)``, in the same units."""
+    cx, cy, w, h = np.asarray(boxes).T
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
 def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -171,3 +178,33 @@ class OpenVocabRecognizer:
         if det.scores.size == 0:
             return [0.0] * len(names)
         return [float(np.clip(v, 0.0, 1.0)) for v in det.scores.max(axis=0)]
+
+
+class HubDetectorRecognizer(OpenVocabRecognizer):
+    """An :class:`OpenVocabRecognizer` over a ``transformers`` detector and its processor.
+
+    Args:
+        ctx: the tool context (its ``device`` places the model).
+        model: the detection model (moved to the device, put in eval mode).
+        processor: its processor.
+        name: the backend name.
+        threshold: detections scoring at most this are dropped.
+    """
+
+    def __init__(self, ctx: ToolContext, model: Any, processor: Any, name: str, threshold: float = 0.1):
+        from mereo.device import resolve_device
+
+        super().__init__(name, ctx, threshold=threshold)
+        self.device = resolve_device(ctx.device)
+        self.model = model.to(self.device).eval()
+        self.processor = processor
+
+    def _note(self, hit: bool, what: str, image: ImageRef) -> None:
+        """Log one cache look-up of this backend on ``image`` (see :meth:`ToolContext.note`)."""
+        self.ctx.note(
+            tool="recognize",
+            backend=self.name,
+            cache="hit" if hit else "miss",
+            what=what,
+            image=image.sha256[:12],
+        )

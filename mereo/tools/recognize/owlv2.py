@@ -16,19 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from mereo.tools import hub
 from mereo.tools.base import ToolContext
-from mereo.tools.recognize.open_vocab import Detections, OpenVocabRecognizer, clip_boxes
+from mereo.tools.recognize.open_vocab import Detections, HubDetectorRecognizer, clip_boxes, cxcywh_to_xyxy
 from mereo.types import ImageRef
 
 #: Names embedded by the text tower in one batch.
 TEXT_BATCH = 64
 
 
-class Owlv2Recognizer(OpenVocabRecognizer):
+class Owlv2Recognizer(HubDetectorRecognizer):
     """OWLv2 detections as recognitions; see the module docstring.
 
     Args:
@@ -39,12 +38,7 @@ class Owlv2Recognizer(OpenVocabRecognizer):
     """
 
     def __init__(self, ctx: ToolContext, model: Any, processor: Any, name: str, threshold: float = 0.1):
-        from mereo.device import resolve_device
-
-        super().__init__(name, ctx, threshold=threshold)
-        self.device = resolve_device(ctx.device)
-        self.model = model.to(self.device).eval()
-        self.processor = processor
+        super().__init__(ctx, model, processor, name, threshold=threshold)
         self.max_text = int(model.config.text_config.max_position_embeddings)
         self._text: dict[str, torch.Tensor] = {}
 
@@ -62,13 +56,7 @@ class Owlv2Recognizer(OpenVocabRecognizer):
             return feats, boxes, feature_map
 
         value, hit = self.ctx.cache.get_or_compute(f"recognize:{self.name}", image.sha256, compute)
-        self.ctx.note(
-            tool="recognize",
-            backend=self.name,
-            cache="hit" if hit else "miss",
-            what="OWLv2 patch features and boxes",
-            image=image.sha256[:12],
-        )
+        self._note(hit, "OWLv2 patch features and boxes", image)
         return value
 
     @torch.no_grad()
@@ -95,8 +83,7 @@ class Owlv2Recognizer(OpenVocabRecognizer):
         logits, _ = self.model.class_predictor(feats, query, mask)
         scores = logits[0].float().sigmoid().cpu().numpy()
         side = max(image.height, image.width)  # OWLv2 pads to a square at the bottom and right
-        cx, cy, w, h = (boxes[0].float().cpu().numpy() * side).T
-        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        xyxy = cxcywh_to_xyxy(boxes[0].float().cpu().numpy() * side)
         return Detections(scores=scores, boxes=clip_boxes(xyxy, image.height, image.width))
 
 

@@ -13,13 +13,14 @@ Bad input behaves the same in every backend:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from mereo.errors import ValidationError
+from mereo.knowledge import canonical
 from mereo.types import Mask, PartMask
 
 #: Longest description accepted, in characters (about 300 words).
@@ -112,6 +113,14 @@ def mentioned_parts(text: str, vocabulary: Sequence[str]) -> list[str]:
                 found.append((m.start(), name))
                 break
     return [name for _, name in sorted(found)]
+
+
+def wanted_parts(req: SegmentRequest, vocabulary: Callable[[], Sequence[str]]) -> list[str]:
+    """The part names a request asks for: its ``parts`` (canonical names) when given, otherwise
+    the names of ``vocabulary()`` (called only then) that its text mentions, in text order."""
+    if req.parts:
+        return [canonical(p) for p in req.parts]
+    return mentioned_parts(req.text or "", vocabulary())
 
 
 def part_mask(

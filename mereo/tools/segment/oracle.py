@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mereo.errors import DatasetError
-from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import check_request, mentioned_parts
+from mereo.tools.segment.common import check_request, wanted_parts
 from mereo.types import ImageRef, Mask, PartMask
 
 
@@ -58,10 +57,7 @@ class GoldSegmenter:
 
         part_masks = [g for g in gold if g.kind == "part" and of_object(g)]
         vocabulary = sorted({g.label for g in part_masks})
-        if req.parts:
-            wanted = [canonical(p) for p in req.parts]
-        else:
-            wanted = mentioned_parts(req.text or "", vocabulary)
+        wanted = wanted_parts(req, lambda: vocabulary)
         out: list[PartMask] = []
         for label in dict.fromkeys(wanted):
             masks = [g for g in part_masks if g.label == label]

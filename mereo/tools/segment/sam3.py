@@ -29,10 +29,9 @@ import numpy as np
 import torch
 
 from mereo.errors import ValidationError
-from mereo.knowledge import canonical
 from mereo.tools import hub
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import check_request, mentioned_parts, part_mask
+from mereo.tools.segment.common import check_request, part_mask, wanted_parts
 from mereo.types import ImageRef, PartMask
 
 #: A crop around the object's box is padded by this fraction of the box's size on each side.
@@ -244,11 +243,7 @@ class Sam3Segmenter:
         """
         img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
-        wanted = (
-            [canonical(p) for p in req.parts]
-            if req.parts
-            else mentioned_parts(req.text or "", self.vocabulary())
-        )
+        wanted = wanted_parts(req, self.vocabulary)
         wanted = [w for w in dict.fromkeys(wanted) if w]
         if not wanted:
             return []

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from mereo.errors import CheckpointError, ValidationError
-from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.segment.common import check_request, mentioned_parts, part_mask
+from mereo.tools.segment.common import check_request, part_mask, wanted_parts
 from mereo.types import ImageRef, PartMask
 
 SAM_WIDTHS = {"vit_b": 768, "vit_l": 1024, "vit_h": 1280}
@@ -282,11 +281,7 @@ class SamClipSegmenter:
         """The best-matching SAM mask per requested part (parts from ``parts`` or found in ``text``)."""
         img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
-        wanted = (
-            [canonical(p) for p in req.parts]
-            if req.parts
-            else mentioned_parts(req.text or "", self.vocabulary())
-        )
+        wanted = wanted_parts(req, self.vocabulary)
         if not wanted:
             return []
         masks, feats = self.proposals(img)

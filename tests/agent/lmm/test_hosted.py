@@ -16,16 +16,11 @@ from mereo.agent.lmm.hosted import HostedLMM
 from mereo.config import MereoConfig
 from mereo.errors import InvalidLMMResponseError, LMMUnavailableError, UnknownBackendError
 from mereo.types import ImageRef
+from tests.evals.evalfixtures import PAIR_EXPR
 
 GOOD_PLAN = {
     "objects": [{"name": "chair", "image": 0}, {"name": "stool", "image": 1}],
-    "expr": {
-        "op": "intersect",
-        "args": [
-            {"op": "parts", "object": "chair", "image": 0},
-            {"op": "parts", "object": "stool", "image": 1},
-        ],
-    },
+    "expr": PAIR_EXPR,
     "returns": "parts",
 }
 

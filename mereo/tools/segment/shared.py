@@ -1,0 +1,141 @@
+"""The ``synthparts-cnn`` segment backend: part masks from the shared encoder's dense heads.
+
+A text is span-tagged by PLUM-small's tagger (or a part list is taken as given); each tagged span
+is resolved to a part kind of the encoder (exactly, else the nearest part name by MiniLM
+similarity). The mask of a part is the encoder's part-kind map restricted to the named object's
+instance: instances come from the instance embedding, and the instance whose object embedding
+is nearest the object's name is the named object (all objects when no object is named). The
+image is encoded once per agent (``ToolContext.cache``, namespace ``"encoder:synthparts-cnn"``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mereo.tools.base import ToolContext
+from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
+from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
+from mereo.tools.segment.common import as_image, check_request, part_mask
+from mereo.tools.segment.text import normalize_part
+from mereo.types import PartMask
+
+#: a span that is no known part kind maps to the nearest one only above this MiniLM cosine
+MIN_NAME_SIMILARITY = 0.6
+#: parts smaller than this share of the image are "not found"
+MIN_FRACTION = 1e-4
+
+
+class SharedEncoderSegmenter:
+    """Segment named parts from the shared encoder's part-kind and instance heads.
+
+    Args:
+        ctx: the tool context (cache, events).
+        encoder: the loaded shared encoder.
+        name: backend name (``source`` of the masks).
+        tagger: an object with ``tag_spans(text) -> (spans, tokens)`` (PLUM-small's tagger when None,
+            loaded on the first text).
+    """
+
+    def __init__(
+        self, ctx: ToolContext, encoder: SharedEncoder, name: str = "synthparts-cnn", tagger: Any = None
+    ):
+        self.ctx = ctx
+        self.encoder = encoder
+        self.name = name
+        self._tagger = tagger
+        self._resolved: dict[str, str | None] = {}
+
+    def _tag(self, text: str) -> list[str]:
+        if self._tagger is None:
+            from mereo.tools.segment.plum import PlumSegmenter
+
+            self._tagger = PlumSegmenter(self.ctx)
+        spans, _ = self._tagger.tag_spans(text)
+        return [normalize_part(text[a:b]) for a, b in spans]
+
+    def resolve(self, label: str) -> str | None:
+        """The encoder's part kind for a part name (None when nothing is close enough)."""
+        if label in self._resolved:
+            return self._resolved[label]
+        kinds = self.encoder.part_labels
+        out: str | None = label if label in kinds else None
+        if out is None and kinds:
+            from mereo.text import get_encoder
+
+            vecs = get_encoder().encode([label, *kinds])
+            sims = vecs[1:] @ vecs[0]
+            best = int(np.argmax(sims))
+            out = kinds[best] if sims[best] >= MIN_NAME_SIMILARITY else None
+        self._resolved[label] = out
+        return out
+
+    def object_instance(self, instances: list[Instance], object: str | None) -> Instance | None:
+        """The instance the object name fits best (None: no instance, or no name given)."""
+        if not instances or not object:
+            return None
+        names = list(dict.fromkeys([object, *self.encoder.category_names]))
+        probs = name_scores(self.encoder, torch.stack([i.embedding for i in instances]), names)
+        return instances[int(probs[:, 0].argmax())]
+
+    @torch.no_grad()
+    def segment(
+        self,
+        image: Any,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
+        """One PartMask per named part the encoder finds on the (named) object, in text order."""
+        img = as_image(image)
+        req = check_request(text, parts, object, image_index)
+        t0 = time.perf_counter()
+        labels = self._tag(req.text) if req.text is not None else [normalize_part(p) for p in req.parts or []]
+        labels = list(dict.fromkeys(labels))
+        enc = self.encoder.encode(self.ctx, img)
+        kinds = part_map(enc)
+        region: np.ndarray | None = None
+        if req.object:
+            inst = self.object_instance(find_instances(self.encoder, enc), req.object)
+            region = inst.mask if inst is not None else None
+        probs = torch.softmax(enc.part, 0).amax((1, 2))
+        out = []
+        min_px = max(1, int(MIN_FRACTION * img.height * img.width))
+        for label in labels:
+            kind = self.resolve(label)
+            if kind is None:
+                continue
+            k = 1 + self.encoder.part_labels.index(kind)
+            mask = (kinds == k).numpy()
+            if region is not None:
+                mask &= region
+            if mask.sum() < min_px:
+                continue
+            out.append(
+                part_mask(
+                    label,
+                    mask,
+                    object=req.object,
+                    image_index=req.image_index,
+                    score=float(probs[k]),
+                    source=f"segment:{self.name}",
+                )
+            )
+        self.ctx.note(
+            tool="segment",
+            backend=self.name,
+            parts=len(labels),
+            found=len(out),
+            seconds=round(time.perf_counter() - t0, 4),
+        )
+        return out
+
+
+def build_shared_segmenter(ctx: ToolContext, arg: str | None) -> SharedEncoderSegmenter:
+    """Registry builder: ``synthparts-cnn`` or ``synthparts-cnn:/path/to/encoder.safetensors``."""
+    return SharedEncoderSegmenter(ctx, load_encoder(arg))

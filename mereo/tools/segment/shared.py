@@ -27,7 +27,7 @@ from mereo.types import PartMask
 #: a span that is no known part kind maps to the nearest one only above this MiniLM cosine
 MIN_NAME_SIMILARITY = 0.6
 #: parts smaller than this share of the image are "not found"
-MIN_FRACTION = 1e-4
+MIN_FRACTION = 5e-4
 
 
 class SharedEncoderSegmenter:
@@ -50,12 +50,16 @@ class SharedEncoderSegmenter:
         self._tagger = tagger
         self._resolved: dict[str, str | None] = {}
 
-    def _tag(self, text: str) -> list[str]:
+    def tag_spans(self, text: str) -> tuple[list[tuple[int, int]], Any]:
+        """Character spans PLUM-small's tagger marks in ``text`` (and the token embeddings it read)."""
         if self._tagger is None:
             from mereo.tools.segment.plum import PlumSegmenter
 
             self._tagger = PlumSegmenter(self.ctx)
-        spans, _ = self._tagger.tag_spans(text)
+        return self._tagger.tag_spans(text)
+
+    def _tag(self, text: str) -> list[str]:
+        spans, _ = self.tag_spans(text)
         return [normalize_part(text[a:b]) for a, b in spans]
 
     def resolve(self, label: str) -> str | None:
@@ -74,13 +78,21 @@ class SharedEncoderSegmenter:
         self._resolved[label] = out
         return out
 
-    def object_instance(self, instances: list[Instance], object: str | None) -> Instance | None:
-        """The instance the object name fits best (None: no instance, or no name given)."""
+    def object_region(self, instances: list[Instance], object: str | None) -> np.ndarray | None:
+        """``H x W`` bool: the instances the object name fits (None: no instance or no name).
+
+        Every instance whose best name (among the object name and the encoder's categories) is
+        the object's counts (two chairs are both "the chair"); when none is, the instance that
+        fits the name best.
+        """
         if not instances or not object:
             return None
         names = list(dict.fromkeys([object, *self.encoder.category_names]))
         probs = name_scores(self.encoder, torch.stack([i.embedding for i in instances]), names)
-        return instances[int(probs[:, 0].argmax())]
+        chosen = [i for i, p in zip(instances, probs, strict=True) if int(p.argmax()) == 0]
+        if not chosen:
+            chosen = [instances[int(probs[:, 0].argmax())]]
+        return np.logical_or.reduce([i.mask for i in chosen])
 
     @torch.no_grad()
     def segment(
@@ -99,10 +111,7 @@ class SharedEncoderSegmenter:
         labels = list(dict.fromkeys(labels))
         enc = self.encoder.encode(self.ctx, img)
         kinds = part_map(enc)
-        region: np.ndarray | None = None
-        if req.object:
-            inst = self.object_instance(find_instances(self.encoder, enc), req.object)
-            region = inst.mask if inst is not None else None
+        region = self.object_region(find_instances(self.encoder, enc), req.object) if req.object else None
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []
         min_px = max(1, int(MIN_FRACTION * img.height * img.width))

@@ -46,7 +46,13 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_registry_lists_the_backends():
-    assert set(correspond.list_backends()) == {"dinov2-small", "dinov2", "clip-patches", "none"}
+    assert set(correspond.list_backends()) == {
+        "dinov2-small",
+        "synthparts-cnn",
+        "dinov2",
+        "clip-patches",
+        "none",
+    }
     with pytest.raises(UnknownBackendError, match="known backends"):
         correspond.build("dino-large", _ctx())
 

@@ -84,3 +84,26 @@ def test_recognize_and_correspond_share_the_forward_of_segment(tiny_checkpoint, 
     # one encoder forward per image, whatever tool asked
     misses = [e["image"] for e in ctx.events if e.get("tool") == "encoder" and e["cache"] == "miss"]
     assert sorted(misses) == sorted({a.sha256[:12], b.sha256[:12]})
+
+
+def test_coseg_composition_over_the_shared_encoder(tiny_checkpoint, images):
+    from mereo.tools import coseg
+
+    ctx = ToolContext(FeatureCache())
+    co = coseg.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    a, b = images
+    for task in ("common_objects", "common_parts", "unique_parts"):
+        out = co.cosegment(a, b, task)
+        assert all(isinstance(m, PartMask) and m.image_index in (0, 1) for m in out)
+    misses = [e for e in ctx.events if e.get("tool") == "encoder" and e["cache"] == "miss"]
+    assert len(misses) == 2  # one forward per image for three tasks and three tools
+
+
+def test_segment_span_tagging_reads_the_text(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    text = "The chair has a seat and four legs."
+    spans, _ = seg.tag_spans(text)
+    assert {text[a:b].lower() for a, b in spans} == {"seat", "legs"}
+    for m in seg.segment(images[0], text=text, object="chair"):
+        assert m.label in {"seat", "leg"}

@@ -46,7 +46,7 @@ def _image(seed: int = 0) -> ImageRef:
 
 
 def test_registry_and_name_errors():
-    assert recognize.list_backends() == ["clip-small", "open_clip"]
+    assert recognize.list_backends() == ["clip-small", "open_clip", "synthparts-cnn"]
     with pytest.raises(UnknownBackendError):
         recognize.build("clip-huge", _ctx())
     with pytest.raises(ValidationError, match="architecture and weights"):

@@ -36,7 +36,7 @@ def random_plum():
 
 
 def test_registry_lists_every_backend() -> None:
-    assert set(list_backends()) == {"plum-small", "sam-clip", "oracle", "whole-object"}
+    assert set(list_backends()) == {"plum-small", "synthparts-cnn", "sam-clip", "oracle", "whole-object"}
     assert list(REGISTRY) == list_backends()
     with pytest.raises(UnknownBackendError, match="known backends"):
         build("lisa", ToolContext(FeatureCache()))

@@ -115,9 +115,18 @@ def name_scores(encoder: SharedEncoder, embeddings: torch.Tensor, names: list[st
     return logits.softmax(-1)
 
 
-def part_map(enc: Encoded) -> torch.Tensor:
-    """``H x W`` long part-kind index per image pixel (0 = background, ``1 + i`` = part label i)."""
-    return F.interpolate(enc.part[None], size=enc.size, mode="bilinear", align_corners=False)[0].argmax(0)
+def part_map(enc: Encoded, allowed: list[int] | None = None) -> torch.Tensor:
+    """``H x W`` long part-kind index per image pixel (0 = background, ``1 + i`` = part label i).
+
+    With ``allowed`` (indices >= 1), a pixel takes background or one of those kinds only.
+    """
+    logits = enc.part
+    if allowed is not None:
+        keep = torch.zeros(logits.shape[0], dtype=torch.bool)
+        keep[0] = True
+        keep[allowed] = True
+        logits = logits.masked_fill(~keep[:, None, None], float("-inf"))
+    return F.interpolate(logits[None], size=enc.size, mode="bilinear", align_corners=False)[0].argmax(0)
 
 
 def region_embedding(enc: Encoded, mask: np.ndarray | None) -> torch.Tensor:

@@ -39,12 +39,20 @@ class SharedEncoderSegmenter:
         name: backend name (``source`` of the masks).
         tagger: an object with ``tag_spans(text) -> (spans, tokens)`` (PLUM-small's tagger when None,
             loaded on the first text).
+        restrict: a pixel's part kind is chosen among background, the named parts and the named
+            object's known parts only (otherwise among every part kind).
     """
 
     def __init__(
-        self, ctx: ToolContext, encoder: SharedEncoder, name: str = "synthparts-cnn", tagger: Any = None
+        self,
+        ctx: ToolContext,
+        encoder: SharedEncoder,
+        name: str = "synthparts-cnn",
+        tagger: Any = None,
+        restrict: bool = True,
     ):
         self.ctx = ctx
+        self.restrict = restrict
         self.encoder = encoder
         self.name = name
         self._tagger = tagger
@@ -78,6 +86,14 @@ class SharedEncoderSegmenter:
         self._resolved[label] = out
         return out
 
+    def allowed_kinds(self, named: list[str], object: str | None) -> list[int]:
+        """Part-kind indices a pixel may take: the named kinds and the object's known parts (from
+        the knowledge base), so parts of other categories do not compete."""
+        from mereo.tools.recognize.prompts import known_parts
+
+        pool = set(named) | (set(known_parts(object)) if object else set())
+        return [1 + i for i, p in enumerate(self.encoder.part_labels) if p in pool]
+
     def object_region(self, instances: list[Instance], object: str | None) -> np.ndarray | None:
         """``H x W`` bool: the instances the object name fits (None: no instance or no name).
 
@@ -110,7 +126,8 @@ class SharedEncoderSegmenter:
         labels = self._tag(req.text) if req.text is not None else [normalize_part(p) for p in req.parts or []]
         labels = list(dict.fromkeys(labels))
         enc = self.encoder.encode(self.ctx, img)
-        kinds = part_map(enc)
+        named = [k for k in (self.resolve(lab) for lab in labels) if k is not None]
+        kinds = part_map(enc, self.allowed_kinds(named, req.object) if self.restrict else None)
         region = self.object_region(find_instances(self.encoder, enc), req.object) if req.object else None
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []
@@ -146,5 +163,7 @@ class SharedEncoderSegmenter:
 
 
 def build_shared_segmenter(ctx: ToolContext, arg: str | None) -> SharedEncoderSegmenter:
-    """Registry builder: ``synthparts-cnn`` or ``synthparts-cnn:/path/to/encoder.safetensors``."""
-    return SharedEncoderSegmenter(ctx, load_encoder(arg))
+    """Registry builder: ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds]`` (``@all-kinds``:
+    every part kind competes for a pixel)."""
+    path, _, mode = (arg or "").partition("@")
+    return SharedEncoderSegmenter(ctx, load_encoder(path or None), restrict=mode != "all-kinds")

@@ -51,5 +51,8 @@ def test_finalize_from_state_writes_the_checkpoint(tmp_path):
     common = [*TINY, "--state-dir", str(state_dir), "--out-dir", str(out), "--name", "tiny-fin"]
     assert main([*common, "--max-steps", "1"]) == 0
     (out / "tiny-fin.json").unlink()
-    assert main([*common, "--finalize-from-state"]) == 0
-    assert json.loads((out / "tiny-fin.json").read_text())["scenes_seen"] == 2
+    png = tmp_path / "curve.png"
+    assert main([*common, "--finalize-from-state", "--plot", str(png)]) == 0
+    manifest = json.loads((out / "tiny-fin.json").read_text())
+    assert manifest["scenes_seen"] == 2 and "--finalize-from-state" in manifest["finalized_from_state_by"]
+    assert png.stat().st_size > 1000

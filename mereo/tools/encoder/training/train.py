@@ -111,6 +111,9 @@ def write_checkpoint(
         "parameters": n_parameters(model),
         "curve": [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
     }
+    if args.finalize_from_state:  # written from the saved state of a run that was stopped
+        manifest["finalized_from_state_by"] = args.command
+        manifest["budget_minutes"] = args.max_minutes
     return save_checkpoint(args.name, model.state_dict(), manifest, args.out_dir)
 
 
@@ -279,6 +282,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--name", default=NAME)
     p.add_argument("--out-dir", default=None, help="checkpoint folder (default: mereo/checkpoints)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plot", default=None, help="also write the learning curve as a PNG here")
     args = p.parse_args(list(argv))
     return args
 
@@ -290,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.command = train_command("encoder", [a for a in argv if a != "--resume"])
     manifest = train(args)
+    if args.plot:
+        from mereo.tools.encoder.training.plot import plot_curve
+
+        print(f"learning curve: {plot_curve(read_curve(Path(args.state_dir)), args.plot)}")
     print(
         f"{manifest['name']}: {manifest['scenes_seen']} scenes in {manifest['seconds']:.0f} s; "
         f"val {json.dumps(manifest['metrics_val'])}"

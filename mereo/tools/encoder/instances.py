@@ -16,8 +16,12 @@ import torch.nn.functional as F
 
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder
 
-#: cells within this distance of an instance centre join it (between the pull and push margins)
-RADIUS = 1.0
+#: cells within this distance of an instance centre join it (the push margin: means are trained
+#: to lie 2 x 1.5 apart)
+RADIUS = 1.5
+#: clusters whose centres are closer than this are one object (means of two objects are pushed
+#: 2 x 1.5 apart in training)
+MERGE_DISTANCE = 2.0
 #: instances smaller than this many grid cells are dropped
 MIN_CELLS = 4
 #: most instances returned
@@ -82,7 +86,21 @@ def cluster(emb: torch.Tensor, fg: torch.Tensor) -> list[torch.Tensor]:
         cells = torch.zeros(fg.numel(), dtype=torch.bool)
         cells[idx[members]] = True
         groups.append(cells.view_as(fg))
-    return sorted(groups, key=lambda g: -int(g.sum()))
+    return sorted(merge(emb, groups), key=lambda g: -int(g.sum()))
+
+
+def merge(emb: torch.Tensor, groups: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Join clusters whose mean embeddings are closer than :data:`MERGE_DISTANCE` (closest first)."""
+    groups = list(groups)
+    while len(groups) > 1:
+        centres = torch.stack([emb[:, g].mean(1) for g in groups])
+        d = torch.cdist(centres, centres).fill_diagonal_(float("inf"))
+        i, j = divmod(int(d.argmin()), len(groups))
+        if float(d[i, j]) >= MERGE_DISTANCE:
+            break
+        groups[i] = groups[i] | groups[j]
+        del groups[j]
+    return groups
 
 
 def find_instances(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> list[Instance]:

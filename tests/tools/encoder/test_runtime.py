@@ -1,4 +1,5 @@
-"""The shared encoder's tool backends on a tiny random encoder: validated outputs, one forward per image."""
+"""The shared encoder read by every family's backend (tiny random encoder): validated outputs,
+one encoder forward per image whatever tool asks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from mereo.checkpoints import save_checkpoint
 from mereo.data.synthparts import CATEGORIES, PART_LABELS, generate_scene
 from mereo.tools import correspond, recognize, segment
 from mereo.tools.base import Correspondence, Recognition, ToolContext
-from mereo.tools.encoder.instances import cluster
 from mereo.tools.encoder.model import EncoderConfig, build_model
 from mereo.types import ImageRef, PartMask
 
@@ -34,17 +34,6 @@ def images():
 
 def _encoder_events(ctx: ToolContext) -> list[str]:
     return [e["cache"] for e in ctx.events if e.get("tool") == "encoder"]
-
-
-def test_cluster_separates_two_groups_of_embeddings():
-    emb = torch.zeros(2, 6, 6)
-    emb[0, :, 3:] = 3.0  # right half far from the left half
-    fg = torch.ones(6, 6, dtype=torch.bool)
-    fg[0, 0] = False
-    groups = cluster(emb, fg)
-    assert len(groups) == 2
-    assert {int(g.sum()) for g in groups} == {17, 18}
-    assert not (groups[0] & groups[1]).any()
 
 
 def test_segment_backend_returns_part_masks_and_reuses_the_encoding(tiny_checkpoint, images):

@@ -9,6 +9,7 @@ image is encoded once per agent (``ToolContext.cache``, namespace ``"encoder:syn
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +47,7 @@ class SharedEncoderRecognizer:
 
     @torch.no_grad()
     def recognize(
-        self, image: object, candidates: Sequence[str] | None = None, top_k: int = 3
+        self, image: Any, candidates: Sequence[str] | None = None, top_k: int = 3
     ) -> list[Recognition]:
         """The objects in the image, best first: label, score in ``[0, 1]``, ``(x, y, w, h)`` box, mask.
 
@@ -80,7 +81,7 @@ class SharedEncoderRecognizer:
         return found[:top_k]
 
     @torch.no_grad()
-    def score(self, image: object, mask: Mask | None, texts: Sequence[str]) -> list[float]:
+    def score(self, image: Any, mask: Mask | None, texts: Sequence[str]) -> list[float]:
         """Cosine similarity in ``[-1, 1]`` of the region's mean object embedding to each text's
         name vector (the whole image when ``mask`` is None)."""
         ref = ImageRef(image)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
     "graph": "mereo.knowledge.cli:main",
     "data": "mereo.data.synthparts.cli:main",
     "train": {
+        "encoder": "mereo.tools.encoder.training.train:main",
         "segment": "mereo.tools.segment.training.train:main",
         "correspond": "mereo.tools.correspond.training.train:main",
         "recognize": "mereo.tools.recognize.training.train:main",
@@ -51,8 +52,9 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "memory": "mereo.agent.stress:memory_main",
     },
 }
-# order in which `mereo train all` trains: coseg reads the trained encoders of the others
-TRAIN_ORDER = ("segment", "correspond", "recognize", "coseg")
+# order in which `mereo train all` trains: the shared encoder first (the tools' heads read it),
+# coseg reads the trained encoders of the others
+TRAIN_ORDER = ("encoder", "segment", "correspond", "recognize", "coseg")
 DEFAULT_SUB = {"bench": "agent"}
 # these commands receive their subcommand name as argv[0] (the runner serves several suites)
 PASS_SUB = {
@@ -74,7 +76,7 @@ commands:
   demo     answer a handful of questions on bundled SynthParts images and write pictures
   graph    the part hierarchy of objects:   mereo graph chair stool
   data     SynthParts: mereo data synthparts --split test --n 500 --out DIR | data stats DIR
-  train    train a small model: mereo train segment|correspond|recognize|coseg|all
+  train    train a small model: mereo train encoder|segment|correspond|recognize|coseg|all
   eval     evaluate: mereo eval segment|coseg|correspond|recognize|agent|synthparts-*|
            partonomy-core|mixedparts
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...

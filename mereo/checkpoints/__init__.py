@@ -26,6 +26,7 @@ from mereo.errors import CheckpointError
 CHECKPOINT_DIR = Path(__file__).resolve().parent
 #: which `mereo train <family>` command rebuilds each embedded checkpoint
 TRAIN_COMMAND = {
+    "synthparts-cnn": "encoder",
     "plum-small": "segment",
     "dinov2-small": "correspond",
     "clip-small": "recognize",

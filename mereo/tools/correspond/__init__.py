@@ -4,6 +4,7 @@ Backends (``REGISTRY``):
 
 - ``dinov2-small`` (default): the small DINOv2 encoder trained on SynthParts
   (``mereo/checkpoints/dinov2-small.safetensors``).
+- ``synthparts-cnn``: the shared encoder's dense correspondence embedding (:mod:`mereo.tools.encoder`).
 - ``dinov2:<hub id or local dir>``: published DINOv2 weights via ``Dinov2Model.from_pretrained``.
 - ``clip-patches`` or ``clip-patches:<recognize backend>``: the recognizer's CLIP patch tokens.
 - ``none``: no visual evidence (neutral similarities, no matches).
@@ -36,6 +37,12 @@ def _dinov2_small(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
 
     encoder = shared_small(ctx.device)
     return FeatureCorresponder("dinov2-small", encoder.encode, ctx, threshold=encoder.match_threshold)
+
+
+def _synthparts_cnn(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.correspond.shared import build_shared_corresponder
+
+    return build_shared_corresponder(ctx, arg)
 
 
 def _dinov2(ctx: ToolContext, arg: str | None) -> FeatureCorresponder:
@@ -80,6 +87,7 @@ def _oracle(ctx: ToolContext, arg: str | None) -> Any:
 
 REGISTRY: dict[str, Builder] = {
     "dinov2-small": _dinov2_small,
+    "synthparts-cnn": _synthparts_cnn,
     "dinov2": _dinov2,
     "clip-patches": _clip_patches,
     "none": _none,

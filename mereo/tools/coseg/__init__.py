@@ -8,12 +8,14 @@ Backends (``REGISTRY``):
 - ``per-image``: the "Multi-Image VLPart" baseline of the Calico paper: the segmentation tool on
   each image, label sets compared across the pair, common parts checked by correspondence.
   ``per-image:<segment backend>`` picks the segmenter (default ``plum-small``).
+- ``synthparts-cnn``: the ``per-image`` composition with the shared encoder's segment, recognize
+  and correspond backends (one encoder forward per image for all three).
 - ``oracle``: the gold answer from ``ctx.gold`` (``oracle:visible`` ignores the taxonomy).
 
 Example:
     >>> from mereo.tools import coseg
     >>> coseg.list_backends()
-    ['calico-small', 'oracle', 'per-image']
+    ['calico-small', 'oracle', 'per-image', 'synthparts-cnn']
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def _per_image(ctx: ToolContext, arg: str | None) -> Any:
     return per_image.build(ctx, arg)
 
 
+def _synthparts_cnn(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.coseg import per_image
+
+    return per_image.build_shared(ctx, arg)
+
+
 def _oracle(ctx: ToolContext, arg: str | None) -> Any:
     from mereo.tools.coseg import oracle
 
@@ -46,6 +54,7 @@ def _oracle(ctx: ToolContext, arg: str | None) -> Any:
 REGISTRY: dict[str, Builder] = {
     "calico-small": _calico_small,
     "per-image": _per_image,
+    "synthparts-cnn": _synthparts_cnn,
     "oracle": _oracle,
 }
 

@@ -128,6 +128,15 @@ def build(ctx: ToolContext, arg: str | None = None) -> PerImageCoSegmenter:
     return from_tools(ctx, seg, rec, corr)
 
 
+def build_shared(ctx: ToolContext, arg: str | None = None) -> PerImageCoSegmenter:
+    """The baseline over the shared encoder's three backends (``synthparts-cnn[:<checkpoint>]``)."""
+    from mereo.tools import correspond, recognize, segment
+
+    name = f"synthparts-cnn:{arg}" if arg else "synthparts-cnn"
+    seg, rec, corr = (family.build(name, ctx) for family in (segment, recognize, correspond))
+    return from_tools(ctx, seg, rec, corr)
+
+
 def from_tools(
     ctx: ToolContext, segmenter: Any, recognizer: Any, corresponder: Any | None
 ) -> PerImageCoSegmenter:

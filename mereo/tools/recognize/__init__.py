@@ -4,6 +4,8 @@ Backends (``REGISTRY``):
 
 - ``clip-small`` (default): open_clip's CLIP in a small configuration trained on SynthParts
   (``mereo/checkpoints/clip-small.safetensors``).
+- ``synthparts-cnn``: the shared encoder's instance and object-embedding heads
+  (:mod:`mereo.tools.encoder`), open-vocabulary through MiniLM name vectors.
 - ``open_clip:<arch>:<pretrained tag or weights file>``: a published open_clip model, e.g.
   ``open_clip:ViT-B-32:/models/vit_b_32.pt`` (a pretrained tag needs open_clip's local cache), or
   ``open_clip:local-dir:/models/clip`` for a folder with ``open_clip_config.json`` and weights.
@@ -39,6 +41,12 @@ def _clip_small(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
     from mereo.tools.recognize.model import shared_small
 
     return ClipRecognizer("clip-small", shared_small(ctx.device), ctx)
+
+
+def _synthparts_cnn(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.recognize.shared import build_shared_recognizer
+
+    return build_shared_recognizer(ctx, arg)
 
 
 def _open_clip(ctx: ToolContext, arg: str | None) -> ClipRecognizer:
@@ -77,6 +85,7 @@ def _grounding_dino(ctx: ToolContext, arg: str | None) -> Any:
 
 REGISTRY: dict[str, Builder] = {
     "clip-small": _clip_small,
+    "synthparts-cnn": _synthparts_cnn,
     "open_clip": _open_clip,
     "oracle": _oracle,
     "owlv2": _owlv2,

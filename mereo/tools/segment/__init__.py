@@ -4,6 +4,8 @@ Backends (``REGISTRY``; a name may carry an argument after ``:``):
 
 - ``plum-small`` (default): the trained span tagger + SAM-style decoder with mask feedback;
   ``plum-small:/path/to/plum-small.safetensors`` loads another checkpoint.
+- ``synthparts-cnn``: part-kind and instance heads of the shared encoder
+  (:mod:`mereo.tools.encoder`), spans tagged by PLUM-small's tagger.
 - ``sam-clip``: segment-anything automatic masks ranked by CLIP, with the user's weights
   (``sam-clip:vit_b:/path/sam.pth``; see :mod:`mereo.tools.segment.sam_clip`).
 - ``sam3``: SAM 3 via transformers prompted with "<part> of <object>" phrases, one mask per instance
@@ -34,6 +36,12 @@ def _plum(ctx: ToolContext, arg: str | None) -> Any:
     return build_plum(ctx, arg)
 
 
+def _synthparts_cnn(ctx: ToolContext, arg: str | None) -> Any:
+    from mereo.tools.segment.shared import build_shared_segmenter
+
+    return build_shared_segmenter(ctx, arg)
+
+
 def _sam_clip(ctx: ToolContext, arg: str | None) -> Any:
     from mereo.tools.segment.sam_clip import build_sam_clip
 
@@ -60,6 +68,7 @@ def _whole_object(ctx: ToolContext, arg: str | None) -> Any:
 
 REGISTRY: dict[str, Builder] = {
     "plum-small": _plum,
+    "synthparts-cnn": _synthparts_cnn,
     "sam-clip": _sam_clip,
     "sam3": _sam3,
     "oracle": _oracle,

@@ -41,7 +41,14 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_registry_lists_the_backends(tool_ctx):
-    assert set(correspond.list_backends()) == {"dinov2-small", "dinov2", "clip-patches", "none", "oracle"}
+    assert set(correspond.list_backends()) == {
+        "dinov2-small",
+        "synthparts-cnn",
+        "dinov2",
+        "clip-patches",
+        "none",
+        "oracle",
+    }
     with pytest.raises(UnknownBackendError, match="known backends"):
         correspond.build("dino-large", tool_ctx)
 

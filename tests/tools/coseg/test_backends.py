@@ -34,7 +34,7 @@ def pair() -> tuple[list[ImageRef], list[list[ObjectGold]]]:
 
 
 def test_registry() -> None:
-    assert coseg.list_backends() == ["calico-small", "oracle", "per-image"]
+    assert coseg.list_backends() == ["calico-small", "oracle", "per-image", "synthparts-cnn"]
     with pytest.raises(UnknownBackendError, match="known backends: calico-small, oracle, per-image"):
         coseg.build("calico-large", ToolContext(cache=FeatureCache()))
 

@@ -42,7 +42,14 @@ def _image(seed: int = 0) -> ImageRef:
 
 
 def test_registry_and_name_errors(tool_ctx):
-    assert recognize.list_backends() == ["clip-small", "grounding-dino", "open_clip", "oracle", "owlv2"]
+    assert recognize.list_backends() == [
+        "clip-small",
+        "grounding-dino",
+        "open_clip",
+        "oracle",
+        "owlv2",
+        "synthparts-cnn",
+    ]
     with pytest.raises(UnknownBackendError):
         recognize.build("clip-huge", tool_ctx)
     with pytest.raises(ValidationError, match="architecture and weights"):

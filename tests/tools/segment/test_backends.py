@@ -27,7 +27,14 @@ def scene_ctx():
 
 
 def test_registry_lists_every_backend() -> None:
-    assert set(list_backends()) == {"plum-small", "sam-clip", "sam3", "oracle", "whole-object"}
+    assert set(list_backends()) == {
+        "plum-small",
+        "synthparts-cnn",
+        "sam-clip",
+        "sam3",
+        "oracle",
+        "whole-object",
+    }
     assert sorted(REGISTRY) == list_backends()
     with pytest.raises(UnknownBackendError, match="known backends"):
         build("lisa", ToolContext(FeatureCache()))

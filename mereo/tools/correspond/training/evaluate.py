@@ -98,6 +98,23 @@ def encoder_features(encoder) -> FeatureFn:
     return fn
 
 
+def backend_features(name: str, device: str = "auto") -> FeatureFn:
+    """Features of a registered correspond backend with a ``features(image)`` method (e.g.
+    ``synthparts-cnn``), one image at a time through its own cache."""
+    from mereo.cache import FeatureCache
+    from mereo.tools import correspond
+    from mereo.tools.base import ToolContext
+    from mereo.types import ImageRef
+
+    backend = correspond.build(name, ToolContext(FeatureCache(max_items=4096), device=device))
+
+    def fn(images: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        feats = [backend.features(ImageRef(im)) for im in images]
+        return torch.stack([f.tokens for f in feats]), feats[0].grid
+
+    return fn
+
+
 def evaluate_pairs(
     features: FeatureFn,
     data: SceneArrays,
@@ -169,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-pairs", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--with-clip", action="store_true", help="also evaluate clip-patches features")
+    parser.add_argument(
+        "--backends",
+        default="",
+        help="also evaluate these correspond backends (comma-separated, e.g. synthparts-cnn)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--calibrate",
@@ -197,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "random-init": encoder_features(DenseEncoder(build_model(), device=args.device)),
         "raw-pixels": pixel_features(8),
     }
+    for name in [b for b in args.backends.split(",") if b]:
+        fns[name] = backend_features(name, args.device)
     if args.with_clip:
         from mereo.tools.recognize.model import load_small as load_clip
 

@@ -1,0 +1,1 @@
+"""The shared image encoder of the embedded tools (see :mod:`mereo.tools.encoder.model`)."""

@@ -1,0 +1,169 @@
+"""The ``synthparts-cnn`` segment backend: part masks from the shared encoder's dense heads.
+
+A text is span-tagged by PLUM-small's tagger (or a part list is taken as given); each tagged span
+is resolved to a part kind of the encoder (exactly, else the nearest part name by MiniLM
+similarity). The mask of a part is the encoder's part-kind map restricted to the named object's
+instance: instances come from the instance embedding, and the instance whose object embedding
+is nearest the object's name is the named object (all objects when no object is named). The
+image is encoded once per agent (``ToolContext.cache``, namespace ``"encoder:synthparts-cnn"``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mereo.knowledge import canonical
+from mereo.tools.base import ToolContext
+from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
+from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
+from mereo.tools.segment.common import check_request, part_mask
+from mereo.types import ImageRef, PartMask
+
+#: a span that is no known part kind maps to the nearest one only above this MiniLM cosine
+MIN_NAME_SIMILARITY = 0.6
+#: parts smaller than this share of the image are "not found"
+MIN_FRACTION = 5e-4
+
+
+class SharedEncoderSegmenter:
+    """Segment named parts from the shared encoder's part-kind and instance heads.
+
+    Args:
+        ctx: the tool context (cache, events).
+        encoder: the loaded shared encoder.
+        name: backend name (``source`` of the masks).
+        tagger: an object with ``tag_spans(text) -> (spans, tokens)`` (PLUM-small's tagger when None,
+            loaded on the first text).
+        restrict: a pixel's part kind is chosen among background, the named parts and the named
+            object's known parts only (otherwise among every part kind).
+    """
+
+    def __init__(
+        self,
+        ctx: ToolContext,
+        encoder: SharedEncoder,
+        name: str = "synthparts-cnn",
+        tagger: Any = None,
+        restrict: bool = True,
+    ):
+        self.ctx = ctx
+        self.restrict = restrict
+        self.encoder = encoder
+        self.name = name
+        self._tagger = tagger
+        self._resolved: dict[str, str | None] = {}
+
+    def tag_spans(self, text: str) -> tuple[list[tuple[int, int]], Any]:
+        """Character spans PLUM-small's tagger marks in ``text`` (and the token embeddings it read)."""
+        if self._tagger is None:
+            from mereo.tools.segment.plum import PlumSegmenter
+
+            self._tagger = PlumSegmenter(self.ctx)
+        return self._tagger.tag_spans(text)
+
+    def _tag(self, text: str) -> list[str]:
+        spans, _ = self.tag_spans(text)
+        return [canonical(text[a:b]) for a, b in spans]
+
+    def resolve(self, label: str) -> str | None:
+        """The encoder's part kind for a part name (None when nothing is close enough)."""
+        if label in self._resolved:
+            return self._resolved[label]
+        kinds = self.encoder.part_labels
+        out: str | None = label if label in kinds else None
+        if out is None and kinds:
+            from mereo.text import get_encoder
+
+            vecs = get_encoder().encode([label, *kinds])
+            sims = vecs[1:] @ vecs[0]
+            best = int(np.argmax(sims))
+            out = kinds[best] if sims[best] >= MIN_NAME_SIMILARITY else None
+        self._resolved[label] = out
+        return out
+
+    def allowed_kinds(self, named: list[str], object: str | None) -> list[int]:
+        """Part-kind indices a pixel may take: the named kinds and the object's known parts (from
+        the knowledge base), so parts of other categories do not compete."""
+        from mereo.tools.recognize.prompts import known_parts
+
+        pool = set(named) | (set(known_parts(object)) if object else set())
+        return [1 + i for i, p in enumerate(self.encoder.part_labels) if p in pool]
+
+    def object_region(self, instances: list[Instance], object: str | None) -> np.ndarray | None:
+        """``H x W`` bool: the instances the object name fits (None: no instance or no name).
+
+        Every instance whose best name (among the object name and the encoder's categories) is
+        the object's counts (two chairs are both "the chair"); when none is, the instance that
+        fits the name best.
+        """
+        if not instances or not object:
+            return None
+        names = list(dict.fromkeys([object, *self.encoder.category_names]))
+        probs = name_scores(self.encoder, torch.stack([i.embedding for i in instances]), names)
+        chosen = [i for i, p in zip(instances, probs, strict=True) if int(p.argmax()) == 0]
+        if not chosen:
+            chosen = [instances[int(probs[:, 0].argmax())]]
+        return np.logical_or.reduce([i.mask for i in chosen])
+
+    @torch.no_grad()
+    def segment(
+        self,
+        image: Any,
+        text: str | None = None,
+        parts: Sequence[str] | None = None,
+        object: str | None = None,
+        image_index: int = 0,
+    ) -> list[PartMask]:
+        """One PartMask per named part the encoder finds on the (named) object, in text order."""
+        img = ImageRef(image)
+        req = check_request(text, parts, object, image_index)
+        t0 = time.perf_counter()
+        labels = self._tag(req.text) if req.text is not None else [canonical(p) for p in req.parts or []]
+        labels = list(dict.fromkeys(labels))
+        enc = self.encoder.encode(self.ctx, img)
+        named = [k for k in (self.resolve(lab) for lab in labels) if k is not None]
+        kinds = part_map(enc, self.allowed_kinds(named, req.object) if self.restrict else None)
+        region = self.object_region(find_instances(self.encoder, enc), req.object) if req.object else None
+        probs = torch.softmax(enc.part, 0).amax((1, 2))
+        out = []
+        min_px = max(1, int(MIN_FRACTION * img.height * img.width))
+        for label in labels:
+            kind = self.resolve(label)
+            if kind is None:
+                continue
+            k = 1 + self.encoder.part_labels.index(kind)
+            mask = (kinds == k).numpy()
+            if region is not None:
+                mask &= region
+            if mask.sum() < min_px:
+                continue
+            out.append(
+                part_mask(
+                    label,
+                    mask,
+                    object=req.object,
+                    image_index=req.image_index,
+                    score=float(probs[k]),
+                    source=f"segment:{self.name}",
+                )
+            )
+        self.ctx.note(
+            tool="segment",
+            backend=self.name,
+            parts=len(labels),
+            found=len(out),
+            seconds=round(time.perf_counter() - t0, 4),
+        )
+        return out
+
+
+def build_shared_segmenter(ctx: ToolContext, arg: str | None) -> SharedEncoderSegmenter:
+    """Registry builder: ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds]`` (``@all-kinds``:
+    every part kind competes for a pixel)."""
+    path, _, mode = (arg or "").partition("@")
+    return SharedEncoderSegmenter(ctx, load_encoder(path or None), restrict=mode != "all-kinds")

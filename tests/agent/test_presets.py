@@ -1,0 +1,19 @@
+"""The ``shared-encoder`` preset: every tool family on the committed synthparts-cnn checkpoint."""
+
+from __future__ import annotations
+
+from mereo import PartAgent
+from mereo.data.synthparts import generate_scenes
+from mereo.knowledge import PartHierarchy
+
+
+def test_shared_encoder_preset_answers_from_one_encoding_per_image() -> None:
+    scene = next(s for s in generate_scenes("test", 8, seed=1) if len(s.objects) == 1)
+    obj = scene.objects[0].category
+    agent = PartAgent.preset("shared-encoder")
+    assert {agent.config.segment, agent.config.recognize, agent.config.correspond} == {"synthparts-cnn"}
+    ans = agent.ask(f"What visible parts does the {obj} in the image have?", images=[scene.image])
+    assert set(ans.labels) <= set(PartHierarchy.default().parts_of(obj))
+    assert ans.parts and all(p.source.startswith("segment:synthparts-cnn") for p in ans.parts)
+    notes = [n for s in ans.trace for n in s.notes if n.get("tool") == "encoder"]
+    assert [n["cache"] for n in notes][:1] == ["miss"] and all(n["cache"] == "hit" for n in notes[1:])

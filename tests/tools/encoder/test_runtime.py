@@ -1,0 +1,98 @@
+"""The shared encoder read by every family's backend (tiny random encoder): validated outputs,
+one encoder forward per image whatever tool asks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mereo.cache import FeatureCache
+from mereo.checkpoints import save_checkpoint
+from mereo.data.synthparts import CATEGORIES, PART_LABELS, generate_scene
+from mereo.tools import correspond, recognize, segment
+from mereo.tools.base import Correspondence, Recognition, ToolContext
+from mereo.tools.encoder.model import EncoderConfig, build_model
+from mereo.types import ImageRef, PartMask
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = EncoderConfig(channels=(8, 16, 24), blocks=(1, 1, 1), dim=16, part_labels=list(PART_LABELS))
+    model = build_model(cfg)
+    d = tmp_path_factory.mktemp("enc")
+    save_checkpoint(
+        "tiny", model.state_dict(), {"config": cfg.to_dict(), "category_names": list(CATEGORIES)}, d
+    )
+    return str(d / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [ImageRef(generate_scene("test", 0, i).image) for i in range(2)]
+
+
+def _encoder_events(ctx: ToolContext) -> list[str]:
+    return [e["cache"] for e in ctx.events if e.get("tool") == "encoder"]
+
+
+def test_segment_backend_returns_part_masks_and_reuses_the_encoding(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    img = images[0]
+    out = seg.segment(img, parts=["leg", "seat", "no such part xyz"], object="chair")
+    for m in out:
+        assert isinstance(m, PartMask) and m.kind == "part"
+        assert m.mask.to_numpy().shape == (img.height, img.width)
+        assert m.label in {"leg", "seat"} and m.source == "segment:synthparts-cnn"
+    seg.segment(img, parts=["wheel"])
+    assert _encoder_events(ctx) == ["miss", "hit"]
+
+
+def test_recognize_and_correspond_share_the_forward_of_segment(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    rec = recognize.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    cor = correspond.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    a, b = images
+    seg.segment(a, parts=["leg"])
+    found = rec.recognize(a, candidates=["chair", "goat", "teapot"], top_k=2)
+    assert 1 <= len(found) <= 2
+    for r in found:
+        assert isinstance(r, Recognition) and r.label in {"chair", "goat", "teapot"} and 0 <= r.score <= 1
+    scores = rec.score(a, None, ["chair", "goat"])
+    assert len(scores) == 2 and all(-1 <= s <= 1 for s in scores)
+    parts_a = seg.segment(a, parts=list(PART_LABELS))
+    parts_b = seg.segment(b, parts=list(PART_LABELS))
+    assert parts_a and parts_b  # an untrained part head still labels some pixels
+    res = cor.correspond(a, parts_a, b, parts_b)
+    assert isinstance(res, Correspondence)
+    assert len(res.similarity) == len(parts_a) and len(res.similarity[0]) == len(parts_b)
+    pts = cor.match_points(a, [(10.0, 20.0)], b)
+    assert len(pts) == 1 and 0 <= pts[0][0] < b.width and 0 <= pts[0][1] < b.height
+    # one encoder forward per image, whatever tool asked
+    misses = [e["image"] for e in ctx.events if e.get("tool") == "encoder" and e["cache"] == "miss"]
+    assert sorted(misses) == sorted({a.sha256[:12], b.sha256[:12]})
+
+
+def test_coseg_composition_over_the_shared_encoder(tiny_checkpoint, images):
+    from mereo.tools import coseg
+
+    ctx = ToolContext(FeatureCache())
+    co = coseg.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    a, b = images
+    for task in ("common_objects", "common_parts", "unique_parts"):
+        out = co.cosegment(a, b, task)
+        assert all(isinstance(m, PartMask) and m.image_index in (0, 1) for m in out)
+    misses = [e for e in ctx.events if e.get("tool") == "encoder" and e["cache"] == "miss"]
+    assert len(misses) == 2  # one forward per image for three tasks and three tools
+
+
+def test_segment_span_tagging_reads_the_text(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    text = "The chair has a seat and four legs."
+    spans, _ = seg.tag_spans(text)
+    assert {text[a:b].lower() for a, b in spans} == {"seat", "legs"}
+    for m in seg.segment(images[0], text=text, object="chair"):
+        assert m.label in {"seat", "leg"}

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from mereo.evals import runner
-from mereo.evals.ray_engine import compare_runs, run_on_ray, strip_volatile
+from mereo.evals.compare import compare_runs, strip_volatile
+from mereo.evals.ray_engine import run_on_ray
 from mereo.evals.records import read_records, records_path
 from mereo.evals.suites import load_suite, parse_backends
 from tests.evals.evalfixtures import kill_midway

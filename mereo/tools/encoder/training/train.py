@@ -8,9 +8,14 @@ saves its whole state (model, optimizer, step, scenes seen, seconds) atomically 
 ``--max-minutes``. At the end it writes ``mereo/checkpoints/<name>.safetensors`` plus manifest;
 ``--finalize-from-state`` writes them from the last saved state of an unfinished run.
 
+``--init-from`` starts a second stage from a committed checkpoint's weights (a fresh optimizer and
+its own cosine over its own budget, scenes numbered on from those the checkpoint saw, so they are
+new); the manifest then records both stages' commands, seconds and curves.
+
 Example:
     mereo train encoder --max-minutes 95 --state-dir runs/encoder
     mereo train encoder --max-minutes 95 --state-dir runs/encoder --resume
+    mereo train encoder --init-from mereo/checkpoints/synthparts-cnn.safetensors --max-minutes 25 --lr 1e-3
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ def write_checkpoint(
     from mereo.checkpoints import save_checkpoint, train_command
 
     curve = read_curve(Path(args.state_dir))
+    prior = state.get("prior") or {}
     manifest = {
         "family": "encoder",
         "config": model.cfg.to_dict(),
@@ -101,7 +107,7 @@ def write_checkpoint(
         "metrics_val": metrics,
         "scenes_seen": state["scenes"],
         "steps": state["step"],
-        "seconds": round(state["elapsed"], 1),
+        "seconds": round(state["elapsed"] + prior.get("seconds", 0.0), 1),
         "train_images_per_s": round(state["images_step_s"], 2),
         "render_scenes_per_s": round(state["render_scenes_s"], 1),
         "device": state.get("device", "cpu"),
@@ -109,8 +115,12 @@ def write_checkpoint(
         "host": platform.machine(),
         "command": state.get("command") or train_command("encoder", []),
         "parameters": n_parameters(model),
-        "curve": [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
+        "curve": list(prior.get("curve", []))
+        + [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
     }
+    if prior:
+        manifest["stages"] = [*prior["stages"], {"command": manifest["command"], "seconds": state["elapsed"]}]
+        manifest["command"] = " && ".join(s["command"] for s in manifest["stages"])
     if args.finalize_from_state:  # written from the saved state of a run that was stopped
         manifest["finalized_from_state_by"] = args.command
         manifest["budget_minutes"] = args.max_minutes
@@ -154,6 +164,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "category_names": names,
         "device": "cpu",
         "command": None,
+        "prior": None,
     }
     if resumed is not None:
         model.load_state_dict(resumed["model"])
@@ -164,6 +175,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         st["command"] = args.command
         state_dir.mkdir(parents=True, exist_ok=True)
         _rewrite_curve(state_dir, [])
+        if args.init_from:
+            st.update(init_from(model, args.init_from))
 
     val = arrays_to_batch(render_arrays("val", args.seed, 0, args.n_val, cfg.image_size))
     novel = arrays_to_batch(render_arrays("novel", args.seed + 1000, 0, args.n_novel, cfg.image_size))
@@ -251,6 +264,22 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     return write_checkpoint(model, st, metrics, args)
 
 
+def init_from(model: SynthPartsCNN, path: str) -> dict[str, Any]:
+    """Load a committed checkpoint's weights into ``model``; the state a second stage starts from
+    (its scenes, and the earlier stages for the manifest)."""
+    from mereo.checkpoints import load_checkpoint
+
+    p = Path(path)
+    weights, manifest = load_checkpoint(p.name.removesuffix(".safetensors"), p.parent)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not fit this encoder configuration ({e}).") from e
+    stages = manifest.get("stages") or [{"command": manifest["command"], "seconds": manifest["seconds"]}]
+    prior = {"stages": stages, "seconds": float(manifest["seconds"]), "curve": manifest.get("curve", [])}
+    return {"scenes": int(manifest["scenes_seen"]), "prior": prior}
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
@@ -266,6 +295,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--state-dir", default="runs/encoder", help="training state and learning curve")
     p.add_argument("--resume", action="store_true", help="continue from <state-dir>/state.pt")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start a further stage from this checkpoint's weights (fresh optimizer and schedule)",
+    )
     p.add_argument(
         "--finalize-from-state",
         action="store_true",

@@ -55,6 +55,25 @@ COMMANDS: dict[str, str | dict[str, str]] = {
 # order in which `mereo train all` trains: the shared encoder first (the tools' heads read it),
 # coseg reads the trained encoders of the others
 TRAIN_ORDER = ("encoder", "segment", "correspond", "recognize", "coseg")
+# the runs `mereo train all` makes, in order, with the options that reproduce each committed
+# checkpoint (the encoder has a second stage that starts from the first stage's weights)
+TRAIN_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("encoder", ()),
+    (
+        "encoder",
+        (
+            "--init-from",
+            "mereo/checkpoints/synthparts-cnn.safetensors",
+            "--max-minutes",
+            "25",
+            "--lr",
+            "1e-3",
+            "--state-dir",
+            "runs/encoder-2",
+        ),
+    ),
+    *((name, ()) for name in TRAIN_ORDER[1:]),
+)
 DEFAULT_SUB = {"bench": "agent"}
 # these commands receive their subcommand name as argv[0] (the runner serves several suites)
 PASS_SUB = {
@@ -159,9 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     print(_group_help("train", TRAIN_ORDER))
                     return 0
-                for name in TRAIN_ORDER:
-                    print(f"== mereo train {name}", flush=True)
-                    code = _load(target[name])(list(rest))
+                for name, options in TRAIN_STEPS:
+                    print(f"== mereo train {' '.join([name, *options])}", flush=True)
+                    code = _load(target[name])([*options, *rest])
                     if code:
                         return int(code)
                 return 0

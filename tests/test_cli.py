@@ -46,3 +46,18 @@ def test_train_all_help_shows_every_trainer(capsys) -> None:
 @pytest.mark.parametrize("argv", [("ask",), ("demo",), ("graph",), ("train", "segment"), ("eval", "agent")])
 def test_single_commands_print_options(capsys, argv: tuple[str, ...]) -> None:
     assert "options:" in _help(capsys, *argv)
+
+
+def test_train_all_runs_both_encoder_stages_and_every_trainer() -> None:
+    from pathlib import Path
+
+    from mereo.cli import TRAIN_STEPS
+    from mereo.tools.encoder.training.train import parse_args
+
+    names = [name for name, _ in TRAIN_STEPS]
+    assert names[:2] == ["encoder", "encoder"] and set(names) == set(TRAIN_ORDER)
+    second = parse_args(list(TRAIN_STEPS[1][1]))
+    root = Path(__file__).resolve().parents[1]
+    # the second stage starts from the checkpoint the first stage writes, in its own state folder
+    assert (root / second.init_from).resolve() == root / "mereo" / "checkpoints" / "synthparts-cnn.safetensors"
+    assert second.state_dir != parse_args([]).state_dir

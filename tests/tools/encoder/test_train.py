@@ -56,3 +56,39 @@ def test_finalize_from_state_writes_the_checkpoint(tmp_path):
     manifest = json.loads((out / "tiny-fin.json").read_text())
     assert manifest["scenes_seen"] == 2 and "--finalize-from-state" in manifest["finalized_from_state_by"]
     assert png.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_init_from_starts_a_second_stage_on_new_scenes(tmp_path):
+    out = tmp_path / "ckpt"
+    common = [*TINY, "--out-dir", str(out), "--name", "tiny-stage"]
+    assert main([*common, "--state-dir", str(tmp_path / "s1"), "--max-steps", "2"]) == 0
+    first = json.loads((out / "tiny-stage.json").read_text())
+    first_weights = load_encoder(out / "tiny-stage.safetensors").model.state_dict()
+    first_weights = {k: v.clone() for k, v in first_weights.items()}
+    init = ["--init-from", str(out / "tiny-stage.safetensors"), "--lr", "1e-3"]
+    assert main([*common, *init, "--state-dir", str(tmp_path / "s2"), "--max-steps", "3"]) == 0
+    state = load_state(tmp_path / "s2" / STATE_FILE)
+    # the second stage numbered its scenes on from the first (new scenes) and trained from its weights
+    assert state["scenes"] == 4 + 6 and state["step"] == 3
+    manifest = json.loads((out / "tiny-stage.json").read_text())
+    assert [s["command"] for s in manifest["stages"]][0] == first["command"]
+    assert "--init-from" in manifest["stages"][1]["command"]
+    assert manifest["command"] == " && ".join(s["command"] for s in manifest["stages"])
+    assert manifest["seconds"] >= first["seconds"] and manifest["scenes_seen"] == 10
+    assert len(manifest["curve"]) > len(first["curve"])
+    # a third stage keeps every earlier stage
+    assert main([*common, *init, "--state-dir", str(tmp_path / "s3"), "--max-steps", "1"]) == 0
+    assert len(json.loads((out / "tiny-stage.json").read_text())["stages"]) == 3
+
+
+def test_init_from_a_checkpoint_of_another_shape_is_a_clear_error(tmp_path):
+    out = tmp_path / "ckpt"
+    common = [*TINY, "--out-dir", str(out), "--name", "tiny-a", "--state-dir", str(tmp_path / "a")]
+    assert main([*common, "--max-steps", "1"]) == 0
+    from mereo.errors import CheckpointError
+
+    other = [a if a != "8,16,24" else "8,16,32" for a in TINY]
+    args = [*other, "--out-dir", str(tmp_path / "b"), "--state-dir", str(tmp_path / "b")]
+    with pytest.raises(CheckpointError, match="does not fit"):
+        main([*args, "--init-from", str(out / "tiny-a.safetensors"), "--max-steps", "1"])

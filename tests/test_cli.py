@@ -59,5 +59,6 @@ def test_train_all_runs_both_encoder_stages_and_every_trainer() -> None:
     second = parse_args(list(TRAIN_STEPS[1][1]))
     root = Path(__file__).resolve().parents[1]
     # the second stage starts from the checkpoint the first stage writes, in its own state folder
-    assert (root / second.init_from).resolve() == root / "mereo" / "checkpoints" / "synthparts-cnn.safetensors"
+    committed = root / "mereo" / "checkpoints" / "synthparts-cnn.safetensors"
+    assert (root / second.init_from).resolve() == committed
     assert second.state_dir != parse_args([]).state_dir

@@ -115,8 +115,7 @@ def write_checkpoint(
         "host": platform.machine(),
         "command": state.get("command") or train_command("encoder", []),
         "parameters": n_parameters(model),
-        "curve": list(prior.get("curve", []))
-        + [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
+        "curve": list(prior.get("curve", [])) + [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
     }
     if prior:
         manifest["stages"] = [*prior["stages"], {"command": manifest["command"], "seconds": state["elapsed"]}]

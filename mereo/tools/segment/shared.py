@@ -20,7 +20,7 @@ import torch
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
-from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
+from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
 from mereo.types import ImageRef, PartMask
 
@@ -110,6 +110,19 @@ class SharedEncoderSegmenter:
             chosen = [instances[int(probs[:, 0].argmax())]]
         return np.logical_or.reduce([i.mask for i in chosen])
 
+    def region(self, image: ImageRef, enc: Encoded, object: str | None) -> np.ndarray | None:
+        """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
+        if not object:
+            return None
+        return self.object_region(find_instances(self.encoder, enc), object)
+
+    def kind_masks(
+        self, image: ImageRef, enc: Encoded, named: list[str], object: str | None
+    ) -> dict[str, np.ndarray]:
+        """``H x W`` bool mask of each named part kind over the whole image (before the region)."""
+        kinds = part_map(enc, self.allowed_kinds(named, object) if self.restrict else None)
+        return {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
+
     @torch.no_grad()
     def segment(
         self,
@@ -127,8 +140,8 @@ class SharedEncoderSegmenter:
         labels = list(dict.fromkeys(labels))
         enc = self.encoder.encode(self.ctx, img)
         named = [k for k in (self.resolve(lab) for lab in labels) if k is not None]
-        kinds = part_map(enc, self.allowed_kinds(named, req.object) if self.restrict else None)
-        region = self.object_region(find_instances(self.encoder, enc), req.object) if req.object else None
+        masks = self.kind_masks(img, enc, named, req.object)
+        region = self.region(img, enc, req.object)
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []
         min_px = max(1, int(MIN_FRACTION * img.height * img.width))
@@ -137,7 +150,7 @@ class SharedEncoderSegmenter:
             if kind is None:
                 continue
             k = 1 + self.encoder.part_labels.index(kind)
-            mask = (kinds == k).numpy()
+            mask = masks[kind].copy()
             if region is not None:
                 mask &= region
             if mask.sum() < min_px:

@@ -288,6 +288,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=1000,
         help="dense encoder pretraining shared by the four variants",
     )
+    p.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="synthparts-cnn with the gold object region / gold part masks swapped in (where gIoU is lost)",
+    )
     p.add_argument("--data-dir", default="data")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(list(argv))
@@ -310,7 +315,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.gold.update({img.sha256: g for img, g in zip(images, golds, strict=True)})
         items = make_items(scenes, golds, args.seed, types=[t for t in args.types.split(",") if t])
         results = {}
-        for name in [b for b in args.backends.split(",") if b]:
+        if args.diagnose:
+            from mereo.tools.encoder.runtime import load_encoder
+            from mereo.tools.segment.training.diagnose import VARIANTS, DiagnosticSegmenter
+
+            encoder = load_encoder()
+            for variant in VARIANTS:
+                seg = DiagnosticSegmenter(ctx, encoder, variant)
+                results[variant] = evaluate_backend(seg, items, images)
+        for name in [b for b in args.backends.split(",") if b and not args.diagnose]:
             seg = build(name, ctx)
             results[name] = evaluate_backend(seg, items, images, all_matchings=args.all_matchings)
     print(

@@ -1,0 +1,31 @@
+"""Start-up stays light: ``import mereo`` and ``PartAgent()`` import no heavy model library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo")
+
+
+def test_import_and_agent_construction_import_no_heavy_module():
+    code = (
+        "import json, sys\n"
+        "import mereo\n"
+        "mereo.PartAgent()\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_ask_honours_preset(tmp_path, capsys):
+    """``mereo ask --preset`` builds that preset (it was once accepted and ignored)."""
+    from mereo.cli import main
+
+    code = main(["ask", "--preset", "no-such-preset", "--image", "x.png", "--out", str(tmp_path), "q?"])
+    assert code != 0
+    assert "unknown preset 'no-such-preset'" in capsys.readouterr().err

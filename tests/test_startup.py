@@ -29,3 +29,19 @@ def test_ask_honours_preset(tmp_path, capsys):
     code = main(["ask", "--preset", "no-such-preset", "--image", "x.png", "--out", str(tmp_path), "q?"])
     assert code != 0
     assert "unknown preset 'no-such-preset'" in capsys.readouterr().err
+
+
+def test_plum_model_imports_without_torchvision():
+    """PLUM's layers come from segment_anything.modeling without its predictor (torchvision);
+    a later plain ``import segment_anything`` still gets the whole package."""
+    code = (
+        "import sys\n"
+        "import mereo.tools.segment.model\n"
+        "print('torchvision' in sys.modules, 'segment_anything' in sys.modules)\n"
+        "import segment_anything\n"
+        "print(hasattr(segment_anything, 'SamPredictor'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split() == ["False", "False", "True"]

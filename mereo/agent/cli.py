@@ -103,7 +103,14 @@ def ask_main(argv: list[str]) -> int:
     from mereo.agent.agent import PartAgent
 
     over = {f: getattr(args, f) for f in (*TOOL_FAMILIES, "lmm", "device", "checkpointer")}
-    agent = PartAgent(args.config, **over)
+    if args.preset:  # --preset was accepted but ignored before: the default backends answered
+        if args.config:
+            from mereo.errors import ValidationError
+
+            raise ValidationError("give either --preset or --config, not both")
+        agent = PartAgent.preset(args.preset, **over)
+    else:
+        agent = PartAgent(args.config, **over)
     ans = agent.ask(args.question, images=args.image, thread=args.thread)
     if args.json:
         print(json.dumps(ans.to_dict(), indent=1))

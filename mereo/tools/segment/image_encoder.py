@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.common import LayerNorm2d
 from torch import nn
+
+from mereo.lightimport import import_submodule
+
+# segment_anything's __init__ would import torchvision (and torch._dynamo): skip it
+LayerNorm2d = import_submodule("segment_anything.modeling.common").LayerNorm2d
 
 
 class _ResBlock(nn.Module):

@@ -23,10 +23,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
-from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 from torch import nn
 
+from mereo.lightimport import import_submodule
 from mereo.tools.segment.image_encoder import DenseHead, ImageFeatures, SmallCNNEncoder
+
+# segment_anything's __init__ would import torchvision (and torch._dynamo): skip it
+_sam: Any = import_submodule("segment_anything.modeling")
+PromptEncoder, TwoWayTransformer = _sam.PromptEncoder, _sam.TwoWayTransformer
 
 PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)
@@ -92,7 +96,7 @@ class PlumConfig:
         return cls(**kw)
 
 
-class BatchedMaskDecoder(MaskDecoder):
+class BatchedMaskDecoder(_sam.MaskDecoder):
     """segment-anything's MaskDecoder, taking one image embedding per prompt.
 
     SAM's decoder repeats a single image embedding for every prompt; in training every prompt

@@ -1,0 +1,47 @@
+"""Start-up stays light: ``import mereo`` and ``PartAgent()`` import no heavy model library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo")
+
+
+def test_import_and_agent_construction_import_no_heavy_module():
+    code = (
+        "import json, sys\n"
+        "import mereo\n"
+        "mereo.PartAgent()\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_ask_honours_preset(tmp_path, capsys):
+    """``mereo ask --preset`` builds that preset (it was once accepted and ignored)."""
+    from mereo.cli import main
+
+    code = main(["ask", "--preset", "no-such-preset", "--image", "x.png", "--out", str(tmp_path), "q?"])
+    assert code != 0
+    assert "unknown preset 'no-such-preset'" in capsys.readouterr().err
+
+
+def test_plum_model_imports_without_torchvision():
+    """PLUM's layers come from segment_anything.modeling without its predictor (torchvision);
+    a later plain ``import segment_anything`` still gets the whole package."""
+    code = (
+        "import sys\n"
+        "import mereo.tools.segment.model\n"
+        "print('torchvision' in sys.modules, 'segment_anything' in sys.modules)\n"
+        "import segment_anything\n"
+        "print(hasattr(segment_anything, 'SamPredictor'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split() == ["False", "False", "True"]

@@ -152,10 +152,20 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     return update
 
 
+#: Backend names of the embedded tools trained on SynthParts (the OOD warning names them).
+EMBEDDED_PREFIXES = ("synthparts-",)
+
+
+def is_embedded(backend: str) -> bool:
+    """Whether a backend is one of the embedded SynthParts-trained tools (``*-small``, ``synthparts-*``)."""
+    name = backend.split(":", 1)[0]
+    return name.endswith("-small") or name.startswith(EMBEDDED_PREFIXES)
+
+
 def _ood_warning(images: list[str], names: dict[str, str]) -> list[str]:
     if not images:
         return []
-    small = [f"{f}={b}" for f, b in sorted(names.items()) if b.endswith("-small")]
+    small = [f"{f}={b}" for f, b in sorted(names.items()) if is_embedded(b)]
     if not small:
         return []
     which = images[0] if len(images) == 1 else ", ".join(images)

@@ -121,3 +121,15 @@ def test_verification_can_be_switched_off(checks) -> None:
     it = next(i for i in items if i.question_type == "exists")
     ans = _ask(agent, it, by_uid)
     assert not [s for s in ans.trace if s.node == "verify" and s.tool]
+
+
+def test_the_ood_warning_names_the_shared_encoder_backends_too() -> None:
+    from mereo.agent.checking import _ood_warning, is_embedded
+
+    assert (
+        is_embedded("synthparts-cnn") and is_embedded("plum-small") and not is_embedded("sam3:facebook/sam3")
+    )
+    names = {"lmm": "offline", "segment": "synthparts-cnn", "recognize": "owlv2:google/owlv2"}
+    (warning,) = _ood_warning(["image 1"], names)
+    assert "segment=synthparts-cnn" in warning and "owlv2" not in warning.split("use the")[0]
+    assert _ood_warning(["image 1"], {"segment": "sam3:facebook/sam3"}) == []

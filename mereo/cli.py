@@ -141,7 +141,10 @@ def _print_group_help(cmd: str) -> None:
     default = f" (default: {DEFAULT_SUB[cmd]})" if cmd in DEFAULT_SUB else ""
     print(f"usage: mereo {cmd} {{{'|'.join(target)}{extra}}} [options]{default}\n")
     if cmd == "train":
-        print(f"`mereo train all [options]` runs {', '.join(TRAIN_ORDER)} in turn with the same options.\n")
+        print(
+            f"`mereo train all [options]` runs {', '.join(TRAIN_ORDER)} in turn (the encoder in two "
+            "stages) with the same options.\n"
+        )
     print(_group_help(cmd, list(dict.fromkeys(target))))
 
 
@@ -174,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if any(a in ("-h", "--help") for a in rest):
                     print(
                         "usage: mereo train all [options]\n\nTrains "
-                        f"{', '.join(TRAIN_ORDER)} in turn; the options go to every trainer:\n"
+                        f"{', '.join(TRAIN_ORDER)} in turn (the encoder in two stages, the second "
+                        "--init-from the first); the options go to every trainer:\n"
                     )
                     print(_group_help("train", TRAIN_ORDER))
                     return 0

@@ -107,7 +107,7 @@ def write_checkpoint(
         "metrics_val": metrics,
         "scenes_seen": state["scenes"],
         "steps": state["step"],
-        "seconds": round(state["elapsed"] + prior.get("seconds", 0.0), 1),
+        "seconds": round(state["elapsed"] + sum(s["seconds"] for s in prior.get("stages", [])), 1),
         "train_images_per_s": round(state["images_step_s"], 2),
         "render_scenes_per_s": round(state["render_scenes_s"], 1),
         "device": state.get("device", "cpu"),
@@ -118,7 +118,8 @@ def write_checkpoint(
         "curve": list(prior.get("curve", [])) + [{"scenes": c["scenes"], **c["metrics"]} for c in curve],
     }
     if prior:
-        manifest["stages"] = [*prior["stages"], {"command": manifest["command"], "seconds": state["elapsed"]}]
+        stage = {"command": manifest["command"], "seconds": round(state["elapsed"], 1)}
+        manifest["stages"] = [*prior["stages"], stage]
         manifest["command"] = " && ".join(s["command"] for s in manifest["stages"])
     if args.finalize_from_state:  # written from the saved state of a run that was stopped
         manifest["finalized_from_state_by"] = args.command
@@ -275,7 +276,7 @@ def init_from(model: SynthPartsCNN, path: str) -> dict[str, Any]:
     except RuntimeError as e:
         raise CheckpointError(f"{path} does not fit this encoder configuration ({e}).") from e
     stages = manifest.get("stages") or [{"command": manifest["command"], "seconds": manifest["seconds"]}]
-    prior = {"stages": stages, "seconds": float(manifest["seconds"]), "curve": manifest.get("curve", [])}
+    prior = {"stages": stages, "curve": manifest.get("curve", [])}
     return {"scenes": int(manifest["scenes_seen"]), "prior": prior}
 
 

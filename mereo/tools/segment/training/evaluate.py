@@ -323,9 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for variant in VARIANTS:
                 seg = DiagnosticSegmenter(ctx, encoder, variant)
                 results[variant] = evaluate_backend(seg, items, images)
-        for name in [b for b in args.backends.split(",") if b and not args.diagnose]:
-            seg = build(name, ctx)
-            results[name] = evaluate_backend(seg, items, images, all_matchings=args.all_matchings)
+        else:
+            for name in [b for b in args.backends.split(",") if b]:
+                seg = build(name, ctx)
+                results[name] = evaluate_backend(seg, items, images, all_matchings=args.all_matchings)
     print(
         f"SynthParts {args.split}, {args.n} scenes, seed {args.seed}"
         + (" (ablation)" if args.ablation else "")

@@ -32,6 +32,7 @@ from mereo.agent.verify import (
     presence_features,
     presence_score,
     probe_probability,
+    segmenter_evidence,
 )
 from mereo.knowledge import canonical
 from mereo.knowledge.lexicon import synonyms_of
@@ -97,7 +98,8 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         p_cat = probe_probability(pooled_features(c.tools.segment, c.images[img]), obj, probe_model)
         expected = len(jobs[(obj, img)]["parts"]) if (obj, img) in jobs else max(1, len(evidence))
         image = c.images[img]
-        feats = presence_features(obj, seen, evidence, expected, image.width * image.height, p_cat)
+        own = segmenter_evidence(c.tools.segment, image, obj)
+        feats = presence_features(obj, seen, evidence, expected, image.width * image.height, p_cat, own)
         model = cal.presence(names["recognize"], names["segment"], probe=p_cat is not None)
         score, threshold, calibrated = presence_score(feats, model)
         ok = score >= threshold

@@ -40,6 +40,8 @@ CALIBRATION_FILE = "calibration.json"
 PRESENCE_FEATURES = ("det", "smax", "smean", "sarea", "sfrac")
 #: ... with the category probe's probability when there is one.
 PROBE_FEATURES = (*PRESENCE_FEATURES, "probe", "log_probe")
+#: ... with a segmenter's own evidence (``presence_evidence``, as the shared encoder's has).
+EVIDENCE_FEATURES = ("pix", "pmax", "pmean", "pool", "log_pix", "log_pool")
 #: A part of a recognised object counts only when this fraction of it lies inside the object.
 MIN_INSIDE = 0.5
 #: The uncalibrated rule's threshold on ``max(det, smax)``.
@@ -122,6 +124,7 @@ def presence_features(
     expected: int,
     image_area: int,
     probe: float | None = None,
+    evidence: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Evidence that ``name`` is in an image.
 
@@ -132,9 +135,11 @@ def presence_features(
         expected: how many parts the hierarchy expects.
         image_area: pixels of the image.
         probe: the category probe's probability (:func:`probe_probability`), when there is one.
+        evidence: the segmenter's own evidence (:func:`segmenter_evidence`), when it has some.
 
     Returns:
-        :data:`PRESENCE_FEATURES` (and ``probe``, ``log_probe``) -> value.
+        :data:`PRESENCE_FEATURES` (and ``probe``, ``log_probe``; and :data:`EVIDENCE_FEATURES`)
+        -> value.
     """
     det = max((s for label, s in detections if label == name), default=0.0)
     scores = [p.score for p in parts]
@@ -148,7 +153,18 @@ def presence_features(
     }
     if probe is not None:
         out["probe"], out["log_probe"] = float(probe), math.log(float(probe) + 1e-4)
+    if evidence is not None:
+        out.update({k: float(evidence[k]) for k in ("pix", "pmax", "pmean", "pool")})
+        out["log_pix"] = math.log(out["pix"] + 1e-3)
+        out["log_pool"] = math.log(out["pool"] + 1e-4)
     return out
+
+
+def segmenter_evidence(segmenter: Any, image: Any, name: str) -> dict[str, float] | None:
+    """The segmenter's own evidence that ``name`` is in the image (``None`` when the backend has no
+    ``presence_evidence``)."""
+    fn = getattr(segmenter, "presence_evidence", None)
+    return fn(image, name) if callable(fn) else None
 
 
 def pooled_features(segmenter: Any, image: Any) -> np.ndarray | None:
@@ -184,7 +200,7 @@ def presence_score(features: dict[str, float], model: dict[str, Any] | None) -> 
     With a calibrated model, the score is its logistic probability; without, it is
     ``max(det, smax)`` against :data:`PLAIN_THRESHOLD`.
     """
-    if not model:
+    if not model or any(k not in features for k in model["features"]):
         return max(features["det"], features["smax"]), PLAIN_THRESHOLD, False
     z = float(model["bias"])
     for k, w, mu, sd in zip(model["features"], model["weights"], model["mean"], model["std"], strict=True):

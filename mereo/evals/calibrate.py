@@ -31,11 +31,13 @@ from tqdm import tqdm
 from mereo.agent.ood import OodModel, image_statistics
 from mereo.agent.verify import (
     CALIBRATION_FILE,
+    EVIDENCE_FEATURES,
     PRESENCE_FEATURES,
     PROBE_FEATURES,
     pooled_features,
     presence_features,
     probe_probability,
+    segmenter_evidence,
 )
 from mereo.types import ImageRef
 
@@ -265,16 +267,19 @@ def calibrate_tools(
             parts = kb.parts_of(cat)
             found = seg.segment(ref, text=describe(cat, parts), parts=parts, object=cat)
             p_cat = probe_probability(pooled, cat, probe)
-            rows.append(presence_features(cat, dets, found, len(parts), ref.width * ref.height, p_cat))
+            own = segmenter_evidence(seg, ref, cat)
+            area = ref.width * ref.height
+            rows.append(presence_features(cat, dets, found, len(parts), area, p_cat, own))
             ys.append(int(cat in named))
             if cat in named:
                 visible = set(named[cat].visible_parts())
                 for label in visible:
                     n_true[label] = n_true.get(label, 0) + 1
                 samples += [(p.label, float(p.score), p.label in visible) for p in found]
-    models = {f"{recognize}+{segment}": presence_model(rows, ys, miss)}
+    extra = EVIDENCE_FEATURES if rows and "pix" in rows[0] else ()
+    models = {f"{recognize}+{segment}": presence_model(rows, ys, miss, (*PRESENCE_FEATURES, *extra))}
     if probe:
-        models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, PROBE_FEATURES)
+        models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, (*PROBE_FEATURES, *extra))
     return models, part_thresholds(samples, n_true), probe
 
 

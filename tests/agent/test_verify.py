@@ -81,3 +81,23 @@ def test_the_packaged_calibration_loads() -> None:
     if model is not None:  # written by `mereo calibrate`
         assert set(model["features"]) <= {"det", "smax", "smean", "sarea", "sfrac"}
         assert 0.0 < model["threshold"] < 1.0
+
+
+def test_the_segmenters_own_evidence_joins_the_features_and_models_that_need_it_fall_back() -> None:
+    ev = {"pix": 0.5, "pmax": 0.9, "pmean": 0.4, "pool": 0.2}
+    f = presence_features("stool", [("stool", 0.7)], [], expected=4, image_area=400, evidence=ev)
+    assert f["pix"] == 0.5 and f["pool"] == 0.2
+    assert abs(f["log_pix"] - np.log(0.501)) < 1e-9 and abs(f["log_pool"] - np.log(0.2001)) < 1e-9
+    model = {
+        "features": ["det", "pix"],
+        "weights": [0.0, 4.0],
+        "bias": -2.0,
+        "mean": [0.0, 0.0],
+        "std": [1.0, 1.0],
+        "threshold": 0.5,
+    }
+    score, _, calibrated = presence_score(f, model)
+    assert calibrated and abs(score - 0.5) < 1e-9
+    # a model fitted with evidence the backend does not give: the plain rule, marked uncalibrated
+    plain = presence_features("stool", [("stool", 0.7)], [], expected=4, image_area=400)
+    assert presence_score(plain, model) == (0.7, 0.5, False)

@@ -3,7 +3,9 @@ embedding, names from the object embedding against MiniLM name vectors.
 
 All work happens on the ``S/4 x S/4`` grid of the encoder (32 x 32 for a 128-pixel input), then
 masks are brought to the image's own pixels: each foreground pixel goes to the nearest instance
-centre of the bilinearly upsampled instance embedding.
+centre of the bilinearly upsampled instance embedding. Given the image, the background and
+instance scores are refined at its pixels instead, guided by its colours
+(:mod:`mereo.tools.encoder.refine`), so object outlines follow the image's edges.
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ class Instance:
     centre: torch.Tensor
 
 
-def foreground(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> torch.Tensor:
-    """``h x w`` bool: cells whose object embedding is nearer some object name than background."""
+def object_logits(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> torch.Tensor:
+    """``(1 + K) x h x w`` logits of background and each name (the encoder's categories by default)."""
     from mereo.tools.encoder.text import name_embeddings
 
     text = name_embeddings(names or encoder.category_names)
-    logits = encoder.model.text_logits(enc.sem[None], text)[0]  # (1 + K) x h x w
-    return logits.argmax(0) > 0
+    return encoder.model.text_logits(enc.sem[None], text)[0]
+
+
+def foreground(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> torch.Tensor:
+    """``h x w`` bool: cells whose object embedding is nearer some object name than background."""
+    return object_logits(encoder, enc, names).argmax(0) > 0
 
 
 def cluster(emb: torch.Tensor, fg: torch.Tensor) -> list[torch.Tensor]:
@@ -103,19 +109,46 @@ def merge(emb: torch.Tensor, groups: list[torch.Tensor]) -> list[torch.Tensor]:
     return groups
 
 
-def find_instances(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> list[Instance]:
-    """The objects of an encoded image (largest first) with masks in image pixels."""
-    fg = foreground(encoder, enc, names)
+def pixel_instances(
+    logits: torch.Tensor, inst: torch.Tensor, centres: torch.Tensor, image: np.ndarray
+) -> torch.Tensor:
+    """``H x W`` long: 0 for background, ``1 + k`` for instance ``k``, refined at the image's pixels.
+
+    A cell's score of instance ``k`` is ``log P(object) + log softmax_k(-|e - c_k|^2)`` and of
+    background ``log P(background)``, from the object ``logits`` (``(1 + K) x h x w``) and the
+    instance embedding ``inst`` (``D x h x w``) against the ``centres`` (``N x D``).
+    """
+    from mereo.tools.encoder.refine import refine
+
+    logp = logits.log_softmax(0)
+    d2 = ((inst.flatten(1).T[:, None, :] - centres[None]) ** 2).sum(-1)  # hw x N
+    assign = (-d2).log_softmax(1).T.reshape(len(centres), *inst.shape[-2:])
+    scores = torch.cat([logp[:1], torch.logsumexp(logp[1:], 0, keepdim=True) + assign], 0)
+    return refine(scores, image).argmax(0)
+
+
+def find_instances(
+    encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None, image: np.ndarray | None = None
+) -> list[Instance]:
+    """The objects of an encoded image (largest first) with masks in image pixels (outlines refined
+    along the colours of ``image`` when it is given)."""
+    logits = object_logits(encoder, enc, names)
+    fg = logits.argmax(0) > 0
     groups = cluster(enc.inst, fg)
     if not groups:
         return []
     h, w = enc.size
     centres = torch.stack([enc.inst[:, g].mean(1) for g in groups])  # K x D
-    up = F.interpolate(enc.inst[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    nearest = torch.cdist(up.flatten(1).T, centres).argmin(1).view(h, w)
-    fg_full = (
-        F.interpolate(fg[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0] > 0.5
-    )
+    if image is not None:
+        label = pixel_instances(logits, enc.inst, centres, image)
+        fg_full, nearest = label > 0, label - 1
+    else:
+        up = F.interpolate(enc.inst[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+        nearest = torch.cdist(up.flatten(1).T, centres).argmin(1).view(h, w)
+        fg_full = (
+            F.interpolate(fg[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+            > 0.5
+        )
     out = []
     for k, g in enumerate(groups):
         mask = (fg_full & (nearest == k)).numpy()

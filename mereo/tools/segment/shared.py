@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mereo.errors import ValidationError
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
+from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
+from mereo.tools.encoder.refine import RefineSettings, refine
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
 from mereo.types import ImageRef, PartMask
@@ -41,6 +44,8 @@ class SharedEncoderSegmenter:
             loaded on the first text).
         restrict: a pixel's part kind is chosen among background, the named parts and the named
             object's known parts only (otherwise among every part kind).
+        refine: colour-guided refinement of part and object outlines at image pixels
+            (:mod:`mereo.tools.encoder.refine`); None: bilinear upsampling of the cell maps.
     """
 
     def __init__(
@@ -50,9 +55,11 @@ class SharedEncoderSegmenter:
         name: str = "synthparts-cnn",
         tagger: Any = None,
         restrict: bool = True,
+        refine: RefineSettings | None = DEFAULT_REFINE,
     ):
         self.ctx = ctx
         self.restrict = restrict
+        self.refine = refine
         self.encoder = encoder
         self.name = name
         self._tagger = tagger
@@ -110,17 +117,50 @@ class SharedEncoderSegmenter:
             chosen = [instances[int(probs[:, 0].argmax())]]
         return np.logical_or.reduce([i.mask for i in chosen])
 
+    @torch.no_grad()
+    def presence_evidence(self, image: Any, name: str) -> dict[str, float]:
+        """Evidence from the object embedding that an object called ``name`` is in the image.
+
+        Every cell is named among background, ``name`` and the encoder's categories; returns
+        ``pix`` (share of the object cells named ``name``), ``pmax`` (the highest probability of
+        ``name`` in a cell), ``pmean`` (its mean over the object cells) and ``pool`` (the pooled
+        image vector's probability of ``name`` among the names). Name-agnostic: any name works.
+        """
+        from mereo.tools.encoder.text import name_embeddings
+
+        enc = self.encoder.encode(self.ctx, ImageRef(image))
+        names = list(dict.fromkeys([canonical(name), *self.encoder.category_names]))
+        text = name_embeddings(names)
+        logits = self.encoder.model.text_logits(enc.sem[None], text)[0]  # (1 + K) x h x w
+        prob = logits.softmax(0)[1]
+        label = logits.argmax(0)
+        fg = label > 0
+        n_fg = max(1, int(fg.sum()))
+        pooled = self.encoder.model.text_logits(enc.pooled[None], text, background=False)[0].softmax(0)
+        return {
+            "pix": float((label == 1).sum()) / n_fg,
+            "pmax": float(prob.max()),
+            "pmean": float(prob[fg].sum()) / n_fg,
+            "pool": float(pooled[0]),
+        }
+
     def region(self, image: ImageRef, enc: Encoded, object: str | None) -> np.ndarray | None:
         """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
         if not object:
             return None
-        return self.object_region(find_instances(self.encoder, enc), object)
+        pixels = image.array if self.refine is not None else None
+        return self.object_region(find_instances(self.encoder, enc, image=pixels), object)
 
     def kind_masks(
         self, image: ImageRef, enc: Encoded, named: list[str], object: str | None
     ) -> dict[str, np.ndarray]:
         """``H x W`` bool mask of each named part kind over the whole image (before the region)."""
-        kinds = part_map(enc, self.allowed_kinds(named, object) if self.restrict else None)
+        allowed = self.allowed_kinds(named, object) if self.restrict else None
+        if self.refine is None:
+            kinds = part_map(enc, allowed)
+        else:
+            idx = torch.tensor([0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))])
+            kinds = idx[refine(enc.part[idx], image.array, self.refine).argmax(0)]
         return {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
 
     @torch.no_grad()
@@ -176,7 +216,18 @@ class SharedEncoderSegmenter:
 
 
 def build_shared_segmenter(ctx: ToolContext, arg: str | None) -> SharedEncoderSegmenter:
-    """Registry builder: ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds]`` (``@all-kinds``:
-    every part kind competes for a pixel)."""
-    path, _, mode = (arg or "").partition("@")
-    return SharedEncoderSegmenter(ctx, load_encoder(path or None), restrict=mode != "all-kinds")
+    """Registry builder: ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds][@coarse]``
+    (``@all-kinds``: every part kind competes for a pixel; ``@coarse``: no colour-guided
+    refinement, the cell maps upsampled bilinearly)."""
+    path, *modes = (arg or "").split("@")
+    unknown = set(modes) - {"all-kinds", "coarse"}
+    if unknown:
+        raise ValidationError(
+            f"unknown synthparts-cnn option(s) {', '.join(sorted(unknown))}; use @all-kinds and/or @coarse."
+        )
+    return SharedEncoderSegmenter(
+        ctx,
+        load_encoder(path or None),
+        restrict="all-kinds" not in modes,
+        refine=None if "coarse" in modes else DEFAULT_REFINE,
+    )

@@ -96,3 +96,16 @@ def test_segment_span_tagging_reads_the_text(tiny_checkpoint, images):
     assert {text[a:b].lower() for a, b in spans} == {"seat", "legs"}
     for m in seg.segment(images[0], text=text, object="chair"):
         assert m.label in {"seat", "leg"}
+
+
+def test_presence_evidence_reads_the_cached_encoding_and_is_a_set_of_probabilities(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    seg.segment(images[0], parts=["leg"])
+    ev = seg.presence_evidence(images[0], "chair")
+    assert set(ev) == {"pix", "pmax", "pmean", "pool"}
+    assert all(0.0 <= v <= 1.0 for v in ev.values())
+    assert ev["pmean"] <= ev["pmax"] + 1e-6
+    novel = seg.presence_evidence(images[0], "a name the encoder never saw")  # open vocabulary
+    assert set(novel) == set(ev)
+    assert _encoder_events(ctx) == ["miss", "hit", "hit"]

@@ -55,7 +55,7 @@ class DiagnosticSegmenter(SharedEncoderSegmenter):
         gold = gold_object(self.ctx, image, object)
         if gold is None or self.variant == "gold-region":
             return gold
-        instances = find_instances(self.encoder, enc)
+        instances = find_instances(self.encoder, enc, image=image.array if self.refine else None)
         if not instances:
             return None
         overlap = [float((i.mask & gold).sum()) / max(1.0, float((i.mask | gold).sum())) for i in instances]

@@ -22,6 +22,20 @@ def test_import_and_agent_construction_import_no_heavy_module():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+def test_minilm_encode_imports_no_transformers():
+    """The sentence encoder is our own BERT forward (mereo.minilm): no transformers on the way."""
+    code = (
+        "import json, sys\n"
+        "import mereo.text\n"
+        "assert mereo.text.get_encoder().encode(['chair']).shape == (1, 384)\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_ask_honours_preset(tmp_path, capsys):
     """``mereo ask --preset`` builds that preset (it was once accepted and ignored)."""
     from mereo.cli import main

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -113,18 +115,32 @@ class BertEncoder:
 class WordPieceTokenizer:
     """``tokenizer.json`` via the ``tokenizers`` package: ids, mask, offsets and token strings,
     padded to the longest text and truncated to ``max_length`` (as transformers' fast tokenizer
-    called with ``padding=True, truncation=True``)."""
+    called with ``padding=True, truncation=True``). One configured copy per ``max_length``, so
+    threads never change a tokenizer another one is using."""
 
     def __init__(self, path: Path):
-        from tokenizers import Tokenizer
+        self._json = (path / "tokenizer.json").read_text(encoding="utf-8")
+        self._by_length: dict[int, Any] = {}
+        self._lock = threading.Lock()
 
-        self.tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-        pad = self.tok.token_to_id("[PAD]")
-        self.tok.enable_padding(pad_id=0 if pad is None else pad, pad_token="[PAD]")
+    def _tokenizer(self, max_length: int) -> Any:
+        with self._lock:
+            tok = self._by_length.get(max_length)
+            if tok is None:
+                from tokenizers import Tokenizer
 
-    def __call__(self, texts: list[str], max_length: int):
-        self.tok.enable_truncation(max_length=max_length)
-        encs = self.tok.encode_batch(texts)
+                tok = Tokenizer.from_str(self._json)
+                pad = tok.token_to_id("[PAD]")
+                tok.enable_padding(pad_id=0 if pad is None else pad, pad_token="[PAD]")
+                tok.enable_truncation(max_length=max_length)
+                self._by_length[max_length] = tok
+            return tok
+
+    def __call__(
+        self, texts: list[str], max_length: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, int]]], list[list[str]]]:
+        """``B x T`` token ids and attention mask, and per text the offsets and token strings."""
+        encs = self._tokenizer(max_length).encode_batch(texts)
         ids = torch.tensor([e.ids for e in encs], dtype=torch.long)
         mask = torch.tensor([e.attention_mask for e in encs], dtype=torch.long)
         offsets = [[(int(a), int(b)) for a, b in e.offsets] for e in encs]

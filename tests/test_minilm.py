@@ -54,7 +54,7 @@ def test_token_embeddings_match_transformers(reference, max_length):
     assert torch.equal(ours.attention_mask, enc["attention_mask"].bool())
     assert ours.embeddings.shape == ref.shape
     assert ours.embeddings.shape[1] == max_length  # the long text is truncated
-    # real tokens only: padding positions are numerical noise that nothing reads (1e-4 apart here;
+    # real tokens only: padding positions are numerical noise the models mask out (1e-4 apart here;
     # transformers' own sdpa and eager attention differ by 5e-5 there)
     diff = (ours.embeddings - ref)[ours.attention_mask].abs().max().item()
     print(f"max abs difference (max_length={max_length}): {diff:.3g}")

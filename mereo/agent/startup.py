@@ -16,18 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
-QUESTION = "What parts does the chair have?"
+QUESTION = "What parts does the {} have?"
 #: the steps timed, in order
 STEPS = ("import torch", "import mereo + PartAgent()", "first MiniLM encode", "mereo ask (one image)")
 
 
-def _steps(image: Path, out: Path) -> list[tuple[str, list[str]]]:
+def _steps(image: Path, question: str, out: Path) -> list[tuple[str, list[str]]]:
     py = [sys.executable, "-c"]
     cmds = [
         [*py, "import torch"],
         [*py, "import mereo; mereo.PartAgent()"],
         [*py, "from mereo.text import get_encoder; get_encoder().encode(['chair'])"],
-        [sys.executable, "-m", "mereo.cli", "ask", "--image", str(image), "--out", str(out), QUESTION],
+        [sys.executable, "-m", "mereo.cli", "ask", "--image", str(image), "--out", str(out), question],
     ]
     return list(zip(STEPS, cmds, strict=True))
 
@@ -41,18 +41,17 @@ def _time(cmd: list[str]) -> float:
     return seconds
 
 
-def _chair_image(folder: Path) -> Path:
-    """The first SynthParts test scene with a chair in it (else the 20th), as a PNG."""
+def _scene(folder: Path) -> tuple[Path, str]:
+    """The first SynthParts test scene as a PNG, and a question about its largest object."""
     from PIL import Image
 
     from mereo.data.synthparts import generate_scenes
 
-    for scene in generate_scenes("test", 20, seed=0):
-        if any(o.category == "chair" for o in scene.objects):
-            break
+    scene = next(generate_scenes("test", 1, seed=0))
+    obj = max(scene.objects, key=lambda o: int(o.mask.sum()))
     path = folder / "scene.png"
     Image.fromarray(scene.image).save(path)
-    return path
+    return path, QUESTION.format(obj.category)
 
 
 def main(argv: list[str]) -> int:
@@ -64,9 +63,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs of each step (the median is printed)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        image = _chair_image(Path(tmp))
+        image, question = _scene(Path(tmp))
+        print(f"one-image question: {question!r} on SynthParts test scene 0", flush=True)
         medians = {}
-        for name, cmd in _steps(image, Path(tmp) / "ask_out"):
+        for name, cmd in _steps(image, question, Path(tmp) / "ask_out"):
             runs = [_time(cmd) for _ in range(max(1, args.repeat))]
             medians[name] = statistics.median(runs)
             shown = ", ".join(f"{r:.2f}" for r in runs)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo")
+HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo", "scipy")
 
 
 def test_import_and_agent_construction_import_no_heavy_module():

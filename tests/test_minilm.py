@@ -73,3 +73,17 @@ def test_sentence_embeddings_match_transformers(reference):
     ref = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1).numpy()
     assert ours.shape == (len(TEXTS), 384)
     assert abs(ours - ref).max() <= 1e-6
+
+
+def test_threads_with_different_max_lengths_do_not_interfere():
+    """Each max_length has its own configured tokenizer: threads truncating at 8 and at 128 at the
+    same time get what they get alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mereo.text import MiniLM
+
+    enc = MiniLM()
+    alone = {n: enc.tokens(TEXTS, max_length=n).tokens for n in (8, 128)}
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda n: (n, enc.tokens(TEXTS, max_length=n).tokens), [8, 128] * 6))
+    assert all(toks == alone[n] for n, toks in runs)

@@ -85,6 +85,8 @@ class BertEncoder:
         """``B x T`` ids and mask (1 on real tokens) -> ``B x T x hidden`` last hidden states."""
         cfg, w = self.config, self.w
         b, t = input_ids.shape
+        if t > cfg.max_position_embeddings:
+            raise ValueError(f"{t} tokens, more than the {cfg.max_position_embeddings} positions")
         heads = cfg.num_attention_heads
         d = cfg.hidden_size // heads
         x = (
@@ -95,12 +97,12 @@ class BertEncoder:
         x = self._norm(x, "embeddings.LayerNorm")
         # additive mask: padding keys get the most negative float, as transformers does
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+
+        def split(y: torch.Tensor) -> torch.Tensor:
+            return y.view(b, t, heads, d).transpose(1, 2)  # B x heads x T x d
+
         for i in range(cfg.num_hidden_layers):
             p = f"encoder.layer.{i}"
-
-            def split(y: torch.Tensor) -> torch.Tensor:
-                return y.view(b, t, heads, d).transpose(1, 2)  # B x heads x T x d
-
             q, k, v = (split(self._linear(x, f"{p}.attention.self.{n}")) for n in ("query", "key", "value"))
             scores = q @ k.transpose(-1, -2) / math.sqrt(d) + bias
             ctx = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, cfg.hidden_size)

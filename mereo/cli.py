@@ -50,6 +50,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "data": "mereo.data.synthparts.cli:bench_main",
         "concurrency": "mereo.agent.stress:concurrency_main",
         "memory": "mereo.agent.stress:memory_main",
+        "startup": "mereo.agent.startup:main",
     },
 }
 # order in which `mereo train all` trains: the shared encoder first (the tools' heads read it),
@@ -101,7 +102,7 @@ commands:
   ablate   run a backend grid:  mereo ablate SUITE --grid segment=plum-small,oracle ...
   report   turn an eval run into report.md + plots + a gallery:  mereo report DIR
   calibrate  fit the agent's verification thresholds and confidence map on SynthParts val
-  bench    timings: mereo bench [agent|eval|data]; robustness: mereo bench concurrency|memory
+  bench    timings: mereo bench [agent|eval|data|startup]; robustness: mereo bench concurrency|memory
 
 `mereo <command> --help` shows a command's options.
 """

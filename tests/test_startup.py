@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo")
+HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo", "scipy")
 
 
 def test_import_and_agent_construction_import_no_heavy_module():
@@ -14,6 +14,20 @@ def test_import_and_agent_construction_import_no_heavy_module():
         "import json, sys\n"
         "import mereo\n"
         "mereo.PartAgent()\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_minilm_encode_imports_no_transformers():
+    """The sentence encoder is our own BERT forward (mereo.minilm): no transformers on the way."""
+    code = (
+        "import json, sys\n"
+        "import mereo.text\n"
+        "assert mereo.text.get_encoder().encode(['chair']).shape == (1, 384)\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     out = subprocess.run(

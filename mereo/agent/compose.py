@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from mereo.plan import (
     CommonObjectsExpr,
@@ -155,6 +154,8 @@ def instances(
 ) -> list[Mask]:
     """The 4-connected pieces of ``mask`` with at least ``min_pixels`` pixels and at least
     ``min_fraction`` of the largest piece's area, top-left first."""
+    from scipy import ndimage  # here, not at import: PartAgent() need not load scipy (0.4 s)
+
     arr = mask.to_numpy()
     lab, n = ndimage.label(arr)
     pieces = [lab == k for k in range(1, n + 1)]

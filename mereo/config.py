@@ -21,8 +21,17 @@ from pydantic import ValidationError as PydanticValidationError
 
 from mereo.errors import ValidationError
 
-#: The embedded default: the offline planner and the small trained tools.
+#: The embedded default: the offline planner and the heads of the shared encoder (``synthparts-cnn``,
+#: one small CNN trained on SynthParts and read by every tool family).
 DEFAULT_BACKENDS: dict[str, str] = {
+    "lmm": "offline",
+    "segment": "synthparts-cnn",
+    "coseg": "synthparts-cnn",
+    "correspond": "synthparts-cnn",
+    "recognize": "synthparts-cnn",
+}
+#: The earlier embedded default: one small encoder per tool (PLUM-, Calico-, DINOv2- and CLIP-style).
+SMALL_TOOLS: dict[str, str] = {
     "lmm": "offline",
     "segment": "plum-small",
     "coseg": "calico-small",
@@ -43,15 +52,10 @@ PRESETS: dict[str, dict[str, str]] = {
         "recognize": "oracle",
     },
     "blind": {**DEFAULT_BACKENDS, "lmm": "blind"},
-    # the shared encoder's heads (better answers on SynthParts; verification not yet calibrated
-    # for them, so object presence uses the plain rule: see the README)
-    "shared-encoder": {
-        **DEFAULT_BACKENDS,
-        "segment": "synthparts-cnn",
-        "coseg": "synthparts-cnn",
-        "correspond": "synthparts-cnn",
-        "recognize": "synthparts-cnn",
-    },
+    # the shared encoder's heads: the default since session 7 (the name is kept for old scripts)
+    "shared-encoder": dict(DEFAULT_BACKENDS),
+    # the per-tool small encoders, the default before session 7 (for ablations)
+    "small-tools": dict(SMALL_TOOLS),
     "photos": {
         "lmm": "transformers:Qwen/Qwen2.5-VL-3B-Instruct",
         "segment": "sam3:facebook/sam3",

@@ -26,7 +26,7 @@ def test_public_names() -> None:
 def test_default_config_names_the_trained_backends() -> None:
     cfg = MereoConfig()
     assert cfg.backends() == DEFAULT_BACKENDS
-    assert cfg.lmm == "offline" and cfg.segment == "plum-small" and cfg.correspond == "dinov2-small"
+    assert cfg.lmm == "offline" and cfg.segment == "synthparts-cnn" and cfg.correspond == "synthparts-cnn"
 
 
 def test_config_files_and_overrides(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_config_files_and_overrides(tmp_path: Path) -> None:
         "oracle",
         "openai:gpt-4o-mini",
         0.7,
-        "calico-small",
+        "synthparts-cnn",
     )
     j = tmp_path / "cfg.json"
     j.write_text(json.dumps({"recognize": "oracle"}))

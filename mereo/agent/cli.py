@@ -30,7 +30,10 @@ DEMO_TYPES = (
 def _backend_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("backends (see `mereo.list_backends()`)")
     g.add_argument("--config", help="YAML or JSON config file")
-    g.add_argument("--preset", help="named backends: default, photos, photos-hosted (mereo.config.PRESETS)")
+    g.add_argument(
+        "--preset",
+        help="named backends: default, small-tools, oracle, blind, photos, photos-hosted (mereo.config.PRESETS)",
+    )
     g.add_argument("--lmm", help="planner: offline (default), openai:<model> or transformers:<id or dir>")
     for family in TOOL_FAMILIES:
         g.add_argument(f"--{family}", help=f"{family} backend name")

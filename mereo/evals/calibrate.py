@@ -309,8 +309,8 @@ def confidence_from_records(path: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """``mereo calibrate``: see the module docstring."""
     p = argparse.ArgumentParser(prog="mereo calibrate", description=__doc__.splitlines()[0])
-    p.add_argument("--recognize", default="clip-small")
-    p.add_argument("--segment", default="plum-small")
+    p.add_argument("--recognize", default="synthparts-cnn")
+    p.add_argument("--segment", default="synthparts-cnn")
     p.add_argument("--scenes", type=int, default=300, help="val scenes for presence and part thresholds")
     p.add_argument("--absent", type=int, default=3, help="absent categories per scene")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""The ``shared-encoder`` preset: every tool family on the committed synthparts-cnn checkpoint."""
+"""The default (``shared-encoder``) preset: every tool family on the committed synthparts-cnn checkpoint."""
 
 from __future__ import annotations
 
@@ -17,3 +17,19 @@ def test_shared_encoder_preset_answers_from_one_encoding_per_image() -> None:
     assert ans.parts and all(p.source.startswith("segment:synthparts-cnn") for p in ans.parts)
     notes = [n for s in ans.trace for n in s.notes if n.get("tool") == "encoder"]
     assert [n["cache"] for n in notes][:1] == ["miss"] and all(n["cache"] == "hit" for n in notes[1:])
+
+
+def test_the_default_is_the_shared_encoder_and_small_tools_keeps_the_per_tool_encoders() -> None:
+    from mereo.config import DEFAULT_BACKENDS, preset_backends
+
+    assert preset_backends("default") == preset_backends("shared-encoder") == DEFAULT_BACKENDS
+    assert {DEFAULT_BACKENDS[f] for f in ("segment", "coseg", "correspond", "recognize")} == {
+        "synthparts-cnn"
+    }
+    small = preset_backends("small-tools")
+    assert (small["segment"], small["coseg"], small["correspond"], small["recognize"]) == (
+        "plum-small",
+        "calico-small",
+        "dinov2-small",
+        "clip-small",
+    )

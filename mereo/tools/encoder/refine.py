@@ -62,7 +62,24 @@ def colour_weights(image: np.ndarray, settings: RefineSettings = DEFAULT) -> tor
     return weights / weights.sum(0, keepdim=True)
 
 
-def refine(scores: torch.Tensor, image: np.ndarray, settings: RefineSettings = DEFAULT) -> torch.Tensor:
+def guide_weights(image: np.ndarray, settings: RefineSettings = DEFAULT) -> torch.Tensor:
+    """:func:`colour_weights` of ``image`` at its :func:`working_size` (what :func:`refine` uses;
+    compute it once per image and pass it to every :func:`refine` call on that image)."""
+    size = (int(image.shape[0]), int(image.shape[1]))
+    work = working_size(size)
+    guide = image
+    if work != size:
+        t = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()
+        guide = F.interpolate(t, size=work, mode="bilinear", antialias=True)[0].permute(1, 2, 0).numpy()
+    return colour_weights(guide, settings)
+
+
+def refine(
+    scores: torch.Tensor,
+    image: np.ndarray,
+    settings: RefineSettings = DEFAULT,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Colour-guided smoothing of class scores.
 
     The scores are upsampled bilinearly, turned into log-probabilities over the ``C`` classes
@@ -72,25 +89,22 @@ def refine(scores: torch.Tensor, image: np.ndarray, settings: RefineSettings = D
         scores: ``C x h x w`` float logits on any grid.
         image: ``H x W x 3`` uint8 image the scores describe.
         settings: the filter.
+        weights: :func:`guide_weights` of ``image`` and ``settings`` (computed when None).
 
     Returns:
         ``C x H x W`` refined scores at the image's pixels (argmax them for labels).
     """
     size = (int(image.shape[0]), int(image.shape[1]))
     work = working_size(size)
-    guide = image
-    if work != size:
-        t = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()
-        guide = F.interpolate(t, size=work, mode="bilinear", antialias=True)[0].permute(1, 2, 0).numpy()
     x = F.interpolate(scores[None].float(), size=work, mode="bilinear", align_corners=False).log_softmax(1)
     if settings.iterations > 0:
-        weights = colour_weights(guide, settings)[None]
+        w8 = (weights if weights is not None else guide_weights(image, settings))[None]
         s = settings
         k, pad = 2 * s.radius + 1, s.radius * s.dilation
         c, (h, w) = x.shape[1], work
         for _ in range(s.iterations):
             nb = F.unfold(F.pad(x, (pad,) * 4, mode="replicate"), k, dilation=s.dilation)
-            x = (nb.view(1, c, k * k, h, w) * weights).sum(2)
+            x = (nb.view(1, c, k * k, h, w) * w8).sum(2)
     if work != size:
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     return x[0]

@@ -22,7 +22,7 @@ from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
 from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
-from mereo.tools.encoder.refine import RefineSettings, refine
+from mereo.tools.encoder.refine import RefineSettings, guide_weights, refine
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
 from mereo.types import ImageRef, PartMask
@@ -148,8 +148,25 @@ class SharedEncoderSegmenter:
         """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
         if not object:
             return None
+        return self.object_region(self.instances(image, enc), object)
+
+    def instances(self, image: ImageRef, enc: Encoded) -> list[Instance]:
+        """The image's objects (cached per image: every question about it reuses them)."""
         pixels = image.array if self.refine is not None else None
-        return self.object_region(find_instances(self.encoder, enc, image=pixels), object)
+        key = f"{image.sha256}:{self.refine}"
+        found, _ = self.ctx.cache.get_or_compute(
+            f"instances:{self.name}", key, lambda: find_instances(self.encoder, enc, image=pixels)
+        )
+        return found
+
+    def guide(self, image: ImageRef) -> torch.Tensor:
+        """The refinement's colour weights of the image (cached per image)."""
+        assert self.refine is not None
+        settings = self.refine
+        weights, _ = self.ctx.cache.get_or_compute(
+            "refine:weights", f"{image.sha256}:{settings}", lambda: guide_weights(image.array, settings)
+        )
+        return weights
 
     def kind_masks(
         self, image: ImageRef, enc: Encoded, named: list[str], object: str | None
@@ -160,7 +177,7 @@ class SharedEncoderSegmenter:
             kinds = part_map(enc, allowed)
         else:
             idx = torch.tensor([0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))])
-            kinds = idx[refine(enc.part[idx], image.array, self.refine).argmax(0)]
+            kinds = idx[refine(enc.part[idx], image.array, self.refine, self.guide(image)).argmax(0)]
         return {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
 
     @torch.no_grad()

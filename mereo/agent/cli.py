@@ -32,7 +32,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="YAML or JSON config file")
     g.add_argument(
         "--preset",
-        help="named backends: default, small-tools, oracle, blind, photos, photos-hosted (mereo.config.PRESETS)",
+        help="named backends (mereo.config.PRESETS): default, small-tools, oracle, blind, photos, ...",
     )
     g.add_argument("--lmm", help="planner: offline (default), openai:<model> or transformers:<id or dir>")
     for family in TOOL_FAMILIES:

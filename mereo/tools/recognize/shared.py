@@ -59,7 +59,11 @@ class SharedEncoderRecognizer:
         if top_k < 1:
             raise ValidationError(f"top_k must be at least 1, got {top_k}.")
         enc = self.encoder.encode(self.ctx, ref)
-        instances = find_instances(self.encoder, enc, names, image=ref.array)
+        instances, _ = self.ctx.cache.get_or_compute(
+            f"instances:{self.name}",
+            f"{ref.sha256}:{hash(tuple(names))}",
+            lambda: find_instances(self.encoder, enc, list(names), image=ref.array),
+        )
         if not instances:
             probs = name_scores(self.encoder, region_embedding(enc, None)[None], names)[0]
             box = (0.0, 0.0, float(ref.width), float(ref.height))

@@ -23,7 +23,7 @@ def test_parse_grid_and_errors():
 
 
 def test_expand_product_and_one_at_a_time():
-    grid = {"segment": ["plum-small", "oracle"], "coseg": ["calico-small", "per-image"]}
+    grid = {"segment": ["synthparts-cnn", "oracle"], "coseg": ["synthparts-cnn", "per-image"]}
     prod = ablate.expand(grid)
     # 4 combinations (one of them the default) + oracle + blind
     assert list(prod)[0] == "default" and len(prod) == 4 + 2

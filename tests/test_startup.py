@@ -59,3 +59,22 @@ def test_plum_model_imports_without_torchvision():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_a_default_question_imports_no_heavy_module():
+    """The default backends (the shared encoder and PLUM-small's tagger) need none of them."""
+    code = (
+        "import json, sys\n"
+        "import mereo\n"
+        "from mereo.data.synthparts import generate_scene\n"
+        "s = generate_scene('test', 0, 0)\n"
+        "ans = mereo.PartAgent().ask(\n"
+        "    f'What visible parts does the {s.objects[0].category} in the image have?', images=[s.image]\n"
+        ")\n"
+        "assert ans.labels\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

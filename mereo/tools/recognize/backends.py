@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
 
 from mereo.errors import ValidationError
 from mereo.tools.base import Recognition, ToolContext
@@ -19,34 +18,9 @@ from mereo.tools.correspond.backends import DenseFeatures
 from mereo.tools.recognize.crops import crop_batch, square_box
 from mereo.tools.recognize.detect import detect
 from mereo.tools.recognize.model import ClipModel
+from mereo.tools.recognize.texts import _check_texts, default_vocabulary
 from mereo.tools.recognize.zeroshot import background_embedding, class_embeddings
 from mereo.types import ImageRef, Mask
-
-
-def default_vocabulary() -> list[str]:
-    """The object names ``recognize`` chooses from when no candidates are given: SynthParts' categories."""
-    from mereo.data.synthparts import CATEGORIES
-
-    return list(CATEGORIES)
-
-
-class TextList(BaseModel):
-    """Candidate names or texts: non-empty strings."""
-
-    texts: list[str] = Field(min_length=1)
-
-
-def _check_texts(texts: Sequence[str], what: str) -> list[str]:
-    if isinstance(texts, str):
-        raise ValidationError(f"{what} must be a list of strings, not one string ({texts!r}).")
-    try:
-        checked = TextList(texts=list(texts)).texts
-    except Exception as e:
-        raise ValidationError(f"{what} must be a non-empty list of strings: {e}") from e
-    cleaned = [t.strip() for t in checked]
-    if any(not t for t in cleaned):
-        raise ValidationError(f"{what} contains an empty string.")
-    return cleaned
 
 
 class ClipRecognizer:

@@ -18,7 +18,7 @@ import numpy as np
 
 from mereo.errors import ValidationError
 from mereo.tools.base import Recognition, ToolContext
-from mereo.tools.recognize.backends import _check_texts
+from mereo.tools.recognize.texts import _check_texts
 from mereo.types import ImageRef, Mask
 
 #: Two detections whose boxes overlap more than this (IoU) are one object; the better one stays.

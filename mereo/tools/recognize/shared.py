@@ -19,7 +19,7 @@ from mereo.tools.base import Recognition, ToolContext
 from mereo.tools.encoder.instances import find_instances, name_scores, region_embedding
 from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
 from mereo.tools.encoder.text import name_embeddings
-from mereo.tools.recognize.backends import _check_texts, default_vocabulary
+from mereo.tools.recognize.texts import _check_texts, default_vocabulary
 from mereo.types import ImageRef, Mask
 
 

@@ -9,6 +9,7 @@ import torch
 from mereo.cache import FeatureCache
 from mereo.checkpoints import save_checkpoint
 from mereo.data.synthparts import CATEGORIES, PART_LABELS, generate_scene
+from mereo.errors import ValidationError
 from mereo.tools import correspond, recognize, segment
 from mereo.tools.base import Correspondence, Recognition, ToolContext
 from mereo.tools.encoder.model import EncoderConfig, build_model
@@ -109,3 +110,42 @@ def test_presence_evidence_reads_the_cached_encoding_and_is_a_set_of_probabiliti
     novel = seg.presence_evidence(images[0], "a name the encoder never saw")  # open vocabulary
     assert set(novel) == set(ev)
     assert _encoder_events(ctx) == ["miss", "hit", "hit"]
+
+
+def test_zoom_box_is_a_square_around_the_mask_inside_the_image():
+    import numpy as np
+
+    from mereo.tools.segment.shared import zoom_box
+
+    m = np.zeros((100, 120), dtype=bool)
+    m[2:12, 100:118] = True  # 10 x 18 near the top-right corner
+    top, left, side = zoom_box(m, 0.5)
+    assert side == 36 and 0 <= top and top + side <= 100 and 0 <= left and left + side <= 120
+    assert top <= 2 and top + side >= 12 and left <= 100 and left + side >= 118
+    assert zoom_box(np.zeros((5, 5), dtype=bool), 0.5) is None
+    assert zoom_box(np.ones((50, 80), dtype=bool), 0.5)[2] == 50  # never larger than the image
+
+
+def test_a_small_object_is_segmented_from_a_zoomed_second_encoding(tiny_checkpoint, images):
+    import numpy as np
+
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}@zoom", ctx)
+    img = images[0]
+    enc = seg.encoder.encode(ctx, img)
+    plain = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    with pytest.raises(ValidationError, match="@zoom"):
+        segment.build(f"synthparts-cnn:{tiny_checkpoint}@zoon", ctx)
+    region = np.zeros((img.height, img.width), dtype=bool)
+    region[10:30, 20:40] = True
+    masks = seg.kind_masks(img, enc, ["leg", "seat"], "chair", region)
+    zooms = [e for e in ctx.events if e.get("tool") == "encoder" and "zoom" in e]
+    assert len(zooms) == 1 and zooms[0]["cache"] == "miss"
+    top, left, side = zooms[0]["zoom"]
+    outside = np.ones_like(region)
+    outside[top : top + side, left : left + side] = False
+    assert all(m.shape == region.shape and not (m & outside).any() for m in masks.values())
+    seg.kind_masks(img, enc, ["leg"], "chair", region)  # the zoomed encoding is cached
+    assert [e["cache"] for e in ctx.events if "zoom" in e] == ["miss", "hit"]
+    plain.kind_masks(img, enc, ["leg"], "chair", region)  # off by default
+    assert len([e for e in ctx.events if "zoom" in e]) == 2

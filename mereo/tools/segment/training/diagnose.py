@@ -67,10 +67,15 @@ class DiagnosticSegmenter(SharedEncoderSegmenter):
         return super().allowed_kinds(named, object)
 
     def kind_masks(
-        self, image: ImageRef, enc: Encoded, named: list[str], object: str | None
+        self,
+        image: ImageRef,
+        enc: Encoded,
+        named: list[str],
+        object: str | None,
+        region: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         if self.variant != "gold-kinds":
-            return super().kind_masks(image, enc, named, object)
+            return super().kind_masks(image, enc, named, object, region)
         h, w = enc.size
         out = {}
         for kind in named:

@@ -14,7 +14,13 @@ from mereo.cli import main
 def test_bench_startup_prints_each_timing(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "startup", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    for name in (*STEPS, "mereo ask / import torch"):
+    for name in (
+        *STEPS,
+        "the question (warm agent)",
+        "mereo ask / import torch",
+        "target: 2 x torch + question",
+    ):
         m = re.search(rf"^{re.escape(name)}\s+([0-9.]+) (s|x)\b", out, re.M)
         assert m, f"{name!r} missing from:\n{out}"
         assert float(m.group(1)) > 0
+    assert re.search(r"\((met|not met)\)$", out, re.M)

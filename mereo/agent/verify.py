@@ -252,10 +252,18 @@ def check_parts(
 
 
 def platt(raw: float, params: dict[str, Any] | None) -> float:
-    """The calibrated probability ``sigmoid(a * raw + b)``; ``raw`` clipped to ``[0, 1]`` when
-    there are no parameters."""
+    """The calibrated probability of a raw score.
+
+    ``params`` is a histogram-binning map (``{"edges", "values"}``: the share of right answers
+    among val answers whose raw score fell in each bin) or a Platt map (``{"a", "b"}``:
+    ``sigmoid(a * raw + b)``); without parameters ``raw`` is clipped to ``[0, 1]``.
+    """
     if not params:
         return float(min(1.0, max(0.0, raw)))
+    if "edges" in params:
+        edges, values = params["edges"], params["values"]
+        i = int(np.searchsorted(np.asarray(edges[1:-1], dtype=float), raw, side="right"))
+        return float(values[min(i, len(values) - 1)])
     z = float(params["a"]) * raw + float(params["b"])
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 

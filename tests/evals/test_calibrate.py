@@ -52,3 +52,18 @@ def test_platt_and_ood_measurement() -> None:
     model = OodModel.fit(stats)
     out = measure_ood(model, stats, {"noise": [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)]})
     assert out["noise flagged"] == 1.0 and out["synthparts_test_flagged"] <= 0.05
+
+
+def test_histogram_binning_maps_raw_scores_to_the_accuracy_of_their_bin() -> None:
+    from mereo.agent.verify import platt
+    from mereo.evals.calibrate import fit_bins
+
+    rng = np.random.default_rng(0)
+    raw = np.concatenate([rng.uniform(0.0, 0.5, 200), rng.uniform(0.9, 1.0, 800)])
+    truth = np.where(raw < 0.5, 0.2, 0.7)  # accuracy is a step, not a sigmoid of raw
+    ok = (rng.random(len(raw)) < truth).astype(float)
+    params = fit_bins(raw, ok, n_bins=10)
+    assert params["edges"][0] == 0.0 and params["edges"][-1] == 1.0 and params["n"] == 1000
+    assert len(params["values"]) == len(params["edges"]) - 1
+    assert abs(platt(0.2, params) - 0.2) < 0.1 and abs(platt(0.95, params) - 0.7) < 0.1
+    assert 0.0 < platt(-1.0, params) < 1.0 and 0.0 < platt(2.0, params) < 1.0  # outside: end bins

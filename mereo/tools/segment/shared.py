@@ -229,7 +229,14 @@ class SharedEncoderSegmenter:
             kinds = part_map(enc, allowed)
         else:
             kinds = idx[refine(enc.part[idx], image.array, self.refine, self.guide(image)).argmax(0)]
-        return {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
+        masks = {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
+        if self.refine is not None:  # the filter can wash out a part of a few pixels (an eye):
+            coarse = part_map(enc, allowed)  # then its mask from the cell map stands
+            min_px = max(1, int(MIN_FRACTION * enc.size[0] * enc.size[1]))
+            for k, m in masks.items():
+                if m.sum() < min_px:
+                    masks[k] = (coarse == 1 + self.encoder.part_labels.index(k)).numpy()
+        return masks
 
     @torch.no_grad()
     def segment(

@@ -124,7 +124,12 @@ def write_checkpoint(
     if args.finalize_from_state:  # written from the saved state of a run that was stopped
         manifest["finalized_from_state_by"] = args.command
         manifest["budget_minutes"] = args.max_minutes
-    return save_checkpoint(args.name, model.state_dict(), manifest, args.out_dir)
+    saved = save_checkpoint(args.name, model.state_dict(), manifest, args.out_dir)
+    if args.out_dir is None and args.name == NAME:  # the committed encoder: refresh its name vectors
+        from mereo.tools.encoder.text import write_name_vectors
+
+        write_name_vectors(state["category_names"])
+    return saved
 
 
 def read_curve(state_dir: Path, max_scenes: int | None = None) -> list[dict[str, Any]]:

@@ -9,31 +9,23 @@ import sys
 HEAVY = ("transformers", "segment_anything", "torchvision", "open_clip", "timm", "torch._dynamo", "scipy")
 
 
-def test_import_and_agent_construction_import_no_heavy_module():
-    code = (
-        "import json, sys\n"
-        "import mereo\n"
-        "mereo.PartAgent()\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
-    )
+def heavy_after(code: str) -> list[str]:
+    """The HEAVY modules a fresh interpreter has imported after running ``code``."""
+    report = f"import json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+        [sys.executable, "-c", code + "\n" + report], capture_output=True, text=True, check=True, timeout=300
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_and_agent_construction_import_no_heavy_module():
+    assert heavy_after("import mereo\nmereo.PartAgent()") == []
 
 
 def test_minilm_encode_imports_no_transformers():
     """The sentence encoder is our own BERT forward (mereo.minilm): no transformers on the way."""
-    code = (
-        "import json, sys\n"
-        "import mereo.text\n"
-        "assert mereo.text.get_encoder().encode(['chair']).shape == (1, 384)\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
-    )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    code = "import mereo.text\nassert mereo.text.get_encoder().encode(['chair']).shape == (1, 384)"
+    assert heavy_after(code) == []
 
 
 def test_ask_honours_preset(tmp_path, capsys):
@@ -64,17 +56,12 @@ def test_plum_model_imports_without_torchvision():
 def test_a_default_question_imports_no_heavy_module():
     """The default backends (the shared encoder and PLUM-small's tagger) need none of them."""
     code = (
-        "import json, sys\n"
         "import mereo\n"
         "from mereo.data.synthparts import generate_scene\n"
         "s = generate_scene('test', 0, 0)\n"
         "ans = mereo.PartAgent().ask(\n"
         "    f'What visible parts does the {s.objects[0].category} in the image have?', images=[s.image]\n"
         ")\n"
-        "assert ans.labels\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+        "assert ans.labels"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
-    )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert heavy_after(code) == []

@@ -113,6 +113,11 @@ def presence_model(
             "absent": int((1 - y).sum()),
             "shown_missed": round(float((p[y == 1] < threshold).mean()), 4),
             "absent_caught": round(float((p[y == 0] < threshold).mean()), 4),
+            # the trade-off: absent objects caught at other shares of shown objects missed
+            "caught_at_miss": {
+                f"{m:.2f}": round(float((p[y == 0] < np.quantile(p[y == 1], m)).mean()), 4)
+                for m in (0.01, 0.02, 0.03, 0.04, 0.05, 0.08)
+            },
         },
     }
 

@@ -32,6 +32,8 @@ def test_presence_model_threshold_misses_the_asked_share_of_shown_objects() -> N
     caught = np.mean([s < model["threshold"] for s, y in zip(scores, labels, strict=True) if not y])
     assert abs(missed - 0.05) < 0.01 and model["val"]["shown_missed"] == round(float(missed), 4)
     assert caught > 0.9
+    curve = model["val"]["caught_at_miss"]  # more shown objects missed -> more absent ones caught
+    assert list(curve.values()) == sorted(curve.values()) and curve["0.05"] == round(float(caught), 4)
 
 
 def test_part_thresholds_maximise_label_f1() -> None:

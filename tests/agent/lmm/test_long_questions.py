@@ -31,3 +31,19 @@ def test_excerpt() -> None:
     assert excerpt("short question?") == "'short question?'"
     long = excerpt("word " * 1000)
     assert len(long) < 200 and long.endswith("(1000 words)")
+
+
+def test_the_word_limit_is_checked_before_any_rule_runs() -> None:
+    """The rules read n-grams of the question: without the limit, 10,000 words took minutes."""
+    import time
+
+    from mereo.agent.lmm.offline import MAX_WORDS
+
+    image = ImageRef(np.zeros((16, 16, 3), dtype=np.uint8))
+    planner = OfflinePlanner()
+    ok = "Which parts does the chair have " + " ".join(["really"] * (MAX_WORDS - 10)) + "?"
+    assert planner.plan(ok, [image]).objects  # at the limit the question is still read
+    t = time.perf_counter()
+    with pytest.raises(QuestionError, match=f"at most {MAX_WORDS} words"):
+        planner.plan(ok.replace("really", "really really"), [image])
+    assert time.perf_counter() - t < 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from mereo.errors import QuestionError, excerpt
 from mereo.plan import Plan
 from mereo.types import ImageRef
 
@@ -37,3 +38,21 @@ class LMM(Protocol):
     def propose_parts(self, obj: str, images: Sequence[ImageRef] = ()) -> list[str]:
         """Normalised part names an object of type ``obj`` usually has (LangHOPS-style proposal)."""
         ...
+
+
+#: Longest question (words) the offline planner reads: its rules read n-grams of the question, so
+#: their time grows with the square of its length (a 10,000-word question took minutes).
+MAX_WORDS = 300
+
+
+def check_length(question: str, n_words: int, limit: int = MAX_WORDS) -> None:
+    """Refuse a question of more than ``limit`` words, with a short message.
+
+    Raises:
+        QuestionError: the question is too long.
+    """
+    if n_words > limit:
+        raise QuestionError(
+            f"{excerpt(question)} is too long for the offline planner, which reads questions of at "
+            f"most {limit} words; ask a shorter question, or use a hosted planner (lmm='openai:...')."
+        )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mereo.agent.lmm.base import check_length
 from mereo.agent.lmm.queries import read_query
 from mereo.errors import QuestionError, UnknownObjectError, excerpt
 from mereo.knowledge import PartHierarchy, canonical, ground
@@ -64,8 +65,6 @@ _NOT_OBJECTS = {
 
 #: The name of a mention of the unnamed object ("the object in the image").
 UNNAMED = "<object>"
-#: Longest question (words) the offline planner reads.
-MAX_WORDS = 300
 _STOP = {
     "the",
     "a",
@@ -165,11 +164,7 @@ class OfflinePlanner:
         """
         n = len(images)
         toks = _tokens(question)
-        if len(toks) > MAX_WORDS:  # the rules read n-grams: a 10,000-word question took minutes
-            raise QuestionError(
-                f"{excerpt(question)} is too long for the offline planner, which reads questions of at "
-                f"most {MAX_WORDS} words; ask a shorter question, or use a hosted planner (lmm='openai:...')."
-            )
+        check_length(question, len(toks))
         text = " ".join(toks)
         query = read_query(self, question, toks, n, UNNAMED)
         if query is not None:

@@ -37,7 +37,7 @@ def test_the_word_limit_is_checked_before_any_rule_runs() -> None:
     """The rules read n-grams of the question: without the limit, 10,000 words took minutes."""
     import time
 
-    from mereo.agent.lmm.offline import MAX_WORDS
+    from mereo.agent.lmm.base import MAX_WORDS
 
     image = ImageRef(np.zeros((16, 16, 3), dtype=np.uint8))
     planner = OfflinePlanner()

@@ -110,13 +110,18 @@ def merge(emb: torch.Tensor, groups: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def pixel_instances(
-    logits: torch.Tensor, inst: torch.Tensor, centres: torch.Tensor, image: np.ndarray
+    logits: torch.Tensor,
+    inst: torch.Tensor,
+    centres: torch.Tensor,
+    image: np.ndarray,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``H x W`` long: 0 for background, ``1 + k`` for instance ``k``, refined at the image's pixels.
 
     A cell's score of instance ``k`` is ``log P(object) + log softmax_k(-|e - c_k|^2)`` and of
     background ``log P(background)``, from the object ``logits`` (``(1 + K) x h x w``) and the
-    instance embedding ``inst`` (``D x h x w``) against the ``centres`` (``N x D``).
+    instance embedding ``inst`` (``D x h x w``) against the ``centres`` (``N x D``); ``weights``:
+    the image's cached colour weights (:func:`~mereo.tools.encoder.refine.cached_weights`).
     """
     from mereo.tools.encoder.refine import refine
 
@@ -124,14 +129,18 @@ def pixel_instances(
     d2 = ((inst.flatten(1).T[:, None, :] - centres[None]) ** 2).sum(-1)  # hw x N
     assign = (-d2).log_softmax(1).T.reshape(len(centres), *inst.shape[-2:])
     scores = torch.cat([logp[:1], torch.logsumexp(logp[1:], 0, keepdim=True) + assign], 0)
-    return refine(scores, image).argmax(0)
+    return refine(scores, image, weights=weights).argmax(0)
 
 
 def find_instances(
-    encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None, image: np.ndarray | None = None
+    encoder: SharedEncoder,
+    enc: Encoded,
+    names: list[str] | None = None,
+    image: np.ndarray | None = None,
+    weights: torch.Tensor | None = None,
 ) -> list[Instance]:
     """The objects of an encoded image (largest first) with masks in image pixels (outlines refined
-    along the colours of ``image`` when it is given)."""
+    along the colours of ``image`` when it is given, with its colour ``weights`` when cached)."""
     logits = object_logits(encoder, enc, names)
     fg = logits.argmax(0) > 0
     groups = cluster(enc.inst, fg)
@@ -140,7 +149,7 @@ def find_instances(
     h, w = enc.size
     centres = torch.stack([enc.inst[:, g].mean(1) for g in groups])  # K x D
     if image is not None:
-        label = pixel_instances(logits, enc.inst, centres, image)
+        label = pixel_instances(logits, enc.inst, centres, image, weights)
         fg_full, nearest = label > 0, label - 1
     else:
         up = F.interpolate(enc.inst[None], size=(h, w), mode="bilinear", align_corners=False)[0]

@@ -16,6 +16,7 @@ larger images are refined at that size and the result is resized.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,6 +73,15 @@ def guide_weights(image: np.ndarray, settings: RefineSettings = DEFAULT) -> torc
         t = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()
         guide = F.interpolate(t, size=work, mode="bilinear", antialias=True)[0].permute(1, 2, 0).numpy()
     return colour_weights(guide, settings)
+
+
+def cached_weights(ctx: Any, image: Any, settings: RefineSettings = DEFAULT) -> torch.Tensor:
+    """:func:`guide_weights` of an ``ImageRef``, computed once per image and settings in
+    ``ctx.cache`` (every tool that refines on the image reads the same weights)."""
+    weights, _ = ctx.cache.get_or_compute(
+        "refine:weights", f"{image.sha256}:{settings}", lambda: guide_weights(image.array, settings)
+    )
+    return weights
 
 
 def refine(

@@ -17,6 +17,7 @@ import torch
 from mereo.errors import ValidationError
 from mereo.tools.base import Recognition, ToolContext
 from mereo.tools.encoder.instances import find_instances, name_scores, region_embedding
+from mereo.tools.encoder.refine import cached_weights
 from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
 from mereo.tools.encoder.text import name_embeddings
 from mereo.tools.recognize.texts import _check_texts, default_vocabulary
@@ -62,7 +63,9 @@ class SharedEncoderRecognizer:
         instances, _ = self.ctx.cache.get_or_compute(
             f"instances:{self.name}",
             f"{ref.sha256}:{hash(tuple(names))}",
-            lambda: find_instances(self.encoder, enc, list(names), image=ref.array),
+            lambda: find_instances(
+                self.encoder, enc, list(names), image=ref.array, weights=cached_weights(self.ctx, ref)
+            ),
         )
         if not instances:
             probs = name_scores(self.encoder, region_embedding(enc, None)[None], names)[0]

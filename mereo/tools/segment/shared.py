@@ -22,7 +22,7 @@ from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
 from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
-from mereo.tools.encoder.refine import RefineSettings, guide_weights, refine
+from mereo.tools.encoder.refine import RefineSettings, cached_weights, refine
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
 from mereo.types import ImageRef, PartMask
@@ -175,19 +175,18 @@ class SharedEncoderSegmenter:
         """The image's objects (cached per image: every question about it reuses them)."""
         pixels = image.array if self.refine is not None else None
         key = f"{image.sha256}:{self.refine}"
-        found, _ = self.ctx.cache.get_or_compute(
-            f"instances:{self.name}", key, lambda: find_instances(self.encoder, enc, image=pixels)
-        )
+
+        def compute() -> list[Instance]:
+            weights = cached_weights(self.ctx, image) if pixels is not None else None
+            return find_instances(self.encoder, enc, image=pixels, weights=weights)
+
+        found, _ = self.ctx.cache.get_or_compute(f"instances:{self.name}", key, compute)
         return found
 
     def guide(self, image: ImageRef) -> torch.Tensor:
         """The refinement's colour weights of the image (cached per image)."""
         assert self.refine is not None
-        settings = self.refine
-        weights, _ = self.ctx.cache.get_or_compute(
-            "refine:weights", f"{image.sha256}:{settings}", lambda: guide_weights(image.array, settings)
-        )
-        return weights
+        return cached_weights(self.ctx, image, self.refine)
 
     def kind_masks(
         self,
@@ -230,12 +229,12 @@ class SharedEncoderSegmenter:
         else:
             kinds = idx[refine(enc.part[idx], image.array, self.refine, self.guide(image)).argmax(0)]
         masks = {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
-        if self.refine is not None:  # the filter can wash out a part of a few pixels (an eye):
-            coarse = part_map(enc, allowed)  # then its mask from the cell map stands
-            min_px = max(1, int(MIN_FRACTION * enc.size[0] * enc.size[1]))
-            for k, m in masks.items():
-                if m.sum() < min_px:
-                    masks[k] = (coarse == 1 + self.encoder.part_labels.index(k)).numpy()
+        min_px = max(1, int(MIN_FRACTION * enc.size[0] * enc.size[1]))
+        washed = [k for k, m in masks.items() if m.sum() < min_px]
+        if self.refine is not None and washed:  # the filter can wash out a part of a few pixels
+            coarse = part_map(enc, allowed)  # (an eye): then its mask from the cell map stands
+            for k in washed:
+                masks[k] = (coarse == 1 + self.encoder.part_labels.index(k)).numpy()
         return masks
 
     @torch.no_grad()

@@ -123,6 +123,9 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
                     region=object_region(rec, obj, img),
                 )
             )
+        prepare = getattr(c.tools.segment, "prepare", None) if jobs else None
+        if prepare is not None:  # the shared encoder reads the question's images in one batch
+            prepare([c.images[i] for i in sorted({j["image"] for j in jobs})])
         graph = nx.node_link_data(c.kb.subgraph(list(expected)), **NODE_LINK) if expected else {}
         step = p.step(
             "hierarchy",

@@ -34,3 +34,17 @@ def test_the_default_is_the_shared_encoder_and_small_tools_keeps_the_per_tool_en
         "dinov2-small",
         "clip-small",
     )
+
+
+def test_a_two_image_question_encodes_both_images_in_one_batch_before_segmenting() -> None:
+    a, b = [s for s in generate_scenes("test", 8, seed=2) if len(s.objects) == 1][:2]
+    oa, ob = a.objects[0].category, b.objects[0].category
+    agent = PartAgent()
+    ans = agent.ask(
+        f"Which parts do the {oa} in image 1 and the {ob} in image 2 share?", images=[a.image, b.image]
+    )
+    by_node = [(s.node, n) for s in ans.trace for n in s.notes if n.get("tool") == "encoder"]
+    misses = [(node, n) for node, n in by_node if n["cache"] == "miss"]
+    assert [node for node, _ in misses] == ["hierarchy", "hierarchy"]  # one batched forward
+    assert all(n.get("batch") == 2 for _, n in misses)
+    assert all(n["cache"] == "hit" for node, n in by_node if node != "hierarchy")

@@ -11,11 +11,14 @@ instance scores are refined at its pixels instead, guided by its colours
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
+from mereo.tools.encoder.refine import best_class
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder
 
 #: cells within this distance of an instance centre join it (the push margin: means are trained
@@ -57,7 +60,7 @@ def object_logits(encoder: SharedEncoder, enc: Encoded, names: list[str] | None 
 
 def foreground(encoder: SharedEncoder, enc: Encoded, names: list[str] | None = None) -> torch.Tensor:
     """``h x w`` bool: cells whose object embedding is nearer some object name than background."""
-    return object_logits(encoder, enc, names).argmax(0) > 0
+    return best_class(object_logits(encoder, enc, names)) > 0
 
 
 def cluster(emb: torch.Tensor, fg: torch.Tensor) -> list[torch.Tensor]:
@@ -129,7 +132,7 @@ def pixel_instances(
     d2 = ((inst.flatten(1).T[:, None, :] - centres[None]) ** 2).sum(-1)  # hw x N
     assign = (-d2).log_softmax(1).T.reshape(len(centres), *inst.shape[-2:])
     scores = torch.cat([logp[:1], torch.logsumexp(logp[1:], 0, keepdim=True) + assign], 0)
-    return refine(scores, image, weights=weights).argmax(0)
+    return best_class(refine(scores, image, weights=weights))
 
 
 def find_instances(
@@ -142,7 +145,7 @@ def find_instances(
     """The objects of an encoded image (largest first) with masks in image pixels (outlines refined
     along the colours of ``image`` when it is given, with its colour ``weights`` when cached)."""
     logits = object_logits(encoder, enc, names)
-    fg = logits.argmax(0) > 0
+    fg = best_class(logits) > 0
     groups = cluster(enc.inst, fg)
     if not groups:
         return []
@@ -167,6 +170,33 @@ def find_instances(
     return out
 
 
+def cached_instances(
+    ctx: Any,
+    encoder: SharedEncoder,
+    image: Any,
+    enc: Encoded,
+    names: list[str] | None = None,
+    refine: Any = DEFAULT_REFINE,
+) -> list[Instance]:
+    """:func:`find_instances` of an ``ImageRef``, computed once per image, names and refinement in
+    ``ctx.cache`` (namespace ``"instances:<encoder>"``), so the segmenter and the recognizer share
+    them. ``refine``: the :class:`~mereo.tools.encoder.refine.RefineSettings` of the outlines
+    (None: bilinear, no refinement)."""
+    from mereo.tools.encoder.refine import cached_weights
+
+    names = list(names) if names else list(encoder.category_names)
+    key = f"{image.sha256}:{hash(tuple(names))}:{refine}"
+
+    def compute() -> list[Instance]:
+        if refine is None:
+            return find_instances(encoder, enc, names)
+        weights = cached_weights(ctx, image, refine)
+        return find_instances(encoder, enc, names, image=image.array, weights=weights)
+
+    found, _ = ctx.cache.get_or_compute(f"instances:{encoder.name}", key, compute)
+    return found
+
+
 def name_scores(encoder: SharedEncoder, embeddings: torch.Tensor, names: list[str]) -> torch.Tensor:
     """``N x K`` softmax probabilities of each object embedding over ``names``."""
     from mereo.tools.encoder.text import name_embeddings
@@ -180,13 +210,13 @@ def part_map(enc: Encoded, allowed: list[int] | None = None) -> torch.Tensor:
 
     With ``allowed`` (indices >= 1), a pixel takes background or one of those kinds only.
     """
-    logits = enc.part
-    if allowed is not None:
-        keep = torch.zeros(logits.shape[0], dtype=torch.bool)
-        keep[0] = True
-        keep[allowed] = True
-        logits = logits.masked_fill(~keep[:, None, None], float("-inf"))
-    return F.interpolate(logits[None], size=enc.size, mode="bilinear", align_corners=False)[0].argmax(0)
+    if allowed is None:
+        return best_class(
+            F.interpolate(enc.part[None], size=enc.size, mode="bilinear", align_corners=False)[0]
+        )
+    idx = torch.tensor([0, *allowed])  # background and the allowed kinds only: far less to resize
+    up = F.interpolate(enc.part[idx][None], size=enc.size, mode="bilinear", align_corners=False)[0]
+    return idx[best_class(up)]
 
 
 def region_embedding(enc: Encoded, mask: np.ndarray | None) -> torch.Tensor:

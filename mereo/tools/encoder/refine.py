@@ -52,14 +52,27 @@ def working_size(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+def best_class(scores: torch.Tensor) -> torch.Tensor:
+    """``H x W`` index of the highest of ``C x H x W`` scores (the first on ties): ``argmax(0)``,
+    but through ``max(0)``, which is 5-10x faster on CPU for maps of this shape."""
+    return scores.max(0).indices
+
+
+def _offsets(s: RefineSettings) -> list[tuple[int, int]]:
+    """The window's pixel offsets into a map padded by ``radius * dilation`` on each side."""
+    k = 2 * s.radius + 1
+    return [(dy * s.dilation, dx * s.dilation) for dy in range(k) for dx in range(k)]
+
+
 def colour_weights(image: np.ndarray, settings: RefineSettings = DEFAULT) -> torch.Tensor:
     """``k*k x h x w`` normalised neighbour weights of an ``h x w x 3`` uint8 image."""
     s = settings
-    im = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
+    im = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)
     h, w = im.shape[-2:]
-    k, pad = 2 * s.radius + 1, s.radius * s.dilation
-    nb = F.unfold(F.pad(im, (pad,) * 4, mode="replicate"), k, dilation=s.dilation).view(3, k * k, h, w)
-    weights = torch.exp(-((nb - im[0][:, None]) ** 2).sum(0) / (2 * s.sigma**2))
+    pad = s.radius * s.dilation
+    padded = F.pad(im[None], (pad,) * 4, mode="replicate")[0]
+    d2 = torch.stack([((padded[:, oy : oy + h, ox : ox + w] - im) ** 2).sum(0) for oy, ox in _offsets(s)])
+    weights = torch.exp(d2.mul_(-1.0 / (2 * s.sigma**2)))
     return weights / weights.sum(0, keepdim=True)
 
 
@@ -119,12 +132,12 @@ def _smooth(x: torch.Tensor, weights: torch.Tensor, s: RefineSettings) -> torch.
     """``s.iterations`` rounds of the weighted neighbour average of ``C x h x w`` scores (one
     shifted slice per window position: far less memory traffic than ``unfold``)."""
     h, w = x.shape[-2:]
-    k, pad = 2 * s.radius + 1, s.radius * s.dilation
-    offsets = [(dy * s.dilation, dx * s.dilation) for dy in range(k) for dx in range(k)]
+    pad = s.radius * s.dilation
+    offsets = _offsets(s)
     for _ in range(s.iterations):
         padded = F.pad(x[None], (pad,) * 4, mode="replicate")[0]
         out = torch.zeros_like(x)
         for j, (oy, ox) in enumerate(offsets):
-            out.add_(padded[:, oy : oy + h, ox : ox + w] * weights[j])
+            out.addcmul_(padded[:, oy : oy + h, ox : ox + w], weights[j])
         x = out
     return x

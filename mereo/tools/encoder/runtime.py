@@ -74,30 +74,57 @@ class SharedEncoder:
     def namespace(self) -> str:
         return f"encoder:{self.name}"
 
-    @torch.no_grad()
+    def _batch(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        s = self.model.cfg.image_size
+        xs = []
+        for array in arrays:
+            x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float()
+            if x.shape[-2:] != (s, s):
+                x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+            xs.append(x)
+        return torch.cat(xs).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def forward_many(self, arrays: list[np.ndarray]) -> list[Encoded]:
+        """Encode ``H x W x 3`` uint8 RGB images (each resized to the training side) in one batch."""
+        if not arrays:
+            return []
+        x = self._batch(arrays)
+        with self._lock:
+            out = self.model(x)
+        return [
+            Encoded(
+                size=(int(a.shape[0]), int(a.shape[1])),
+                features=out.features[i].contiguous(),
+                pooled=out.pooled[i],
+                part=out.part[i].contiguous(),
+                sem=out.sem[i].contiguous(),
+                inst=out.inst[i].contiguous(),
+                corr=out.corr[i].contiguous(),
+            )
+            for i, a in enumerate(arrays)
+        ]
+
     def forward(self, array: np.ndarray) -> Encoded:
         """Encode one ``H x W x 3`` uint8 RGB image (resized to the training side)."""
-        s = self.model.cfg.image_size
-        x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float()
-        if x.shape[-2:] != (s, s):
-            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
-        with self._lock:
-            out = self.model(x.contiguous(memory_format=torch.channels_last))
-        return Encoded(
-            size=(int(array.shape[0]), int(array.shape[1])),
-            features=out.features[0].contiguous(),
-            pooled=out.pooled[0],
-            part=out.part[0].contiguous(),
-            sem=out.sem[0].contiguous(),
-            inst=out.inst[0].contiguous(),
-            corr=out.corr[0].contiguous(),
-        )
+        return self.forward_many([array])[0]
 
     def encode(self, ctx: ToolContext, image: ImageRef) -> Encoded:
         """The cached encoding of ``image`` (one forward per new image per cache)."""
         enc, hit = ctx.cache.get_or_compute(self.namespace, image.sha256, lambda: self.forward(image.array))
         ctx.note(tool="encoder", backend=self.name, image=image.sha256[:12], cache="hit" if hit else "miss")
         return enc
+
+    def encode_many(self, ctx: ToolContext, images: list[ImageRef]) -> None:
+        """Encode the images not yet cached in one batched forward and cache each (a question's
+        images are encoded together before its tools run: one forward of a batch of two costs
+        about 0.6 of two forwards). Each new image leaves its ``"miss"`` note."""
+        new = list({im.sha256: im for im in images if (self.namespace, im.sha256) not in ctx.cache}.values())
+        if len(new) < 2:
+            return  # a single image is encoded by the first tool that reads it
+        for im, enc in zip(new, self.forward_many([im.array for im in new]), strict=True):
+            ctx.cache.get_or_compute(self.namespace, im.sha256, lambda enc=enc: enc)
+            ctx.note(tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new))
 
 
 _LOADED: dict[tuple[str, str], SharedEncoder] = {}

@@ -16,8 +16,7 @@ import torch
 
 from mereo.errors import ValidationError
 from mereo.tools.base import Recognition, ToolContext
-from mereo.tools.encoder.instances import find_instances, name_scores, region_embedding
-from mereo.tools.encoder.refine import cached_weights
+from mereo.tools.encoder.instances import cached_instances, name_scores, region_embedding
 from mereo.tools.encoder.runtime import SharedEncoder, load_encoder
 from mereo.tools.encoder.text import name_embeddings
 from mereo.tools.recognize.texts import _check_texts, default_vocabulary
@@ -60,13 +59,7 @@ class SharedEncoderRecognizer:
         if top_k < 1:
             raise ValidationError(f"top_k must be at least 1, got {top_k}.")
         enc = self.encoder.encode(self.ctx, ref)
-        instances, _ = self.ctx.cache.get_or_compute(
-            f"instances:{self.name}",
-            f"{ref.sha256}:{hash(tuple(names))}",
-            lambda: find_instances(
-                self.encoder, enc, list(names), image=ref.array, weights=cached_weights(self.ctx, ref)
-            ),
-        )
+        instances = cached_instances(self.ctx, self.encoder, ref, enc, list(names))
         if not instances:
             probs = name_scores(self.encoder, region_embedding(enc, None)[None], names)[0]
             box = (0.0, 0.0, float(ref.width), float(ref.height))

@@ -10,6 +10,7 @@ image is encoded once per agent (``ToolContext.cache``, namespace ``"encoder:syn
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +21,9 @@ import torch
 from mereo.errors import ValidationError
 from mereo.knowledge import canonical
 from mereo.tools.base import ToolContext
-from mereo.tools.encoder.instances import Instance, find_instances, name_scores, part_map
+from mereo.tools.encoder.instances import Instance, cached_instances, name_scores, part_map
 from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
-from mereo.tools.encoder.refine import RefineSettings, cached_weights, refine
+from mereo.tools.encoder.refine import RefineSettings, best_class, cached_weights, refine
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
 from mereo.types import ImageRef, PartMask
@@ -35,6 +36,8 @@ MIN_FRACTION = 5e-4
 #: side, as a share of its size) is at most ``ZOOM_MAX`` of the image's shorter side (tuned on val:
 #: identification gIoU 0.599 -> 0.619; on test 0.577 -> 0.579, so it is off by default)
 ZOOM_MARGIN, ZOOM_MAX = 0.35, 0.8
+#: texts whose tagged part names are kept (oldest dropped first)
+TAG_CACHE = 256
 
 
 def zoom_box(mask: np.ndarray, margin: float) -> tuple[int, int, int] | None:
@@ -85,6 +88,8 @@ class SharedEncoderSegmenter:
         self.name = name
         self._tagger = tagger
         self._resolved: dict[str, str | None] = {}
+        self._tagged: dict[str, list[str]] = {}
+        self._tag_lock = threading.Lock()
 
     def tag_spans(self, text: str) -> tuple[list[tuple[int, int]], Any]:
         """Character spans PLUM-small's tagger marks in ``text`` (and the token embeddings it read)."""
@@ -95,8 +100,28 @@ class SharedEncoderSegmenter:
         return self._tagger.tag_spans(text)
 
     def _tag(self, text: str) -> list[str]:
-        spans, _ = self.tag_spans(text)
-        return [canonical(text[a:b]) for a, b in spans]
+        """The part names the tagger marks in ``text`` (cached per text: the agent sends one
+        description per object, and the same object with the same parts gives the same text)."""
+        with self._tag_lock:
+            known = self._tagged.get(text)
+        if known is None:
+            spans, _ = self.tag_spans(text)
+            known = [canonical(text[a:b]) for a, b in spans]
+            with self._tag_lock:
+                if len(self._tagged) >= TAG_CACHE:
+                    self._tagged.pop(next(iter(self._tagged)))
+                self._tagged[text] = known
+        return list(known)
+
+    def labels(self, text: str | None, parts: Sequence[str] | None, object: str | None) -> list[str]:
+        """The part names to segment, in order: the tagged spans of ``text``; when ``text`` is
+        :func:`~mereo.tools.segment.text.describe` of the ``parts`` (the agent's own description),
+        its spans are known and the parts are taken as given."""
+        from mereo.tools.segment.text import describe
+
+        if text is not None and not (parts and text == describe(object, parts)):
+            return list(dict.fromkeys(self._tag(text)))
+        return list(dict.fromkeys(canonical(p) for p in parts or []))
 
     def resolve(self, label: str) -> str | None:
         """The encoder's part kind for a part name (None when nothing is close enough)."""
@@ -154,7 +179,7 @@ class SharedEncoderSegmenter:
         text = name_embeddings(names)
         logits = self.encoder.model.text_logits(enc.sem[None], text)[0]  # (1 + K) x h x w
         prob = logits.softmax(0)[1]
-        label = logits.argmax(0)
+        label = best_class(logits)
         fg = label > 0
         n_fg = max(1, int(fg.sum()))
         pooled = self.encoder.model.text_logits(enc.pooled[None], text, background=False)[0].softmax(0)
@@ -165,6 +190,10 @@ class SharedEncoderSegmenter:
             "pool": float(pooled[0]),
         }
 
+    def prepare(self, images: Sequence[Any]) -> None:
+        """Encode the question's images in one batched forward before the segment calls read them."""
+        self.encoder.encode_many(self.ctx, [ImageRef(im) for im in images])
+
     def region(self, image: ImageRef, enc: Encoded, object: str | None) -> np.ndarray | None:
         """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
         if not object:
@@ -172,16 +201,9 @@ class SharedEncoderSegmenter:
         return self.object_region(self.instances(image, enc), object)
 
     def instances(self, image: ImageRef, enc: Encoded) -> list[Instance]:
-        """The image's objects (cached per image: every question about it reuses them)."""
-        pixels = image.array if self.refine is not None else None
-        key = f"{image.sha256}:{self.refine}"
-
-        def compute() -> list[Instance]:
-            weights = cached_weights(self.ctx, image) if pixels is not None else None
-            return find_instances(self.encoder, enc, image=pixels, weights=weights)
-
-        found, _ = self.ctx.cache.get_or_compute(f"instances:{self.name}", key, compute)
-        return found
+        """The image's objects (cached per image: every question about it, and the recognizer,
+        reuse them)."""
+        return cached_instances(self.ctx, self.encoder, image, enc, refine=self.refine)
 
     def guide(self, image: ImageRef) -> torch.Tensor:
         """The refinement's colour weights of the image (cached per image)."""
@@ -221,13 +243,13 @@ class SharedEncoderSegmenter:
                 cache="hit" if hit else "miss",
             )
             assert self.refine is not None
-            inside = idx[refine(zoomed.part[idx], crop.array, self.refine, self.guide(crop)).argmax(0)]
+            inside = idx[best_class(refine(zoomed.part[idx], crop.array, self.refine, self.guide(crop)))]
             kinds = torch.zeros(enc.size, dtype=torch.long)
             kinds[top : top + side, left : left + side] = inside
         elif self.refine is None:
             kinds = part_map(enc, allowed)
         else:
-            kinds = idx[refine(enc.part[idx], image.array, self.refine, self.guide(image)).argmax(0)]
+            kinds = idx[best_class(refine(enc.part[idx], image.array, self.refine, self.guide(image)))]
         masks = {k: (kinds == 1 + self.encoder.part_labels.index(k)).numpy() for k in named}
         min_px = max(1, int(MIN_FRACTION * enc.size[0] * enc.size[1]))
         washed = [k for k, m in masks.items() if m.sum() < min_px]
@@ -250,8 +272,7 @@ class SharedEncoderSegmenter:
         img = ImageRef(image)
         req = check_request(text, parts, object, image_index)
         t0 = time.perf_counter()
-        labels = self._tag(req.text) if req.text is not None else [canonical(p) for p in req.parts or []]
-        labels = list(dict.fromkeys(labels))
+        labels = self.labels(req.text, req.parts, req.object)
         enc = self.encoder.encode(self.ctx, img)
         named = [k for k in (self.resolve(lab) for lab in labels) if k is not None]
         region = self.region(img, enc, req.object)

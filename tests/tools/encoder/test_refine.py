@@ -50,3 +50,24 @@ def test_no_iterations_is_plain_upsampling_and_large_images_are_refined_at_the_w
     assert working_size(big.shape[:2]) == (MAX_SIDE, MAX_SIDE)
     out = refine(scores, big)
     assert out.shape == (2, 512, 512) and torch.isfinite(out).all()
+
+
+def test_best_class_is_argmax_with_the_first_index_on_ties() -> None:
+    from mereo.tools.encoder.refine import best_class
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (7, 20, 30), generator=g).float()  # many ties
+    assert torch.equal(best_class(x), x.argmax(0))
+
+
+def test_colour_weights_equal_the_unfold_definition() -> None:
+    from mereo.tools.encoder.refine import DEFAULT, colour_weights
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (23, 31, 3), dtype=np.uint8)
+    s = DEFAULT
+    im = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None]
+    k, pad = 2 * s.radius + 1, s.radius * s.dilation
+    nb = F.unfold(F.pad(im, (pad,) * 4, mode="replicate"), k, dilation=s.dilation).view(3, k * k, 23, 31)
+    w = torch.exp(-((nb - im[0][:, None]) ** 2).sum(0) / (2 * s.sigma**2))
+    assert torch.allclose(colour_weights(image, s), w / w.sum(0, keepdim=True), atol=1e-6)

@@ -149,3 +149,62 @@ def test_a_small_object_is_segmented_from_a_zoomed_second_encoding(tiny_checkpoi
     assert [e["cache"] for e in ctx.events if "zoom" in e] == ["miss", "hit"]
     plain.kind_masks(img, enc, ["leg"], "chair", region)  # off by default
     assert len([e for e in ctx.events if "zoom" in e]) == 2
+
+
+def test_batched_encoding_equals_one_forward_per_image_and_is_noted_once(tiny_checkpoint, images):
+    from mereo.tools.encoder.runtime import load_encoder
+
+    enc = load_encoder(tiny_checkpoint)
+    a, b = images
+    batched = enc.forward_many([a.array, b.array])
+    for one, im in zip(batched, (a, b), strict=True):
+        single = enc.forward(im.array)
+        assert one.size == single.size
+        for field in ("features", "part", "sem", "inst", "corr", "pooled"):
+            assert torch.allclose(getattr(one, field), getattr(single, field), atol=1e-4), field
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    seg.prepare([a, b, a])
+    seg.segment(a, parts=["leg"])
+    seg.segment(b, parts=["leg"])
+    notes = [(e["image"], e["cache"]) for e in ctx.events if e.get("tool") == "encoder"]
+    assert notes == [
+        (a.sha256[:12], "miss"),
+        (b.sha256[:12], "miss"),
+        (a.sha256[:12], "hit"),
+        (b.sha256[:12], "hit"),
+    ]
+    seg.prepare([a, b])  # nothing new: no forward, no note
+    assert len([e for e in ctx.events if e.get("tool") == "encoder"]) == 4
+
+
+def test_the_agents_own_description_is_not_tagged_again_and_free_text_is_tagged_once(tiny_checkpoint):
+    from mereo.tools.segment.text import describe
+
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    calls: list[str] = []
+    real = seg.tag_spans
+
+    def counting(text: str):
+        calls.append(text)
+        return real(text)
+
+    seg.tag_spans = counting
+    parts = ["seat", "back", "leg"]
+    assert seg.labels(describe("chair", parts), parts, "chair") == parts
+    assert calls == []  # the spans of describe(object, parts) are known
+    free = "The chair has four legs and a seat."
+    assert seg.labels(free, parts, "chair") == ["leg", "seat"]
+    assert seg.labels(free, None, "chair") == ["leg", "seat"]
+    assert calls == [free]  # tagged once, then read from the cache
+
+
+def test_segmenter_and_recognizer_share_the_instances_of_an_image(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    rec = recognize.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    seg.segment(images[0], parts=["leg"], object="chair")
+    misses = ctx.cache.misses
+    rec.recognize(images[0])
+    assert ctx.cache.misses == misses  # encoding, colour weights and instances all cached

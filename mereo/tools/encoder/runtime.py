@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,8 +124,12 @@ class SharedEncoder:
         if len(new) < 2:
             return  # a single image is encoded by the first tool that reads it
         for im, enc in zip(new, self.forward_many([im.array for im in new]), strict=True):
-            ctx.cache.get_or_compute(self.namespace, im.sha256, lambda enc=enc: enc)
+            ctx.cache.get_or_compute(self.namespace, im.sha256, _constant(enc))
             ctx.note(tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new))
+
+
+def _constant(enc: Encoded) -> Callable[[], Encoded]:
+    return lambda: enc
 
 
 _LOADED: dict[tuple[str, str], SharedEncoder] = {}

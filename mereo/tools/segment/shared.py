@@ -139,6 +139,28 @@ class SharedEncoderSegmenter:
         self._resolved[label] = out
         return out
 
+    def kinds_for(self, labels: list[str], object: str | None) -> dict[str, str]:
+        """The part kind each label is segmented as (labels with none are left out).
+
+        A label that is a part kind is that kind. Another label takes its nearest kind
+        (:meth:`resolve`) only when no other label names that kind itself, no earlier label took
+        it, and, for an object the knowledge base knows, the kind is one of that object's parts:
+        so "inner body" does not copy the body's mask, nor "foot" a bed's footboard.
+        """
+        from mereo.tools.recognize.prompts import known_parts
+
+        exact = {lab for lab in labels if lab in self.encoder.part_labels}
+        known = set(known_parts(object)) if object else set()
+        out: dict[str, str] = {}
+        for lab in labels:
+            kind = self.resolve(lab)
+            if kind is None or (lab not in exact and (kind in exact or kind in out.values())):
+                continue
+            if lab not in exact and known and kind not in known:
+                continue
+            out[lab] = kind
+        return out
+
     def allowed_kinds(self, named: list[str], object: str | None) -> list[int]:
         """Part-kind indices a pixel may take: the named kinds and the object's known parts (from
         the knowledge base), so parts of other categories do not compete."""
@@ -274,16 +296,14 @@ class SharedEncoderSegmenter:
         t0 = time.perf_counter()
         labels = self.labels(req.text, req.parts, req.object)
         enc = self.encoder.encode(self.ctx, img)
-        named = [k for k in (self.resolve(lab) for lab in labels) if k is not None]
+        kinds = self.kinds_for(labels, req.object)
+        named = list(dict.fromkeys(kinds.values()))
         region = self.region(img, enc, req.object)
         masks = self.kind_masks(img, enc, named, req.object, region)
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []
         min_px = max(1, int(MIN_FRACTION * img.height * img.width))
-        for label in labels:
-            kind = self.resolve(label)
-            if kind is None:
-                continue
+        for label, kind in kinds.items():
             k = 1 + self.encoder.part_labels.index(kind)
             mask = masks[kind].copy()
             if region is not None:

@@ -208,3 +208,16 @@ def test_segmenter_and_recognizer_share_the_instances_of_an_image(tiny_checkpoin
     misses = ctx.cache.misses
     rec.recognize(images[0])
     assert ctx.cache.misses == misses  # encoding, colour weights and instances all cached
+
+
+def test_a_part_name_takes_a_near_kind_only_when_no_other_name_claims_it(tiny_checkpoint):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    assert seg.resolve("inner body") == "body"  # MiniLM's nearest kind ...
+    kinds = seg.kinds_for(["base", "body", "inner body", "handle"], "mug")
+    assert kinds == {"base": "base", "body": "body", "handle": "handle"}  # ... but body is asked for itself
+    assert seg.resolve("foot") == "footboard"
+    assert "foot" not in seg.kinds_for(["foot", "leg", "tail"], "dog")  # a footboard is no part of a dog
+    assert seg.kinds_for(["foot"], None) == {"foot": "footboard"}  # no object named: nearest kind stands
+    masks = seg.segment(generate_scene("test", 0, 0).image, parts=["body", "inner body"], object="mug")
+    assert [m.label for m in masks] in ([], ["body"])

@@ -85,7 +85,7 @@ class SharedEncoder:
             xs.append(x)
         return torch.cat(xs).contiguous(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: callers may mix the outputs with the model's parameters
     def forward_many(self, arrays: list[np.ndarray]) -> list[Encoded]:
         """Encode ``H x W x 3`` uint8 RGB images (each resized to the training side) in one batch."""
         if not arrays:

@@ -221,3 +221,12 @@ def test_a_part_name_takes_a_near_kind_only_when_no_other_name_claims_it(tiny_ch
     assert seg.kinds_for(["foot"], None) == {"foot": "footboard"}  # no object named: nearest kind stands
     masks = seg.segment(generate_scene("test", 0, 0).image, parts=["body", "inner body"], object="mug")
     assert [m.label for m in masks] in ([], ["body"])
+
+
+def test_encodings_mix_with_the_models_parameters_outside_no_grad(tiny_checkpoint, images):
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    seg.prepare(images)  # the batched path
+    enc = seg.encoder.encode(ctx, images[0])
+    region = seg.region(images[0], enc, "chair")  # public helper, called with autograd on
+    assert region is None or region.shape == (images[0].height, images[0].width)

@@ -28,6 +28,7 @@ from mereo.agent.verify import (
     Calibration,
     Check,
     check_parts,
+    closer_look,
     pooled_features,
     presence_features,
     presence_score,
@@ -102,6 +103,12 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         feats = presence_features(obj, seen, evidence, expected, image.width * image.height, p_cat, own)
         model = cal.presence(names["recognize"], names["segment"], probe=p_cat is not None)
         score, threshold, calibrated = presence_score(feats, model)
+        look = cal.presence(names["recognize"], names["segment"], look=True) if calibrated else None
+        if look is not None and score < float(look["skip"]):  # in doubt: a closer look at the objects
+            extra = closer_look(c.tools.segment, image, obj)
+            if extra is not None:
+                feats = {**feats, **extra, "first_score": score}
+                score, threshold, _ = presence_score(feats, look)
         ok = score >= threshold
         synonyms = [s for s in synonyms_of(obj) if s != obj]
         can_retry = attempt == 1 and (obj, img) in jobs and bool(synonyms)

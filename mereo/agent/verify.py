@@ -42,6 +42,9 @@ PRESENCE_FEATURES = ("det", "smax", "smean", "sarea", "sfrac")
 PROBE_FEATURES = (*PRESENCE_FEATURES, "probe", "log_probe")
 #: ... with a segmenter's own evidence (``presence_evidence``, as the shared encoder's has).
 EVIDENCE_FEATURES = ("pix", "pmax", "pmean", "pool", "log_pix", "log_pool")
+#: ... and the closer look's (``closer_look``: the same evidence on zoomed crops of the objects),
+#: read only when the first score leaves doubt (below the look model's ``skip``).
+LOOK_FEATURES = ("zpix", "zpmax", "zpmean", "zpool")
 #: A part of a recognised object counts only when this fraction of it lies inside the object.
 MIN_INSIDE = 0.5
 #: The uncalibrated rule's threshold on ``max(det, smax)``.
@@ -98,9 +101,12 @@ class Calibration:
         """The packaged ``calibration.json`` (or ``path``)."""
         return cls(_load(str(path) if path is not None else None))
 
-    def presence(self, recognize: str, segment: str, probe: bool = False) -> dict[str, Any] | None:
-        """The presence model of a backend pair (``probe``: the one with the probe's features)."""
-        key = f"{recognize}+{segment}" + ("+probe" if probe else "")
+    def presence(
+        self, recognize: str, segment: str, probe: bool = False, look: bool = False
+    ) -> dict[str, Any] | None:
+        """The presence model of a backend pair (``probe``: the one with the probe's features;
+        ``look``: the second model, with the closer look's features and its ``skip`` score)."""
+        key = f"{recognize}+{segment}" + ("+probe" if probe else "") + ("+look" if look else "")
         return self.data.get("presence", {}).get(key)
 
     def probe(self, segment: str) -> dict[str, Any] | None:
@@ -164,6 +170,13 @@ def segmenter_evidence(segmenter: Any, image: Any, name: str) -> dict[str, float
     """The segmenter's own evidence that ``name`` is in the image (``None`` when the backend has no
     ``presence_evidence``)."""
     fn = getattr(segmenter, "presence_evidence", None)
+    return fn(image, name) if callable(fn) else None
+
+
+def closer_look(segmenter: Any, image: Any, name: str) -> dict[str, float] | None:
+    """The segmenter's evidence from zoomed crops of the image's objects (:data:`LOOK_FEATURES`;
+    ``None`` when the backend has no ``closer_look``)."""
+    fn = getattr(segmenter, "closer_look", None)
     return fn(image, name) if callable(fn) else None
 
 

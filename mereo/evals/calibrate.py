@@ -7,7 +7,10 @@ Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agen
 - ``presence["<recognize>+<segment>"]`` (and ``...+probe`` with the probe's probability as two
   more features): a logistic model over the presence features of named objects (val scenes:
   every object whose category occurs once, plus ``--absent`` categories the scene does not show),
-  thresholded so that at most ``--miss`` of the shown objects fall below;
+  thresholded so that at most ``--miss`` of the shown objects fall below; with a segmenter that
+  has a ``closer_look`` (zoomed crops of the objects), ``...+look``: a second model over the same
+  features and the look's, read when the first score is below its ``skip``; the two steps
+  together miss ``--miss`` of the shown objects;
 - ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
   objects' part masks on val (a label with too few masks keeps the overall threshold);
 - ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
@@ -32,14 +35,20 @@ from mereo.agent.ood import OodModel, image_statistics
 from mereo.agent.verify import (
     CALIBRATION_FILE,
     EVIDENCE_FEATURES,
+    LOOK_FEATURES,
     PRESENCE_FEATURES,
     PROBE_FEATURES,
+    closer_look,
     pooled_features,
     presence_features,
     probe_probability,
     segmenter_evidence,
 )
 from mereo.types import ImageRef
+
+#: the closer look is taken when the first presence score is below the score that this share of
+#: the absent objects stays under (on val)
+LOOK_SKIP = 0.97
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -120,6 +129,42 @@ def presence_model(
             },
         },
     }
+
+
+def look_model(
+    rows: list[dict[str, float]],
+    labels: list[int],
+    miss: float,
+    first: dict[str, Any],
+    features: Sequence[str],
+    skip: float = LOOK_SKIP,
+) -> dict[str, Any]:
+    """The second presence model, read when the ``first`` model's score is below ``skip`` (the
+    score that only ``1 - skip`` of the absent objects reach): logistic over ``features`` (the
+    first model's and the closer look's), fitted on every row, thresholded so that the two steps
+    together miss ``miss`` of the shown objects."""
+    from mereo.agent.verify import presence_score
+
+    model = presence_model(rows, labels, miss, features)
+    y = np.asarray(labels)
+    p1 = np.array([presence_score(r, first)[0] for r in rows])
+    p2 = np.array([presence_score(r, model)[0] for r in rows])
+    cut = float(np.quantile(p1[y == 0], skip))
+    doubt = p1 < cut
+    shown_doubt = p2[(y == 1) & doubt]
+    share = min(1.0, miss * int(y.sum()) / max(1, len(shown_doubt)))
+    threshold = float(np.quantile(shown_doubt, share)) if len(shown_doubt) else 0.0
+    kept = ~doubt | (p2 >= threshold)
+    model["skip"], model["threshold"] = round(cut, 6), round(threshold, 6)
+    model["val"].update(
+        {
+            "shown_missed": round(float((~kept[y == 1]).mean()), 4),
+            "absent_caught": round(float((~kept[y == 0]).mean()), 4),
+            "shown_looked": round(float(doubt[y == 1].mean()), 4),
+            "absent_looked": round(float(doubt[y == 0].mean()), 4),
+        }
+    )
+    return model
 
 
 def part_thresholds(
@@ -294,7 +339,8 @@ def calibrate_tools(
             p_cat = probe_probability(pooled, cat, probe)
             own = segmenter_evidence(seg, ref, cat)
             area = ref.width * ref.height
-            rows.append(presence_features(cat, dets, found, len(parts), area, p_cat, own))
+            row = presence_features(cat, dets, found, len(parts), area, p_cat, own)
+            rows.append({**row, **(closer_look(seg, ref, cat) or {})})
             ys.append(int(cat in named))
             if cat in named:
                 visible = set(named[cat].visible_parts())
@@ -302,7 +348,11 @@ def calibrate_tools(
                     n_true[label] = n_true.get(label, 0) + 1
                 samples += [(p.label, float(p.score), p.label in visible) for p in found]
     extra = EVIDENCE_FEATURES if rows and "pix" in rows[0] else ()
-    models = {f"{recognize}+{segment}": presence_model(rows, ys, miss, (*PRESENCE_FEATURES, *extra))}
+    first = presence_model(rows, ys, miss, (*PRESENCE_FEATURES, *extra))
+    models = {f"{recognize}+{segment}": first}
+    if rows and LOOK_FEATURES[0] in rows[0]:
+        look = (*PRESENCE_FEATURES, *extra, *LOOK_FEATURES)
+        models[f"{recognize}+{segment}+look"] = look_model(rows, ys, miss, first, look)
     if probe:
         models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, (*PROBE_FEATURES, *extra))
     return models, part_thresholds(samples, n_true), probe

@@ -48,3 +48,15 @@ def test_a_two_image_question_encodes_both_images_in_one_batch_before_segmenting
     assert [node for node, _ in misses] == ["hierarchy", "hierarchy"]  # one batched forward
     assert all(n.get("batch") == 2 for _, n in misses)
     assert all(n["cache"] == "hit" for node, n in by_node if node != "hierarchy")
+
+
+def test_an_object_in_doubt_gets_a_closer_look_before_it_is_called_absent() -> None:
+    scene = next(s for s in generate_scenes("test", 8, seed=3) if len(s.objects) == 1)
+    absent = next(c for c in ("sofa", "horse", "bicycle") if c != scene.objects[0].category)
+    ans = PartAgent().ask(f"What visible parts does the {absent} in the image have?", images=[scene.image])
+    check = next(s for s in ans.trace if s.tool == "check:object")
+    details = check.outputs["details"]
+    assert {"zpix", "zpmax", "zpmean", "zpool", "first_score"} <= set(details)
+    assert details["first_score"] < 0.5  # the first score left doubt
+    if check.outputs["decision"] == "not found":
+        assert f"could not find a {absent}" in ans.text.lower()

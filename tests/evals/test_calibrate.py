@@ -69,3 +69,28 @@ def test_histogram_binning_maps_raw_scores_to_the_accuracy_of_their_bin() -> Non
     assert len(params["values"]) == len(params["edges"]) - 1
     assert abs(platt(0.2, params) - 0.2) < 0.1 and abs(platt(0.95, params) - 0.7) < 0.1
     assert 0.0 < platt(-1.0, params) < 1.0 and 0.0 < platt(2.0, params) < 1.0  # outside: end bins
+
+
+def test_the_look_model_is_read_in_doubt_and_the_two_steps_miss_the_asked_share() -> None:
+    from mereo.agent.verify import LOOK_FEATURES
+    from mereo.evals.calibrate import look_model
+
+    rng = np.random.default_rng(2)
+    rows, labels = [], []
+    for k in range(1200):
+        shown = k % 2
+        row = {f: float(rng.normal(0.6 if shown else 0.0, 1.0)) for f in PRESENCE_FEATURES}
+        # the closer look separates what the first features cannot
+        row |= {f: float(rng.normal(2.0 if shown else 0.0, 0.7)) for f in LOOK_FEATURES}
+        rows.append(row)
+        labels.append(shown)
+    first = presence_model(rows, labels, miss=0.02)
+    look = look_model(rows, labels, 0.02, first, (*PRESENCE_FEATURES, *LOOK_FEATURES), skip=0.97)
+    y = np.array(labels)
+    p1 = np.array([presence_score(r, first)[0] for r in rows])
+    p2 = np.array([presence_score(r, look)[0] for r in rows])
+    assert abs((p1[y == 0] >= look["skip"]).mean() - 0.03) < 0.01  # 3% of absent objects skip the look
+    kept = (p1 >= look["skip"]) | (p2 >= look["threshold"])
+    assert abs((~kept[y == 1]).mean() - 0.02) < 0.01
+    assert look["val"]["absent_caught"] == round(float((~kept[y == 0]).mean()), 4)
+    assert look["val"]["absent_caught"] > first["val"]["absent_caught"] + 0.1

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,16 +117,19 @@ class SharedEncoder:
         ctx.note(tool="encoder", backend=self.name, image=image.sha256[:12], cache="hit" if hit else "miss")
         return enc
 
-    def encode_many(self, ctx: ToolContext, images: list[ImageRef]) -> None:
+    def encode_many(self, ctx: ToolContext, images: list[ImageRef], min_batch: int = 2, **note: Any) -> None:
         """Encode the images not yet cached in one batched forward and cache each (a question's
         images are encoded together before its tools run: one forward of a batch of two costs
-        about 0.6 of two forwards). Each new image leaves its ``"miss"`` note."""
+        about 0.6 of two forwards). Fewer than ``min_batch`` new images are left to the first tool
+        that reads them. Each new image leaves its ``"miss"`` note (with ``batch`` and ``note``)."""
         new = list({im.sha256: im for im in images if (self.namespace, im.sha256) not in ctx.cache}.values())
-        if len(new) < 2:
-            return  # a single image is encoded by the first tool that reads it
+        if not new or len(new) < min_batch:
+            return
         for im, enc in zip(new, self.forward_many([im.array for im in new]), strict=True):
             ctx.cache.get_or_compute(self.namespace, im.sha256, _constant(enc))
-            ctx.note(tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new))
+            ctx.note(
+                tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new), **note
+            )
 
 
 def _constant(enc: Encoded) -> Callable[[], Encoded]:

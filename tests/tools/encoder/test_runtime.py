@@ -3,6 +3,7 @@ one encoder forward per image whatever tool asks."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -230,3 +231,24 @@ def test_encodings_mix_with_the_models_parameters_outside_no_grad(tiny_checkpoin
     enc = seg.encoder.encode(ctx, images[0])
     region = seg.region(images[0], enc, "chair")  # public helper, called with autograd on
     assert region is None or region.shape == (images[0].height, images[0].width)
+
+
+def test_the_closer_look_encodes_crops_of_the_objects_in_one_noted_batch(tiny_checkpoint):
+    from mereo.tools.encoder.instances import Instance
+
+    ctx = ToolContext(FeatureCache())
+    seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
+    img = ImageRef(generate_scene("test", 0, 5).image)
+    enc = seg.encoder.encode(ctx, img)
+    boxes = [(10, 10, 30, 30), (60, 50, 40, 40), (0, 0, 128, 128)]  # the last fills the image: no crop
+    insts = []
+    for y, x, h, w in boxes:
+        m = np.zeros((img.height, img.width), dtype=bool)
+        m[y : y + h, x : x + w] = True
+        insts.append(Instance(torch.zeros(32, 32, dtype=torch.bool), m, torch.zeros(384), torch.zeros(8)))
+    seg.instances = lambda image, e: insts  # the objects this test places
+    out = seg.closer_look(img, "chair")
+    assert set(out) == {"zpix", "zpmax", "zpmean", "zpool"} and all(0.0 <= v <= 1.0 for v in out.values())
+    looked = [e for e in ctx.events if e.get("tool") == "encoder" and e.get("look") == "chair"]
+    assert len(looked) == 2 and all(e["batch"] == 2 and e["cache"] == "miss" for e in looked)
+    assert enc is seg.encoder.encode(ctx, img)

@@ -10,7 +10,8 @@ Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agen
   thresholded so that at most ``--miss`` of the shown objects fall below; with a segmenter that
   has a ``closer_look`` (zoomed crops of the objects), ``...+look``: a second model over the same
   features and the look's, read when the first score is below its ``skip``; the two steps
-  together miss ``--miss`` of the shown objects;
+  together miss ``--miss`` of the shown objects (written only when they catch more absent val
+  objects than the first model alone);
 - ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
   objects' part masks on val (a label with too few masks keeps the overall threshold);
 - ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
@@ -352,7 +353,10 @@ def calibrate_tools(
     models = {f"{recognize}+{segment}": first}
     if rows and LOOK_FEATURES[0] in rows[0]:
         look = (*PRESENCE_FEATURES, *extra, *LOOK_FEATURES)
-        models[f"{recognize}+{segment}+look"] = look_model(rows, ys, miss, first, look)
+        second = look_model(rows, ys, miss, first, look)
+        print(f"presence {recognize}+{segment}+look: {json.dumps(second['val'])}")
+        if second["val"]["absent_caught"] > first["val"]["absent_caught"]:  # kept only when it helps
+            models[f"{recognize}+{segment}+look"] = second
     if probe:
         models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, (*PROBE_FEATURES, *extra))
     return models, part_thresholds(samples, n_true), probe

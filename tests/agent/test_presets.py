@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from mereo import PartAgent
 from mereo.data.synthparts import generate_scenes
 from mereo.knowledge import PartHierarchy
@@ -50,13 +52,31 @@ def test_a_two_image_question_encodes_both_images_in_one_batch_before_segmenting
     assert all(n["cache"] == "hit" for node, n in by_node if node != "hierarchy")
 
 
-def test_an_object_in_doubt_gets_a_closer_look_before_it_is_called_absent() -> None:
+def test_an_object_in_doubt_gets_a_closer_look_when_the_calibration_has_a_look_model(monkeypatch) -> None:
+    from mereo.agent import checking
+    from mereo.agent.verify import LOOK_FEATURES, Calibration
+
+    data = json.loads(json.dumps(Calibration.load().data))
+    key = "synthparts-cnn+synthparts-cnn"
+    first = data["presence"][key]
+    look = {  # the first model plus the look's features at weight 0: the same decisions, with the look read
+        **first,
+        "features": [*first["features"], *LOOK_FEATURES],
+        "weights": [*first["weights"], *[0.0] * 4],
+        "mean": [*first["mean"], *[0.0] * 4],
+        "std": [*first["std"], *[1.0] * 4],
+        "skip": 0.5,
+    }
+    data["presence"][f"{key}+look"] = look
+    monkeypatch.setattr(checking.Calibration, "load", classmethod(lambda cls, path=None: Calibration(data)))
     scene = next(s for s in generate_scenes("test", 8, seed=3) if len(s.objects) == 1)
     absent = next(c for c in ("sofa", "horse", "bicycle") if c != scene.objects[0].category)
     ans = PartAgent().ask(f"What visible parts does the {absent} in the image have?", images=[scene.image])
     check = next(s for s in ans.trace if s.tool == "check:object")
     details = check.outputs["details"]
-    assert {"zpix", "zpmax", "zpmean", "zpool", "first_score"} <= set(details)
+    assert {*LOOK_FEATURES, "first_score"} <= set(details)
     assert details["first_score"] < 0.5  # the first score left doubt
+    looked = [n for s in ans.trace for n in s.notes if n.get("tool") == "encoder" and n.get("look") == absent]
+    assert all(n["cache"] == "miss" for n in looked)  # crops of the objects, encoded for the look
     if check.outputs["decision"] == "not found":
         assert f"could not find a {absent}" in ans.text.lower()

@@ -142,3 +142,27 @@ def test_committed_checkpoint_loads_and_finds_parts(scene_ctx) -> None:
     assert out, "the trained model should find at least one part of the largest object"
     ious = [p.mask.iou(type(p.mask).from_numpy(obj.part_mask(p.label))) for p in out]
     assert max(ious) > 0.3
+
+
+def test_a_named_part_no_pixel_was_labelled_with_gets_its_best_guess_on_the_object() -> None:
+    from mereo.data.synthparts import generate_scenes
+    from mereo.tools.segment.text import describe
+
+    ctx = ToolContext(FeatureCache())
+    fill, plain = build("synthparts-cnn", ctx), build("synthparts-cnn:@no-fill", ctx)
+    extra = 0
+    for scene in generate_scenes("test", 12, seed=0):
+        img = ImageRef(scene.image)
+        for obj in scene.objects:
+            text = describe(obj.category, obj.visible_parts())
+            a = {m.label: m for m in fill.segment(img, text=text, object=obj.category)}
+            b = {m.label: m for m in plain.segment(img, text=text, object=obj.category)}
+            assert set(b) <= set(a)
+            for label, m in b.items():  # what was labelled stays as it was
+                assert np.array_equal(m.mask.to_numpy(), a[label].mask.to_numpy())
+            region = fill.region(img, fill.encoder.encode(ctx, img), obj.category)
+            for label in set(a) - set(b):  # a guess lies on the object, with its (lower) peak as score
+                extra += 1
+                assert region is not None and not (a[label].mask.to_numpy() & ~region).any()
+                assert 0.0 < a[label].score <= 1.0
+    assert extra > 0

@@ -127,3 +127,11 @@ def test_calico_small_uses_the_per_task_thresholds_of_its_manifest(calico: tuple
 def test_calico_small_rejects_bad_task(pair: tuple, calico: tuple) -> None:
     with pytest.raises(ValidationError):
         calico[0].cosegment(pair[0][0], pair[0][1], "everything")
+
+
+def test_the_shared_encoder_composition_asks_for_kb_parts_without_best_guess_masks() -> None:
+    co = coseg.build("synthparts-cnn", ToolContext(FeatureCache()))
+    assert co.segmenter.fill is False  # it lists every part the knowledge base has, seen or not
+    a, b = [ImageRef(s.image) for s in generate_scenes("test", 2, seed=0)]
+    out = co.cosegment(a, b, "common_parts")
+    assert all(m.image_index in (0, 1) and m.kind == "part" for m in out)

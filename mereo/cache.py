@@ -37,13 +37,18 @@ class FeatureCache:
                 self.hits += 1
                 return self._data[k], True
         value = compute()
+        self.put(namespace, key, value)
+        return value, False
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        """Store a value computed elsewhere (e.g. one of a batch) as if ``get_or_compute`` had missed."""
+        k = (namespace, key)
         with self._lock:
             self._data[k] = value
             self._data.move_to_end(k)
             self.misses += 1
             while len(self._data) > self.max_items:
                 self._data.popitem(last=False)
-        return value, False
 
     def __contains__(self, k: tuple[str, str]) -> bool:
         return k in self._data

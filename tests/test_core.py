@@ -24,6 +24,8 @@ def test_cache_hits_and_lru() -> None:
     c.get_or_compute("seg", "b", lambda: 4)
     assert ("seg", "a") not in c and len(c) == 2
     assert (c.hits, c.misses) == (1, 3)
+    c.put("seg", "c", 5)  # a value computed elsewhere: later reads hit it, the oldest entry goes
+    assert c.get_or_compute("seg", "c", lambda: 6) == (5, True) and ("other", "a") not in c
 
 
 def test_checkpoint_round_trip_and_corruption(tmp_path) -> None:

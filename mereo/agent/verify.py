@@ -169,14 +169,17 @@ def presence_features(
 def segmenter_evidence(segmenter: Any, image: Any, name: str) -> dict[str, float] | None:
     """The segmenter's own evidence that ``name`` is in the image (``None`` when the backend has no
     ``presence_evidence``)."""
-    fn = getattr(segmenter, "presence_evidence", None)
-    return fn(image, name) if callable(fn) else None
+    return _optional(segmenter, "presence_evidence", image, name)
 
 
 def closer_look(segmenter: Any, image: Any, name: str) -> dict[str, float] | None:
     """The segmenter's evidence from zoomed crops of the image's objects (:data:`LOOK_FEATURES`;
     ``None`` when the backend has no ``closer_look``)."""
-    fn = getattr(segmenter, "closer_look", None)
+    return _optional(segmenter, "closer_look", image, name)
+
+
+def _optional(segmenter: Any, method: str, image: Any, name: str) -> dict[str, float] | None:
+    fn = getattr(segmenter, method, None)
     return fn(image, name) if callable(fn) else None
 
 

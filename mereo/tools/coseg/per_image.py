@@ -135,7 +135,7 @@ def build_shared(ctx: ToolContext, arg: str | None = None) -> PerImageCoSegmente
     name = f"synthparts-cnn:{arg}" if arg else "synthparts-cnn"
     # no best-guess masks: this composition asks for every part the knowledge base lists, not for
     # parts known to be there (on val: AP50 42.3 -> 48.4, mIoU 56.9 -> 58.9 without them)
-    seg = segment.build(f"{name}@no-fill" if arg else "synthparts-cnn:@no-fill", ctx)
+    seg = segment.build(f"synthparts-cnn:{arg or ''}@no-fill", ctx)
     rec, corr = (family.build(name, ctx) for family in (recognize, correspond))
     return from_tools(ctx, seg, rec, corr)
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
-from mereo.tools.encoder.refine import best_class
+from mereo.tools.encoder.refine import best_class, cached_weights
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder
 
 #: cells within this distance of an instance centre join it (the push margin: means are trained
@@ -182,8 +182,6 @@ def cached_instances(
     ``ctx.cache`` (namespace ``"instances:<encoder>"``), so the segmenter and the recognizer share
     them. ``refine``: the :class:`~mereo.tools.encoder.refine.RefineSettings` of the outlines
     (None: bilinear, no refinement)."""
-    from mereo.tools.encoder.refine import cached_weights
-
     names = list(names) if names else list(encoder.category_names)
     key = f"{image.sha256}:{hash(tuple(names))}:{refine}"
 

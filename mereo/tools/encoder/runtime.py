@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,14 +125,10 @@ class SharedEncoder:
         if not new or len(new) < min_batch:
             return
         for im, enc in zip(new, self.forward_many([im.array for im in new]), strict=True):
-            ctx.cache.get_or_compute(self.namespace, im.sha256, _constant(enc))
+            ctx.cache.put(self.namespace, im.sha256, enc)
             ctx.note(
                 tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new), **note
             )
-
-
-def _constant(enc: Encoded) -> Callable[[], Encoded]:
-    return lambda: enc
 
 
 _LOADED: dict[tuple[str, str], SharedEncoder] = {}

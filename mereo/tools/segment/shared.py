@@ -10,7 +10,6 @@ image is encoded once per agent (``ToolContext.cache``, namespace ``"encoder:syn
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -38,8 +37,6 @@ MIN_FRACTION = 5e-4
 #: FILL_SHARE of its peak, when the peak reaches FILL_MIN (tuned on val: identification gIoU
 #: 0.605 -> 0.631; gold parts left without a mask 17.7% -> 7%)
 FILL_MIN, FILL_SHARE = 0.02, 0.2
-#: texts whose tagged part names are kept (oldest dropped first)
-TAG_CACHE = 256
 
 
 class SharedEncoderSegmenter(PresenceEvidence):
@@ -80,8 +77,6 @@ class SharedEncoderSegmenter(PresenceEvidence):
         self.name = name
         self._tagger = tagger
         self._resolved: dict[str, str | None] = {}
-        self._tagged: dict[str, list[str]] = {}
-        self._tag_lock = threading.Lock()
 
     def tag_spans(self, text: str) -> tuple[list[tuple[int, int]], Any]:
         """Character spans PLUM-small's tagger marks in ``text`` (and the token embeddings it read)."""
@@ -94,15 +89,12 @@ class SharedEncoderSegmenter(PresenceEvidence):
     def _tag(self, text: str) -> list[str]:
         """The part names the tagger marks in ``text`` (cached per text: the agent sends one
         description per object, and the same object with the same parts gives the same text)."""
-        with self._tag_lock:
-            known = self._tagged.get(text)
-        if known is None:
+
+        def compute() -> list[str]:
             spans, _ = self.tag_spans(text)
-            known = [canonical(text[a:b]) for a, b in spans]
-            with self._tag_lock:
-                if len(self._tagged) >= TAG_CACHE:
-                    self._tagged.pop(next(iter(self._tagged)))
-                self._tagged[text] = known
+            return [canonical(text[a:b]) for a, b in spans]
+
+        known, _ = self.ctx.cache.get_or_compute(f"tags:{self.name}", text, compute)
         return list(known)
 
     def labels(self, text: str | None, parts: Sequence[str] | None, object: str | None) -> list[str]:

@@ -56,25 +56,6 @@ COMMANDS: dict[str, str | dict[str, str]] = {
 # order in which `mereo train all` trains: the shared encoder first (the tools' heads read it),
 # coseg reads the trained encoders of the others
 TRAIN_ORDER = ("encoder", "segment", "correspond", "recognize", "coseg")
-# the runs `mereo train all` makes, in order, with the options that reproduce each committed
-# checkpoint (the encoder has a second stage that starts from the first stage's weights)
-TRAIN_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("encoder", ()),
-    (
-        "encoder",
-        (
-            "--init-from",
-            "mereo/checkpoints/synthparts-cnn.safetensors",
-            "--max-minutes",
-            "25",
-            "--lr",
-            "1e-3",
-            "--state-dir",
-            "runs/encoder-2",
-        ),
-    ),
-    *((name, ()) for name in TRAIN_ORDER[1:]),
-)
 DEFAULT_SUB = {"bench": "agent"}
 # these commands receive their subcommand name as argv[0] (the runner serves several suites)
 PASS_SUB = {
@@ -143,8 +124,8 @@ def _print_group_help(cmd: str) -> None:
     print(f"usage: mereo {cmd} {{{'|'.join(target)}{extra}}} [options]{default}\n")
     if cmd == "train":
         print(
-            f"`mereo train all [options]` runs {', '.join(TRAIN_ORDER)} in turn (the encoder in two "
-            "stages) with the same options.\n"
+            f"`mereo train all [--serial] [options]` runs {', '.join(TRAIN_ORDER)} (the encoder in two "
+            "stages, the older tools on the other core meanwhile) with the same options.\n"
         )
     print(_group_help(cmd, list(dict.fromkeys(target))))
 
@@ -175,20 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 2
             sub, rest = rest[0], rest[1:]
             if cmd == "train" and sub == "all":
+                from mereo import train_all
+
                 if any(a in ("-h", "--help") for a in rest):
-                    print(
-                        "usage: mereo train all [options]\n\nTrains "
-                        f"{', '.join(TRAIN_ORDER)} in turn (the encoder in two stages, the second "
-                        "--init-from the first); the options go to every trainer:\n"
-                    )
+                    print(f"usage: mereo train all [--serial] [options]\n\n{train_all.__doc__}")
                     print(_group_help("train", TRAIN_ORDER))
                     return 0
-                for name, options in TRAIN_STEPS:
-                    print(f"== mereo train {' '.join([name, *options])}", flush=True)
-                    code = _load(target[name])([*options, *rest])
-                    if code:
-                        return int(code)
-                return 0
+                serial = "--serial" in rest
+                return train_all.run(
+                    [a for a in rest if a != "--serial"],
+                    lambda name, argv: int(_load(target[name])(argv) or 0),
+                    serial=serial,
+                )
             if sub not in target:
                 print(
                     f"mereo {cmd}: unknown {cmd} target {sub!r}; choose from {', '.join(target)}",

@@ -51,14 +51,51 @@ def test_single_commands_print_options(capsys, argv: tuple[str, ...]) -> None:
 def test_train_all_runs_both_encoder_stages_and_every_trainer() -> None:
     from pathlib import Path
 
-    from mereo.cli import TRAIN_STEPS
     from mereo.tools.encoder.training.train import parse_args
+    from mereo.train_all import steps
 
-    names = [name for name, _ in TRAIN_STEPS]
-    assert names[:2] == ["encoder", "encoder"] and set(names) == set(TRAIN_ORDER)
-    second = parse_args(list(TRAIN_STEPS[1][1]))
+    for serial in (False, True):
+        plan = steps(serial)
+        names = [name for name, _, _ in plan]
+        assert names[0] == names[-1] == "encoder" and sorted(set(names)) == sorted(TRAIN_ORDER)
+        lanes = {lane for _, _, lane in plan}
+        assert lanes == ({"main", "after"} if serial else {"main", "side", "after"})
+    plan = steps()
+    first, second = parse_args(list(plan[0][1])), parse_args(list(plan[-1][1]))
     root = Path(__file__).resolve().parents[1]
-    # the second stage starts from the checkpoint the first stage writes, in its own state folder
+    # the second stage starts from the checkpoint the first stage writes, in its own state folder;
+    # the first leaves the other core to the side lane
     committed = root / "mereo" / "checkpoints" / "synthparts-cnn.safetensors"
     assert (root / second.init_from).resolve() == committed
-    assert second.state_dir != parse_args([]).state_dir
+    assert second.state_dir != first.state_dir and first.threads == 1
+    # calico-small reads the dinov2-small and clip-small checkpoints: they train before it
+    side = [name for name, _, lane in plan if lane == "side"]
+    assert side.index("coseg") > max(side.index("correspond"), side.index("recognize"))
+
+
+def test_train_all_side_lane_runs_in_order_logs_and_stops_at_a_failure(tmp_path, monkeypatch) -> None:
+    import sys
+
+    from mereo import train_all
+
+    # the side lane's trainer command, swapped for a script that records its arguments and fails
+    # for the third trainer
+    script = tmp_path / "fake_trainer.py"
+    script.write_text(
+        "import sys\nprint('args', *sys.argv[1:])\nsys.exit(3 if sys.argv[1] == 'coseg' else 0)\n"
+    )
+    monkeypatch.setattr(train_all, "TRAINER", (sys.executable, str(script)))
+    runs = [(name, ("--threads", "1")) for name in train_all.SIDE_LANE]
+    code = train_all.side_lane(runs, ["--seed", "5"], tmp_path / "logs").wait()
+    assert code == 3
+    logs = tmp_path / "logs"
+    assert (logs / "correspond.log").read_text().split() == [
+        "args",
+        "correspond",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+    ]
+    assert (logs / "recognize.log").exists() and (logs / "coseg.log").exists()
+    assert not (logs / "segment.log").exists()  # the lane stopped at the failure

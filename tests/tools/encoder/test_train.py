@@ -92,3 +92,31 @@ def test_init_from_a_checkpoint_of_another_shape_is_a_clear_error(tmp_path):
     args = [*other, "--out-dir", str(tmp_path / "b"), "--state-dir", str(tmp_path / "b")]
     with pytest.raises(CheckpointError, match="does not fit"):
         main([*args, "--init-from", str(out / "tiny-a.safetensors"), "--max-steps", "1"])
+
+
+def test_zoom_views_enlarge_one_object_and_keep_labels_aligned():
+    from mereo.tools.encoder.training.data import ZOOM_MAX_SHARE, render_batch
+
+    whole = render_batch(0, 4000, 16, 128)
+    zoomed = render_batch(0, 4000, 16, 128, zoom=1.0)
+    assert zoomed.images.shape == whole.images.shape and zoomed.part.shape == whole.part.shape
+    changed = [i for i in range(16) if not torch.equal(zoomed.images[i], whole.images[i])]
+    assert changed, "some scene has an object small enough to zoom in on"
+    for i in range(16):
+        fg_whole, fg_zoom = (whole.inst[i] >= 0).float().mean(), (zoomed.inst[i] >= 0).float().mean()
+        if i in changed:
+            # the crop is at most ZOOM_MAX_SHARE of the side, so objects cover more of the view
+            assert fg_zoom > fg_whole
+            # labels stay consistent: a part pixel lies on an object of the scene, in its category
+            on_part = zoomed.part[i] > 0
+            assert bool((zoomed.inst[i][on_part] >= 0).all())
+            owners = zoomed.inst[i][zoomed.inst[i] >= 0].unique()
+            cats = zoomed.categories[i][owners] + 1
+            for o, c in zip(owners.tolist(), cats.tolist(), strict=True):
+                assert bool((zoomed.cat[i][zoomed.inst[i] == o] == c).all())
+        else:
+            assert torch.equal(zoomed.part[i], whole.part[i]) and fg_whole > 0
+    assert ZOOM_MAX_SHARE < 1
+    # the same scenes and choices every time
+    again = render_batch(0, 4000, 16, 128, zoom=1.0)
+    assert torch.equal(again.images, zoomed.images) and torch.equal(again.inst, zoomed.inst)

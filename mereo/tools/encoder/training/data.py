@@ -11,8 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mereo.data.arrays import NO_OBJECT, NO_PART, SceneArrays, scenes_to_arrays
+
+#: zoomed views (``--zoom``): the square's margin on each side, as a share of the object's size
+#: (inference uses 0.35), its random shift as a share of its side, and its largest side as a
+#: share of the image's
+ZOOM_MARGINS = (0.25, 0.5)
+ZOOM_JITTER = 0.08
+ZOOM_MAX_SHARE = 0.8
 
 
 @dataclass
@@ -69,9 +77,49 @@ def render_arrays(split: str, seed: int, start: int, n: int, size: int) -> Scene
     return scenes_to_arrays(scenes, list(PART_LABELS), list(CATEGORIES), split)
 
 
-def render_batch(seed: int, start: int, n: int, size: int, flip: bool = True) -> Batch:
-    """Fresh training scenes ``start .. start + n - 1``; half mirrored (chosen from ``start``)."""
+def render_batch(seed: int, start: int, n: int, size: int, flip: bool = True, zoom: float = 0.0) -> Batch:
+    """Fresh training scenes ``start .. start + n - 1``; half mirrored and a ``zoom`` share seen
+    zoomed in on one of their objects (both chosen from ``start``)."""
     arr = render_arrays("train", seed, start, n, size)
     rng = np.random.default_rng([seed, start, 17])
     mirror = rng.random(n) < 0.5 if flip else None
-    return arrays_to_batch(arr, flip=mirror)
+    batch = arrays_to_batch(arr, flip=mirror)
+    return zoom_views(batch, rng, zoom) if zoom > 0 else batch
+
+
+def zoom_views(b: Batch, rng: np.random.Generator, share: float) -> Batch:
+    """Replace about ``share`` of the scenes by a zoomed view of one of their objects, as the
+    closer look and the zoomed segmentation see it at inference
+    (:func:`mereo.tools.segment.evidence.zoom_box`): a square around the object's visible pixels,
+    :data:`ZOOM_MARGINS` of its size wider on each side, moved by up to :data:`ZOOM_JITTER` of its
+    side, cut out of the image and resized (bilinear; labels nearest) to the full side. Scenes
+    whose square would be under 16 pixels or over :data:`ZOOM_MAX_SHARE` of the side stay whole."""
+    size = int(b.images.shape[-1])
+    images, part, cat, inst = b.images.clone(), b.part.clone(), b.cat.clone(), b.inst.clone()
+    for i in np.flatnonzero(rng.random(len(b)) < share):
+        owners = torch.unique(inst[i])
+        owners = owners[owners >= 0]
+        if len(owners) == 0:
+            continue
+        ys, xs = torch.nonzero(inst[i] == owners[int(rng.integers(len(owners)))], as_tuple=True)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        side = round(max(y1 - y0, x1 - x0) * (1 + 2 * rng.uniform(*ZOOM_MARGINS)))
+        if not 16 <= side <= ZOOM_MAX_SHARE * size:
+            continue
+        dy, dx = rng.uniform(-ZOOM_JITTER, ZOOM_JITTER, 2) * side
+        top = round(min(max((y0 + y1 - side) / 2 + dy, 0), size - side))
+        left = round(min(max((x0 + x1 - side) / 2 + dx, 0), size - side))
+        win = (slice(top, top + side), slice(left, left + side))
+        images[i] = F.interpolate(
+            b.images[i : i + 1, :, win[0], win[1]], size=(size, size), mode="bilinear", align_corners=False
+        )[0]
+        for dst, src in ((part, b.part), (cat, b.cat), (inst, b.inst)):
+            crop = src[i][win].float()[None, None]
+            dst[i] = F.interpolate(crop, size=(size, size), mode="nearest")[0, 0].long()
+    return Batch(
+        images=images.contiguous(memory_format=torch.channels_last),
+        part=part,
+        cat=cat,
+        inst=inst,
+        categories=b.categories,
+    )

@@ -231,7 +231,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         for g in opt.param_groups:
             g["lr"] = args.lr * lr_factor(st["step"], st["elapsed"], budget)
         t0 = time.perf_counter()
-        batch: Batch = render_batch(args.seed, st["scenes"], args.batch_size, cfg.image_size)
+        batch: Batch = render_batch(args.seed, st["scenes"], args.batch_size, cfg.image_size, zoom=args.zoom)
         t1 = time.perf_counter()
         gen.manual_seed(args.seed * 1_000_003 + st["step"])
         out = model(batch.images)
@@ -309,6 +309,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--finalize-from-state",
         action="store_true",
         help="write the checkpoint from the saved state and stop",
+    )
+    p.add_argument(
+        "--zoom", type=float, default=0.0, help="share of scenes seen zoomed in on one object (0-1)"
     )
     p.add_argument("--save-every-minutes", type=float, default=3.0)
     p.add_argument("--val-every-minutes", type=float, default=5.0)

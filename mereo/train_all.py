@@ -4,8 +4,9 @@ The shared encoder's first stage trains on one thread for a fixed wall time (95 
 four older tools (dinov2-small, clip-small, calico-small, plum-small) train for a fixed number of
 epochs each, so they run meanwhile on the other core, one after another, as a child process
 whose output goes to ``runs/train-all/<tool>.log``. When both lanes are done, the encoder's second
-stage (25 minutes, two threads) starts from the first stage's weights. About 2 h 15 min in all on
-this 2-core machine, against 3 h 20 min one after another (``--serial``).
+stage (25 minutes, two threads) starts from the first stage's weights and its third (40 minutes,
+two threads, half the scenes zoomed in on one object) from the second's. About 2 h 45 min in all
+on this 2-core machine, against 4 h one after another (``--serial``).
 
 Options after ``all`` go to every trainer; ``--resume`` goes to the encoder's stages only (the
 other trainers resume from their saved state by themselves). Each lane stops at its first
@@ -20,21 +21,26 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-#: the encoder's two stages: the first on one thread (the other lane gets the other core), the
-#: second from the first's weights, at a lower rate, on both threads
+#: the encoder's three stages: the first on one thread (the other lane gets the other core); the
+#: second from the first's weights, at a lower rate, on both threads; the third from the
+#: second's, with half the scenes seen zoomed in on one object (as the zoomed segmentation and
+#: the closer look see them), and the learning curve of all three drawn at its end
+_AFTER = ("--init-from", "mereo/checkpoints/synthparts-cnn.safetensors", "--threads", "2")
 ENCODER_STAGES: tuple[tuple[str, ...], ...] = (
     ("--threads", "1"),
+    (*_AFTER, "--max-minutes", "25", "--lr", "1e-3", "--state-dir", "runs/encoder-2"),
     (
-        "--init-from",
-        "mereo/checkpoints/synthparts-cnn.safetensors",
+        *_AFTER,
         "--max-minutes",
-        "25",
+        "40",
         "--lr",
-        "1e-3",
-        "--threads",
-        "2",
+        "7e-4",
+        "--zoom",
+        "0.5",
         "--state-dir",
-        "runs/encoder-2",
+        "runs/encoder-3",
+        "--plot",
+        "docs/img/encoder_curve.png",
     ),
 )
 #: the older tools, in order (calico-small reads the dinov2-small and clip-small checkpoints),
@@ -52,7 +58,7 @@ def steps(serial: bool = False) -> list[tuple[str, tuple[str, ...], str]]:
     return [
         ("encoder", ENCODER_STAGES[0], "main"),
         *((name, ("--threads", "1"), side) for name in SIDE_LANE),
-        ("encoder", ENCODER_STAGES[1], "after"),
+        *(("encoder", stage, "after") for stage in ENCODER_STAGES[1:]),
     ]
 
 

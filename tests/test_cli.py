@@ -61,13 +61,15 @@ def test_train_all_runs_both_encoder_stages_and_every_trainer() -> None:
         lanes = {lane for _, _, lane in plan}
         assert lanes == ({"main", "after"} if serial else {"main", "side", "after"})
     plan = steps()
-    first, second = parse_args(list(plan[0][1])), parse_args(list(plan[-1][1]))
+    encoder = [parse_args(list(opts)) for name, opts, _ in plan if name == "encoder"]
+    first, second, third = encoder
     root = Path(__file__).resolve().parents[1]
     # the second stage starts from the checkpoint the first stage writes, in its own state folder;
     # the first leaves the other core to the side lane
     committed = root / "mereo" / "checkpoints" / "synthparts-cnn.safetensors"
-    assert (root / second.init_from).resolve() == committed
-    assert second.state_dir != first.state_dir and first.threads == 1
+    assert (root / second.init_from).resolve() == (root / third.init_from).resolve() == committed
+    assert len({first.state_dir, second.state_dir, third.state_dir}) == 3 and first.threads == 1
+    assert third.zoom > 0 and first.zoom == second.zoom == 0 and third.plot
     # calico-small reads the dinov2-small and clip-small checkpoints: they train before it
     side = [name for name, _, lane in plan if lane == "side"]
     assert side.index("coseg") > max(side.index("correspond"), side.index("recognize"))

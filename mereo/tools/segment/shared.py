@@ -52,7 +52,8 @@ class SharedEncoderSegmenter(PresenceEvidence):
             object's known parts only (otherwise among every part kind).
         refine: colour-guided refinement of part and object outlines at image pixels
             (:mod:`mereo.tools.encoder.refine`); None: bilinear upsampling of the cell maps.
-        zoom: segment a small named object from a second encoding of a crop around it.
+        zoom: segment a named object that fills at most :data:`ZOOM_MAX` of the image from a
+            second encoding of a crop around it (the encoder's last stage trains on such views).
         fill: a named part that no pixel of the named object was labelled with gets its
             :meth:`best_guess` (with the lower score of its peak) instead of no mask.
     """
@@ -65,7 +66,7 @@ class SharedEncoderSegmenter(PresenceEvidence):
         tagger: Any = None,
         restrict: bool = True,
         refine: RefineSettings | None = DEFAULT_REFINE,
-        zoom: bool = False,
+        zoom: bool = True,
         fill: bool = True,
     ):
         self.ctx = ctx
@@ -317,22 +318,23 @@ class SharedEncoderSegmenter(PresenceEvidence):
 
 def build_shared_segmenter(ctx: ToolContext, arg: str | None) -> SharedEncoderSegmenter:
     """Registry builder:
-    ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds][@coarse][@zoom][@no-fill]``
+    ``synthparts-cnn[:/path/to/encoder.safetensors][@all-kinds][@coarse][@no-zoom][@no-fill]``
     (``@all-kinds``: every part kind competes for a pixel; ``@coarse``: no colour-guided
-    refinement, the cell maps upsampled bilinearly; ``@zoom``: small objects segmented from a
-    zoomed second encoding; ``@no-fill``: a part no pixel was labelled with gets no mask)."""
+    refinement, the cell maps upsampled bilinearly; ``@no-zoom``: no second encoding of a zoomed
+    crop around the named object (``@zoom``, the default, is accepted too); ``@no-fill``: a part
+    no pixel was labelled with gets no mask)."""
     path, *modes = (arg or "").split("@")
-    unknown = set(modes) - {"all-kinds", "coarse", "zoom", "no-fill"}
-    if unknown:
+    unknown = set(modes) - {"all-kinds", "coarse", "zoom", "no-zoom", "no-fill"}
+    if unknown or {"zoom", "no-zoom"} <= set(modes):
         raise ValidationError(
-            f"unknown synthparts-cnn option(s) {', '.join(sorted(unknown))}; "
-            "use @all-kinds, @coarse, @zoom and/or @no-fill."
+            f"unknown or contradictory synthparts-cnn option(s) {', '.join(sorted(unknown or modes))}; "
+            "use @all-kinds, @coarse, @no-zoom and/or @no-fill."
         )
     return SharedEncoderSegmenter(
         ctx,
         load_encoder(path or None),
         restrict="all-kinds" not in modes,
         refine=None if "coarse" in modes else DEFAULT_REFINE,
-        zoom="zoom" in modes,
+        zoom="no-zoom" not in modes,
         fill="no-fill" not in modes,
     )

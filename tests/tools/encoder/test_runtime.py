@@ -134,9 +134,12 @@ def test_a_small_object_is_segmented_from_a_zoomed_second_encoding(tiny_checkpoi
     seg = segment.build(f"synthparts-cnn:{tiny_checkpoint}@zoom", ctx)
     img = images[0]
     enc = seg.encoder.encode(ctx, img)
-    plain = segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx)
-    with pytest.raises(ValidationError, match="@zoom"):
+    plain = segment.build(f"synthparts-cnn:{tiny_checkpoint}@no-zoom", ctx)
+    assert segment.build(f"synthparts-cnn:{tiny_checkpoint}", ctx).zoom  # on by default
+    with pytest.raises(ValidationError, match="@no-zoom"):
         segment.build(f"synthparts-cnn:{tiny_checkpoint}@zoon", ctx)
+    with pytest.raises(ValidationError, match="contradictory"):
+        segment.build(f"synthparts-cnn:{tiny_checkpoint}@zoom@no-zoom", ctx)
     region = np.zeros((img.height, img.width), dtype=bool)
     region[10:30, 20:40] = True
     masks = seg.kind_masks(img, enc, ["leg", "seat"], "chair", region)
@@ -148,7 +151,7 @@ def test_a_small_object_is_segmented_from_a_zoomed_second_encoding(tiny_checkpoi
     assert all(m.shape == region.shape and not (m & outside).any() for m in masks.values())
     seg.kind_masks(img, enc, ["leg"], "chair", region)  # the zoomed encoding is cached
     assert [e["cache"] for e in ctx.events if "zoom" in e] == ["miss", "hit"]
-    plain.kind_masks(img, enc, ["leg"], "chair", region)  # off by default
+    plain.kind_masks(img, enc, ["leg"], "chair", region)  # not with @no-zoom
     assert len([e for e in ctx.events if "zoom" in e]) == 2
 
 

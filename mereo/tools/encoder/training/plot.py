@@ -38,7 +38,12 @@ def plot_curve(rows: Sequence[dict[str, Any]], out: str | Path, title: str = "sy
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.plot(xs, ys, marker=".", label=label)
-    ax.set_xlabel("training scenes seen (fresh renders)")
+    # a stage starts where the scene count repeats (its first validation, before any step)
+    seen = [r["scenes"] for r in rows]
+    for k in range(1, len(seen)):
+        if seen[k] == seen[k - 1]:
+            ax.axvline(seen[k], color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("training scenes seen (fresh renders; dashed: a new stage starts)")
     ax.set_ylabel("validation metric")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)

@@ -339,7 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot:
         from mereo.tools.encoder.training.plot import plot_curve
 
-        print(f"learning curve: {plot_curve(read_curve(Path(args.state_dir)), args.plot)}")
+        # every stage's curve: the manifest carries the earlier stages' rows before this one's
+        rows = [
+            {"scenes": r["scenes"], "metrics": {k: v for k, v in r.items() if k != "scenes"}}
+            for r in manifest.get("curve", [])
+        ] or read_curve(Path(args.state_dir))
+        print(f"learning curve: {plot_curve(rows, args.plot)}")
     print(
         f"{manifest['name']}: {manifest['scenes_seen']} scenes in {manifest['seconds']:.0f} s; "
         f"val {json.dumps(manifest['metrics_val'])}"

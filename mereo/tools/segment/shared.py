@@ -53,7 +53,8 @@ class SharedEncoderSegmenter(PresenceEvidence):
         refine: colour-guided refinement of part and object outlines at image pixels
             (:mod:`mereo.tools.encoder.refine`); None: bilinear upsampling of the cell maps.
         zoom: segment a named object that fills at most :data:`ZOOM_MAX` of the image from a
-            second encoding of a crop around it (the encoder's last stage trains on such views).
+            second encoding of a crop around it, its outline and its part kinds (the encoder's
+            last stage trains on such views).
         fill: a named part that no pixel of the named object was labelled with gets its
             :meth:`best_guess` (with the lower score of its peak) instead of no mask.
     """
@@ -190,6 +191,47 @@ class SharedEncoderSegmenter(PresenceEvidence):
         assert self.refine is not None
         return cached_weights(self.ctx, image, self.refine)
 
+    def zoomed(
+        self, image: ImageRef, region: np.ndarray | None
+    ) -> tuple[tuple[int, int, int], ImageRef, Encoded] | None:
+        """``((top, left, side), crop, its encoding)`` of the square around ``region`` when zoom
+        is on and the square is at most :data:`ZOOM_MAX` of the image's shorter side (the crop's
+        encoding is cached and noted in the trace); None otherwise."""
+        if not self.zoom or region is None or self.refine is None:
+            return None
+        box = zoom_box(region, ZOOM_MARGIN)
+        if box is None or box[2] > ZOOM_MAX * min(image.height, image.width):
+            return None
+        top, left, side = box
+        crop = ImageRef(np.ascontiguousarray(image.array[top : top + side, left : left + side]))
+        zenc, hit = self.ctx.cache.get_or_compute(
+            f"{self.encoder.namespace}:zoom", crop.sha256, lambda: self.encoder.forward(crop.array)
+        )
+        self.ctx.note(
+            tool="encoder",
+            backend=self.encoder.name,
+            image=image.sha256[:12],
+            zoom=[top, left, side],
+            cache="hit" if hit else "miss",
+        )
+        return box, crop, zenc
+
+    def zoomed_region(self, image: ImageRef, region: np.ndarray | None) -> np.ndarray | None:
+        """The object's pixels seen again in the zoomed crop: the crop's instances that lie at
+        least half inside ``region``, pasted back (``region`` itself when there is no zoomed crop
+        or no such instance)."""
+        zoomed = self.zoomed(image, region)
+        if zoomed is None or region is None:
+            return region
+        (top, left, side), crop, zenc = zoomed
+        inner = region[top : top + side, left : left + side]
+        chosen = [i.mask for i in self.instances(crop, zenc) if (i.mask & inner).sum() >= 0.5 * i.mask.sum()]
+        if not chosen:
+            return region
+        out = np.zeros_like(region)
+        out[top : top + side, left : left + side] = np.logical_or.reduce(chosen)
+        return out
+
     def kind_masks(
         self,
         image: ImageRef,
@@ -207,23 +249,11 @@ class SharedEncoderSegmenter(PresenceEvidence):
         """
         allowed = self.allowed_kinds(named, object) if self.restrict else None
         idx = torch.tensor([0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))])
-        zoom = self.zoom and region is not None and self.refine is not None
-        box = zoom_box(region, ZOOM_MARGIN) if zoom and region is not None else None
-        if box is not None and box[2] <= ZOOM_MAX * min(enc.size):
-            top, left, side = box
-            crop = ImageRef(np.ascontiguousarray(image.array[top : top + side, left : left + side]))
-            zoomed, hit = self.ctx.cache.get_or_compute(
-                f"{self.encoder.namespace}:zoom", crop.sha256, lambda: self.encoder.forward(crop.array)
-            )
-            self.ctx.note(
-                tool="encoder",
-                backend=self.encoder.name,
-                image=image.sha256[:12],
-                zoom=[top, left, side],
-                cache="hit" if hit else "miss",
-            )
+        zoomed = self.zoomed(image, region)
+        if zoomed is not None:
+            (top, left, side), crop, zenc = zoomed
             assert self.refine is not None
-            inside = idx[best_class(refine(zoomed.part[idx], crop.array, self.refine, self.guide(crop)))]
+            inside = idx[best_class(refine(zenc.part[idx], crop.array, self.refine, self.guide(crop)))]
             kinds = torch.zeros(enc.size, dtype=torch.long)
             kinds[top : top + side, left : left + side] = inside
         elif self.refine is None:
@@ -279,7 +309,7 @@ class SharedEncoderSegmenter(PresenceEvidence):
         enc = self.encoder.encode(self.ctx, img)
         kinds = self.kinds_for(labels, req.object)
         named = list(dict.fromkeys(kinds.values()))
-        region = self.region(img, enc, req.object)
+        region = self.zoomed_region(img, self.region(img, enc, req.object))
         masks = self.kind_masks(img, enc, named, req.object, region)
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []

@@ -160,9 +160,42 @@ def test_a_named_part_no_pixel_was_labelled_with_gets_its_best_guess_on_the_obje
             assert set(b) <= set(a)
             for label, m in b.items():  # what was labelled stays as it was
                 assert np.array_equal(m.mask.to_numpy(), a[label].mask.to_numpy())
-            region = fill.region(img, fill.encoder.encode(ctx, img), obj.category)
+            region = fill.zoomed_region(img, fill.region(img, fill.encoder.encode(ctx, img), obj.category))
             for label in set(a) - set(b):  # a guess lies on the object, with its (lower) peak as score
                 extra += 1
                 assert region is not None and not (a[label].mask.to_numpy() & ~region).any()
                 assert 0.0 < a[label].score <= 1.0
     assert extra > 0
+
+
+def test_a_small_object_is_outlined_again_in_its_zoomed_crop() -> None:
+    from mereo.data.synthparts import generate_scenes
+
+    ctx = ToolContext(FeatureCache())
+    seg = build("synthparts-cnn", ctx)
+    plain_iou, zoomed_iou = [], []
+    for scene in generate_scenes("val", 80, seed=0):
+        if len(scene.objects) < 3:
+            continue
+        img = ImageRef(scene.image)
+        enc = seg.encoder.encode(ctx, img)
+        cats = [o.category for o in scene.objects]
+        for obj in scene.objects:
+            if cats.count(obj.category) > 1:
+                continue
+            region = seg.region(img, enc, obj.category)
+            box = seg.zoomed(img, region)
+            if region is None or box is None:  # none found, or too large to zoom on
+                assert seg.zoomed_region(img, region) is region
+                continue
+            zoomed = seg.zoomed_region(img, region)
+            assert zoomed is not None
+            (top, left, side), _, _ = box
+            outside = np.ones_like(zoomed)
+            outside[top : top + side, left : left + side] = False
+            assert not (zoomed & outside).any()
+            for out, m in ((plain_iou, region), (zoomed_iou, zoomed)):
+                out.append((m & obj.mask).sum() / max(1, (m | obj.mask).sum()))
+    assert len(zoomed_iou) >= 10
+    # seen at the scale of the training scenes' large objects, the outlines fit better
+    assert np.mean(zoomed_iou) > np.mean(plain_iou)

@@ -5,8 +5,9 @@ four older tools (dinov2-small, clip-small, calico-small, plum-small) train for 
 epochs each, so they run meanwhile on the other core, one after another, as a child process
 whose output goes to ``runs/train-all/<tool>.log``. When both lanes are done, the encoder's second
 stage (25 minutes, two threads) starts from the first stage's weights and its third (40 minutes,
-two threads, half the scenes zoomed in on one object) from the second's. About 2 h 45 min in all
-on this 2-core machine, against 4 h one after another (``--serial``).
+two threads, half the scenes zoomed in on one object) from the second's. About 2 h 50 min in all
+on this 2-core machine (estimated from the trainers' recorded times and a probe of both lanes at
+once; see the README), against 4 h one after another (``--serial``).
 
 Options after ``all`` go to every trainer; ``--resume`` goes to the encoder's stages only (the
 other trainers resume from their saved state by themselves). Each lane stops at its first

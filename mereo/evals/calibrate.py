@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--train-scenes", type=int, default=2000, help="train scenes for the category probe (0: none)"
     )
-    p.add_argument("--miss", type=float, default=0.02, help="share of shown objects allowed below threshold")
+    p.add_argument("--miss", type=float, default=0.03, help="share of shown objects allowed below threshold")
     p.add_argument(
         "--records", default=None, help="run folder of `mereo eval agent --split val` (confidence)"
     )

@@ -45,11 +45,15 @@ def test_a_two_image_question_encodes_both_images_in_one_batch_before_segmenting
     ans = agent.ask(
         f"Which parts do the {oa} in image 1 and the {ob} in image 2 share?", images=[a.image, b.image]
     )
-    by_node = [(s.node, n) for s in ans.trace for n in s.notes if n.get("tool") == "encoder"]
+    notes = [(s.node, n) for s in ans.trace for n in s.notes if n.get("tool") == "encoder"]
+    # the whole images (zoomed crops around the named objects are encoded when segmented)
+    by_node = [(node, n) for node, n in notes if "zoom" not in n]
     misses = [(node, n) for node, n in by_node if n["cache"] == "miss"]
     assert [node for node, _ in misses] == ["hierarchy", "hierarchy"]  # one batched forward
     assert all(n.get("batch") == 2 for _, n in misses)
     assert all(n["cache"] == "hit" for node, n in by_node if node != "hierarchy")
+    zooms = [(node, n) for node, n in notes if "zoom" in n]
+    assert {node for node, _ in zooms} <= {"segment"} and len(zooms) <= 2  # at most one per object
 
 
 def test_an_object_in_doubt_gets_a_closer_look_when_the_calibration_has_a_look_model(monkeypatch) -> None:

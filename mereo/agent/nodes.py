@@ -125,7 +125,8 @@ def hierarchy(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
             )
         prepare = getattr(c.tools.segment, "prepare", None) if jobs else None
         if prepare is not None:  # the shared encoder reads the question's images in one batch
-            prepare([c.images[i] for i in sorted({j["image"] for j in jobs})])
+            shown = sorted({j["image"] for j in jobs})
+            prepare([c.images[i] for i in shown], [(shown.index(j["image"]), j["object"]) for j in jobs])
         graph = nx.node_link_data(c.kb.subgraph(list(expected)), **NODE_LINK) if expected else {}
         step = p.step(
             "hierarchy",

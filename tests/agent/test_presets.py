@@ -52,8 +52,29 @@ def test_a_two_image_question_encodes_both_images_in_one_batch_before_segmenting
     assert [node for node, _ in misses] == ["hierarchy", "hierarchy"]  # one batched forward
     assert all(n.get("batch") == 2 for _, n in misses)
     assert all(n["cache"] == "hit" for node, n in by_node if node != "hierarchy")
+    # zoomed crops around the named objects: encoded together before segmenting, read when segmenting
     zooms = [(node, n) for node, n in notes if "zoom" in n]
-    assert {node for node, _ in zooms} <= {"segment"} and len(zooms) <= 2  # at most one per object
+    zoom_misses = [node for node, n in zooms if n["cache"] == "miss"]
+    assert len(zoom_misses) <= 2  # at most one crop per object
+    assert all(n.get("batch") == 2 for node, n in zooms if node == "hierarchy")
+    assert zoom_misses.count("segment") <= 1  # a single crop is encoded when it is read
+    assert all(node == "segment" for node, n in zooms if n["cache"] == "hit")
+
+
+def test_the_zoomed_crops_of_a_question_are_encoded_in_one_batch() -> None:
+    # two three-object scenes: their objects are small enough to be zoomed on
+    a, b = [s for s in generate_scenes("val", 12, seed=0) if len(s.objects) == 3][:2]
+    oa, ob = a.objects[0].category, b.objects[0].category
+    ans = PartAgent().ask(
+        f"Which parts do the {oa} in image 1 and the {ob} in image 2 share?", images=[a.image, b.image]
+    )
+    zooms = [(s.node, n) for s in ans.trace for n in s.notes if n.get("tool") == "encoder" and "zoom" in n]
+    misses = [(node, n) for node, n in zooms if n["cache"] == "miss"]
+    assert [node for node, _ in misses] == ["hierarchy", "hierarchy"] and all(
+        n["batch"] == 2 for _, n in misses
+    )
+    # each object's crop is read once, for its outline and its part kinds
+    assert [n["cache"] for node, n in zooms if node == "segment"] == ["hit", "hit"]
 
 
 def test_an_object_in_doubt_gets_a_closer_look_when_the_calibration_has_a_look_model(monkeypatch) -> None:

@@ -39,6 +39,10 @@ MIN_FRACTION = 5e-4
 FILL_MIN, FILL_SHARE = 0.02, 0.2
 
 
+#: a zoomed view of an object: ``((top, left, side), crop, the crop's encoding)``
+Zoomed = tuple[tuple[int, int, int], ImageRef, Encoded]
+
+
 class SharedEncoderSegmenter(PresenceEvidence):
     """Segment named parts from the shared encoder's part-kind and instance heads.
 
@@ -171,9 +175,26 @@ class SharedEncoderSegmenter(PresenceEvidence):
             chosen = [instances[int(probs[:, 0].argmax())]]
         return np.logical_or.reduce([i.mask for i in chosen])
 
-    def prepare(self, images: Sequence[Any]) -> None:
-        """Encode the question's images in one batched forward before the segment calls read them."""
-        self.encoder.encode_many(self.ctx, [ImageRef(im) for im in images])
+    def prepare(self, images: Sequence[Any], objects: Sequence[tuple[int, str]] = ()) -> None:
+        """Encode the question's images in one batched forward before the segment calls read them,
+        then the zoomed crops around the named ``objects`` (``(index into images, name)``) in a
+        second one."""
+        refs = [ImageRef(im) for im in images]
+        self.encoder.encode_many(self.ctx, refs)
+        crops = {}
+        for k, name in objects:
+            img = refs[k]
+            found = self.zoom_crop(img, self.region(img, self.encoder.encode(self.ctx, img), name))
+            if found is not None and (self._zoom_namespace, found[1].sha256) not in self.ctx.cache:
+                crops[found[1].sha256] = (img, *found)
+        if len(crops) < 2:  # a single crop is encoded when it is read
+            return
+        new = list(crops.values())
+        for (img, box, crop), zenc in zip(
+            new, self.encoder.forward_many([c.array for _, _, c in new]), strict=True
+        ):
+            self.ctx.cache.put(self._zoom_namespace, crop.sha256, zenc)
+            self._note_zoom(img, box, "miss", batch=len(new))
 
     def region(self, image: ImageRef, enc: Encoded, object: str | None) -> np.ndarray | None:
         """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
@@ -191,36 +212,54 @@ class SharedEncoderSegmenter(PresenceEvidence):
         assert self.refine is not None
         return cached_weights(self.ctx, image, self.refine)
 
-    def zoomed(
+    def zoom_crop(
         self, image: ImageRef, region: np.ndarray | None
-    ) -> tuple[tuple[int, int, int], ImageRef, Encoded] | None:
-        """``((top, left, side), crop, its encoding)`` of the square around ``region`` when zoom
-        is on and the square is at most :data:`ZOOM_MAX` of the image's shorter side (the crop's
-        encoding is cached and noted in the trace); None otherwise."""
+    ) -> tuple[tuple[int, int, int], ImageRef] | None:
+        """``((top, left, side), crop)``: the square around ``region`` when zoom is on and the
+        square is at most :data:`ZOOM_MAX` of the image's shorter side; None otherwise."""
         if not self.zoom or region is None or self.refine is None:
             return None
         box = zoom_box(region, ZOOM_MARGIN)
         if box is None or box[2] > ZOOM_MAX * min(image.height, image.width):
             return None
         top, left, side = box
-        crop = ImageRef(np.ascontiguousarray(image.array[top : top + side, left : left + side]))
+        return box, ImageRef(np.ascontiguousarray(image.array[top : top + side, left : left + side]))
+
+    def zoomed(self, image: ImageRef, region: np.ndarray | None) -> Zoomed | None:
+        """``((top, left, side), crop, its encoding)`` of :meth:`zoom_crop` (the crop's encoding
+        is cached and noted in the trace); None without a crop."""
+        found = self.zoom_crop(image, region)
+        if found is None:
+            return None
+        box, crop = found
         zenc, hit = self.ctx.cache.get_or_compute(
-            f"{self.encoder.namespace}:zoom", crop.sha256, lambda: self.encoder.forward(crop.array)
+            self._zoom_namespace, crop.sha256, lambda: self.encoder.forward(crop.array)
         )
+        self._note_zoom(image, box, "hit" if hit else "miss")
+        return box, crop, zenc
+
+    @property
+    def _zoom_namespace(self) -> str:
+        return f"{self.encoder.namespace}:zoom"
+
+    def _note_zoom(self, image: ImageRef, box: tuple[int, int, int], cache: str, **extra: Any) -> None:
         self.ctx.note(
             tool="encoder",
             backend=self.encoder.name,
             image=image.sha256[:12],
-            zoom=[top, left, side],
-            cache="hit" if hit else "miss",
+            zoom=list(box),
+            cache=cache,
+            **extra,
         )
-        return box, crop, zenc
 
-    def zoomed_region(self, image: ImageRef, region: np.ndarray | None) -> np.ndarray | None:
-        """The object's pixels seen again in the zoomed crop: the crop's instances that lie at
-        least half inside ``region``, pasted back (``region`` itself when there is no zoomed crop
-        or no such instance)."""
-        zoomed = self.zoomed(image, region)
+    def zoomed_region(
+        self, image: ImageRef, region: np.ndarray | None, zoomed: Zoomed | None = None
+    ) -> np.ndarray | None:
+        """The object's pixels seen again in the zoomed crop (``zoomed``, by default
+        :meth:`zoomed` of ``region``): the crop's instances that lie at least half inside
+        ``region``, pasted back (``region`` itself when there is no zoomed crop or no such
+        instance)."""
+        zoomed = zoomed or self.zoomed(image, region)
         if zoomed is None or region is None:
             return region
         (top, left, side), crop, zenc = zoomed
@@ -239,6 +278,7 @@ class SharedEncoderSegmenter(PresenceEvidence):
         named: list[str],
         object: str | None,
         region: np.ndarray | None = None,
+        zoomed: Zoomed | None = None,
     ) -> dict[str, np.ndarray]:
         """``H x W`` bool mask of each named part kind (before the region is applied).
 
@@ -249,7 +289,7 @@ class SharedEncoderSegmenter(PresenceEvidence):
         """
         allowed = self.allowed_kinds(named, object) if self.restrict else None
         idx = torch.tensor([0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))])
-        zoomed = self.zoomed(image, region)
+        zoomed = zoomed or self.zoomed(image, region)
         if zoomed is not None:
             (top, left, side), crop, zenc = zoomed
             assert self.refine is not None
@@ -309,8 +349,10 @@ class SharedEncoderSegmenter(PresenceEvidence):
         enc = self.encoder.encode(self.ctx, img)
         kinds = self.kinds_for(labels, req.object)
         named = list(dict.fromkeys(kinds.values()))
-        region = self.zoomed_region(img, self.region(img, enc, req.object))
-        masks = self.kind_masks(img, enc, named, req.object, region)
+        first = self.region(img, enc, req.object)
+        zoomed = self.zoomed(img, first)  # one crop: the outline and the part kinds are read from it
+        region = self.zoomed_region(img, first, zoomed)
+        masks = self.kind_masks(img, enc, named, req.object, region, zoomed)
         probs = torch.softmax(enc.part, 0).amax((1, 2))
         out = []
         min_px = max(1, int(MIN_FRACTION * img.height * img.width))

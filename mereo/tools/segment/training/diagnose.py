@@ -24,7 +24,7 @@ import numpy as np
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import find_instances
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder
-from mereo.tools.segment.shared import SharedEncoderSegmenter
+from mereo.tools.segment.shared import SharedEncoderSegmenter, Zoomed
 from mereo.types import ImageRef, Mask, PartMask
 
 VARIANTS = ("predicted", "gold-pick", "gold-region", "gold-kinds", "named-only")
@@ -61,10 +61,12 @@ class DiagnosticSegmenter(SharedEncoderSegmenter):
         overlap = [float((i.mask & gold).sum()) / max(1.0, float((i.mask | gold).sum())) for i in instances]
         return instances[int(np.argmax(overlap))].mask
 
-    def zoomed_region(self, image: ImageRef, region: np.ndarray | None) -> np.ndarray | None:
+    def zoomed_region(
+        self, image: ImageRef, region: np.ndarray | None, zoomed: Zoomed | None = None
+    ) -> np.ndarray | None:
         if self.variant == "gold-region":  # the gold outline stands as it is
             return region
-        return super().zoomed_region(image, region)
+        return super().zoomed_region(image, region, zoomed)
 
     def allowed_kinds(self, named: list[str], object: str | None) -> list[int]:
         if self.variant == "named-only":
@@ -78,9 +80,10 @@ class DiagnosticSegmenter(SharedEncoderSegmenter):
         named: list[str],
         object: str | None,
         region: np.ndarray | None = None,
+        zoomed: Zoomed | None = None,
     ) -> dict[str, np.ndarray]:
         if self.variant != "gold-kinds":
-            return super().kind_masks(image, enc, named, object, region)
+            return super().kind_masks(image, enc, named, object, region, zoomed)
         h, w = enc.size
         out = {}
         for kind in named:

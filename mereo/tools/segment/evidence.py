@@ -21,7 +21,7 @@ from mereo.types import ImageRef
 #: with ``zoom`` (the default), a named object is encoded again, zoomed in, when its square box (this
 #: margin on each side, as a share of its size) is at most ``ZOOM_MAX`` of the image's shorter side
 #: (session 7, before the encoder trained on zoomed views: val identification gIoU 0.599 -> 0.619,
-#: test 0.577 -> 0.579, so it was off; session 9, after: val 0.683 -> 0.712, test 0.663 -> 0.680)
+#: test 0.577 -> 0.579, so it was off; session 9, after: val 0.683 -> 0.713, test 0.663 -> 0.685)
 ZOOM_MARGIN, ZOOM_MAX = 0.35, 0.8
 #: the closer look (:meth:`SharedEncoderSegmenter.closer_look`) crops at most this many objects,
 #: none with a side under this many pixels; its features, in order

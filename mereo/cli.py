@@ -124,7 +124,7 @@ def _print_group_help(cmd: str) -> None:
     print(f"usage: mereo {cmd} {{{'|'.join(target)}{extra}}} [options]{default}\n")
     if cmd == "train":
         print(
-            f"`mereo train all [--serial] [options]` runs {', '.join(TRAIN_ORDER)} (the encoder in two "
+            f"`mereo train all [--serial] [options]` runs {', '.join(TRAIN_ORDER)} (the encoder in three "
             "stages, the older tools on the other core meanwhile) with the same options.\n"
         )
     print(_group_help(cmd, list(dict.fromkeys(target))))

@@ -82,9 +82,7 @@ def side_lane(
     return subprocess.Popen([sys.executable, "-c", f"TRAINER = {list(TRAINER)!r}\nRUNS = {spec!r}\n{script}"])
 
 
-def run(
-    rest: Sequence[str], train: Callable[[str, list[str]], int], serial: bool = False, echo: bool = True
-) -> int:
+def run(rest: Sequence[str], train: Callable[[str, list[str]], int], serial: bool = False) -> int:
     """Run every step; ``train(name, argv)`` runs one trainer in this process (the side lane
     runs its trainers as child processes)."""
     rest = list(rest)
@@ -96,10 +94,8 @@ def run(
     child = None
     if side:
         child = side_lane(side, extra)
-        if echo:
-            names = ", ".join(name for name, _ in side)
-            print(f"== side lane (one thread each, logs in {LOG_DIR}/): {names}", flush=True)
-    code = 0
+        names = ", ".join(name for name, _ in side)
+        print(f"== side lane (one thread each, logs in {LOG_DIR}/): {names}", flush=True)
     for name, opts, lane in plan:
         if lane == "side":
             continue
@@ -110,13 +106,11 @@ def run(
                 print(f"mereo train all: the side lane failed (exit {code}); see {LOG_DIR}/", file=sys.stderr)
                 return code
         argv = [*opts, *extra, *(resume if name == "encoder" else [])]
-        if echo:
-            print(f"== mereo train {' '.join([name, *argv])}", flush=True)
+        print(f"== mereo train {' '.join([name, *argv])}", flush=True)
         code = train(name, argv)
         if code:
             if child is not None:
                 child.wait()
             return code
-    if echo:
-        print(f"mereo train all: done in {(time.monotonic() - start) / 60:.0f} min", flush=True)
+    print(f"mereo train all: done in {(time.monotonic() - start) / 60:.0f} min", flush=True)
     return 0

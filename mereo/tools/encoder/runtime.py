@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,18 +117,42 @@ class SharedEncoder:
         ctx.note(tool="encoder", backend=self.name, image=image.sha256[:12], cache="hit" if hit else "miss")
         return enc
 
-    def encode_many(self, ctx: ToolContext, images: list[ImageRef], min_batch: int = 2, **note: Any) -> None:
+    def encode_many(
+        self,
+        ctx: ToolContext,
+        images: list[ImageRef],
+        min_batch: int = 2,
+        namespace: str | None = None,
+        notes: Sequence[dict[str, Any]] | None = None,
+        **note: Any,
+    ) -> None:
         """Encode the images not yet cached in one batched forward and cache each (a question's
         images are encoded together before its tools run: one forward of a batch of two costs
         about 0.6 of two forwards). Fewer than ``min_batch`` new images are left to the first tool
-        that reads them. Each new image leaves its ``"miss"`` note (with ``batch`` and ``note``)."""
-        new = list({im.sha256: im for im in images if (self.namespace, im.sha256) not in ctx.cache}.values())
+        that reads them. ``namespace``: the cache's (default :attr:`namespace`; zoomed crops keep
+        their own). Each new image leaves its ``"miss"`` note (with ``batch``, ``note`` and its
+        own ``notes[i]``, which may replace the ``image`` it names)."""
+        ns = namespace or self.namespace
+        own = list(notes) if notes is not None else [{} for _ in images]
+        new: dict[str, tuple[ImageRef, dict[str, Any]]] = {}
+        for im, extra in zip(images, own, strict=True):
+            if (ns, im.sha256) not in ctx.cache:
+                new.setdefault(im.sha256, (im, extra))
         if not new or len(new) < min_batch:
             return
-        for im, enc in zip(new, self.forward_many([im.array for im in new]), strict=True):
-            ctx.cache.put(self.namespace, im.sha256, enc)
+        batch = list(new.values())
+        for (im, extra), enc in zip(batch, self.forward_many([im.array for im, _ in batch]), strict=True):
+            ctx.cache.put(ns, im.sha256, enc)
             ctx.note(
-                tool="encoder", backend=self.name, image=im.sha256[:12], cache="miss", batch=len(new), **note
+                **{
+                    "tool": "encoder",
+                    "backend": self.name,
+                    "image": im.sha256[:12],
+                    "cache": "miss",
+                    "batch": len(batch),
+                    **note,
+                    **extra,
+                }
             )
 
 

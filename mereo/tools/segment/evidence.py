@@ -29,17 +29,20 @@ LOOK_OBJECTS, LOOK_MIN_SIDE = 4, 16
 LOOK_FEATURES = ("zpix", "zpmax", "zpmean", "zpool")
 
 
-def zoom_box(mask: np.ndarray, margin: float) -> tuple[int, int, int] | None:
+def zoom_box(
+    mask: np.ndarray, margin: float, shift: tuple[float, float] = (0.0, 0.0)
+) -> tuple[int, int, int] | None:
     """``(top, left, side)`` of a square around the mask's pixels, ``margin`` of its size wider on
-    each side and shifted to lie inside the image (None for an empty mask)."""
+    each side, its centre moved by ``shift`` (rows, columns; pixels) and then shifted to lie inside
+    the image (None for an empty mask)."""
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return None
     h, w = mask.shape
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     side = min(h, w, round(max(y1 - y0, x1 - x0) * (1 + 2 * margin)))
-    top = round(min(max((y0 + y1 - side) / 2, 0), h - side))
-    left = round(min(max((x0 + x1 - side) / 2, 0), w - side))
+    top = round(min(max((y0 + y1 - side) / 2 + shift[0], 0), h - side))
+    left = round(min(max((x0 + x1 - side) / 2 + shift[1], 0), w - side))
     return int(top), int(left), int(side)
 
 

@@ -181,20 +181,18 @@ class SharedEncoderSegmenter(PresenceEvidence):
         second one."""
         refs = [ImageRef(im) for im in images]
         self.encoder.encode_many(self.ctx, refs)
-        crops = {}
+        crops = []
         for k, name in objects:
             img = refs[k]
             found = self.zoom_crop(img, self.region(img, self.encoder.encode(self.ctx, img), name))
-            if found is not None and (self._zoom_namespace, found[1].sha256) not in self.ctx.cache:
-                crops[found[1].sha256] = (img, *found)
-        if len(crops) < 2:  # a single crop is encoded when it is read
-            return
-        new = list(crops.values())
-        for (img, box, crop), zenc in zip(
-            new, self.encoder.forward_many([c.array for _, _, c in new]), strict=True
-        ):
-            self.ctx.cache.put(self._zoom_namespace, crop.sha256, zenc)
-            self._note_zoom(img, box, "miss", batch=len(new))
+            if found is not None:
+                crops.append((img, *found))
+        self.encoder.encode_many(
+            self.ctx,
+            [crop for _, _, crop in crops],
+            namespace=self._zoom_namespace,
+            notes=[{"image": img.sha256[:12], "zoom": list(box)} for img, box, _ in crops],
+        )
 
     def region(self, image: ImageRef, enc: Encoded, object: str | None) -> np.ndarray | None:
         """``H x W`` bool pixels of the named object (None: no object named, or none found)."""
@@ -282,10 +280,11 @@ class SharedEncoderSegmenter(PresenceEvidence):
     ) -> dict[str, np.ndarray]:
         """``H x W`` bool mask of each named part kind (before the region is applied).
 
-        With ``zoom`` and refinement on and a ``region`` that fills at most :data:`ZOOM_MAX` of the image's
-        shorter side, the part kinds come from a second encoding of a square crop around the region
-        (:data:`ZOOM_MARGIN` of its size on each side), so a small object is seen at the scale of
-        the training scenes' large ones; pixels outside the crop get no part.
+        With a ``zoomed`` view (by default :meth:`zoomed` of ``region``: with ``zoom`` and
+        refinement on, a square crop :data:`ZOOM_MARGIN` of the region's size wider on each side,
+        at most :data:`ZOOM_MAX` of the image's shorter side), the part kinds come from the crop's
+        encoding, so a small object is seen at the scale of the training scenes' large ones;
+        pixels outside the crop get no part.
         """
         allowed = self.allowed_kinds(named, object) if self.restrict else None
         idx = torch.tensor([0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))])

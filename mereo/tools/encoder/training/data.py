@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mereo.data.arrays import NO_OBJECT, NO_PART, SceneArrays, scenes_to_arrays
+from mereo.tools.segment.evidence import zoom_box
 
 #: zoomed views (``--zoom``): the square's margin on each side, as a share of the object's size
 #: (inference uses 0.35), its random shift as a share of its side, and its largest side as a
@@ -90,7 +91,7 @@ def render_batch(seed: int, start: int, n: int, size: int, flip: bool = True, zo
 def zoom_views(b: Batch, rng: np.random.Generator, share: float) -> Batch:
     """Replace about ``share`` of the scenes by a zoomed view of one of their objects, as the
     closer look and the zoomed segmentation see it at inference
-    (:func:`mereo.tools.segment.evidence.zoom_box`): a square around the object's visible pixels,
+    (:func:`~mereo.tools.segment.evidence.zoom_box`): a square around the object's visible pixels,
     :data:`ZOOM_MARGINS` of its size wider on each side, moved by up to :data:`ZOOM_JITTER` of its
     side, cut out of the image and resized (bilinear; labels nearest) to the full side. Scenes
     whose square would be under 16 pixels or over :data:`ZOOM_MAX_SHARE` of the side stay whole."""
@@ -101,14 +102,13 @@ def zoom_views(b: Batch, rng: np.random.Generator, share: float) -> Batch:
         owners = owners[owners >= 0]
         if len(owners) == 0:
             continue
-        ys, xs = torch.nonzero(inst[i] == owners[int(rng.integers(len(owners)))], as_tuple=True)
-        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-        side = round(max(y1 - y0, x1 - x0) * (1 + 2 * rng.uniform(*ZOOM_MARGINS)))
-        if not 16 <= side <= ZOOM_MAX_SHARE * size:
+        mask = (inst[i] == owners[int(rng.integers(len(owners)))]).numpy()
+        margin = rng.uniform(*ZOOM_MARGINS)
+        box = zoom_box(mask, margin)
+        if box is None or not 16 <= box[2] <= ZOOM_MAX_SHARE * size:
             continue
-        dy, dx = rng.uniform(-ZOOM_JITTER, ZOOM_JITTER, 2) * side
-        top = round(min(max((y0 + y1 - side) / 2 + dy, 0), size - side))
-        left = round(min(max((x0 + x1 - side) / 2 + dx, 0), size - side))
+        dy, dx = rng.uniform(-ZOOM_JITTER, ZOOM_JITTER, 2) * box[2]
+        top, left, side = zoom_box(mask, margin, (dy, dx)) or box
         win = (slice(top, top + side), slice(left, left + side))
         images[i] = F.interpolate(
             b.images[i : i + 1, :, win[0], win[1]], size=(size, size), mode="bilinear", align_corners=False

@@ -183,6 +183,9 @@ class PartMask(BaseModel):
         score: confidence in ``[0, 1]``.
         source: the backend that produced it, e.g. ``"segment:plum-small"``.
         kind: ``"part"`` or ``"object"``.
+        guess: a best guess: no pixel of the object was labelled with the part, and the mask holds
+            the object's pixels where the part is likeliest (``score``: that likelihood's peak);
+            the agent keeps it only when its calibrated guess model says it is likely right.
     """
 
     label: str
@@ -192,6 +195,7 @@ class PartMask(BaseModel):
     score: float = Field(1.0, ge=0.0, le=1.0)
     source: str = "unknown"
     kind: str = Field("part", pattern="^(part|object)$")
+    guess: bool = False
 
 
 class ImageRef:

@@ -195,6 +195,7 @@ class PartAgent:
             "presence": {},
             "absent": [],
             "kept_parts": None,
+            "doubtful_parts": [],
             "warnings": [],
             "result": None,
             "confidence": {},

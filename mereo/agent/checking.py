@@ -29,6 +29,7 @@ from mereo.agent.verify import (
     Check,
     check_parts,
     closer_look,
+    dropped_guesses,
     pooled_features,
     presence_features,
     presence_score,
@@ -45,7 +46,8 @@ RETRY = "+retry"
 
 def _check_step(c: AgentContext, node: str, check: Check) -> dict[str, Any]:
     with probe(c) as p:
-        backend = {"object": c.tools.names["recognize"], "part": c.tools.names["segment"]}.get(check.check)
+        seg = c.tools.names["segment"]
+        backend = {"object": c.tools.names["recognize"], "part": seg, "guess": seg}.get(check.check)
         return p.step(node, f"check:{check.check}", backend, {"subject": check.subject}, check.to_dict())
 
 
@@ -131,6 +133,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             absent.append((img, obj))
     thresholds = cal.part_thresholds(names["segment"])
     kept: list[PartMask] = []
+    doubtful: list[PartMask] = []
     if not retry_jobs:
         groups: dict[tuple[int, str], list[PartMask]] = {}
         for pm in parts:
@@ -143,6 +146,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             ok_parts, part_checks = check_parts(use, thresholds, None, f"the {obj} in image {img + 1}")
             kept += ok_parts
             checks += part_checks
+            doubtful += dropped_guesses(use, ok_parts, thresholds)
     steps = [_check_step(c, "verify", ch) for ch in checks]
     if not steps:
         with probe(c) as p:
@@ -158,6 +162,7 @@ def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         update["warnings"] = _ood_warning(warnings, names)
     if not retry_jobs:
         update["kept_parts"] = kept
+        update["doubtful_parts"] = doubtful
     return update
 
 

@@ -49,6 +49,9 @@ MIN_INSTANCE_PIXELS = 4
 #: 0.15 counted best on SynthParts val with plum-small, and no gold instance is smaller).
 MIN_INSTANCE_FRACTION = 0.15
 
+#: how a note about a best-guess answer (:func:`best_doubtful`) begins
+GUESS_NOTE = "No object showed a clear"
+
 #: ``(image_index, object, label)``: one part of one object in one image.
 PartKey = tuple[int, str, str]
 
@@ -68,6 +71,9 @@ class Evidence:
         mutual: part pairs that are each other's best match (from the corresponder); when set,
             only these are reported as renamed matches.
         absent: ``(image_index, object)`` pairs that verification found not to be in the image.
+        doubtful: ``(image_index, object)`` -> best-guess part masks verification dropped, their
+            ``score`` the guess model's chance that the part is there; read only when a question
+            presupposes a part no object kept (:func:`best_doubtful`).
     """
 
     parts: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
@@ -78,6 +84,7 @@ class Evidence:
     threshold: float = 0.5
     mutual: set[tuple[PartKey, PartKey]] | None = None
     absent: set[tuple[int, str]] = field(default_factory=set)
+    doubtful: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
 
     def object_names(self, image: int) -> list[str]:
         """Objects known in ``image`` (recognised, or segmented), in a stable order."""
@@ -128,6 +135,7 @@ class Result:
         scalar: the yes/no (``exists``) or the count (``count``); ``None`` for set answers, and
             when an object the answer depends on was not found.
         per_object: for ``exists`` / ``which``: object name -> True / False / None (not found).
+        caveats: sentences the answer text must carry (an object given as a best guess).
     """
 
     value: LabelSet
@@ -135,6 +143,7 @@ class Result:
     renamed_matches: list[dict[str, Any]] = field(default_factory=list)
     scalar: bool | int | None = None
     per_object: dict[str, bool | None] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=list)
 
 
 def evaluate(expr: Any, ev: Evidence) -> Result:
@@ -144,9 +153,15 @@ def evaluate(expr: Any, ev: Evidence) -> Result:
     if isinstance(expr, (ExistsExpr, CountExpr, WhichExpr)):
         res = _query(expr, ev, notes)
         res.notes = list(dict.fromkeys(notes))
-        return res
+        return _with_caveats(res)
     value = _eval(expr, ev, notes, renamed)
-    return Result(value, list(dict.fromkeys(notes)), renamed)
+    return _with_caveats(Result(value, list(dict.fromkeys(notes)), renamed))
+
+
+def _with_caveats(res: Result) -> Result:
+    """Best-guess notes also become caveats, so the answer text says them."""
+    res.caveats = [n for n in res.notes if n.startswith(GUESS_NOTE)]
+    return res
 
 
 def instances(
@@ -201,6 +216,14 @@ def _query(expr: Any, ev: Evidence, notes: list[str]) -> Result:
             om = ev.object_mask(leaf.image, name)
             out.masks.setdefault(name, []).extend([om] if om is not None else [])
     if isinstance(expr, WhichExpr):
+        placed = [(leaf.image, ev.normalize(leaf.object)) for leaf in leaves if leaf.image is not None]
+        guess = None if any(per.values()) else best_doubtful(part, placed, ev)
+        if guess is not None:
+            img, name, chance = guess
+            per[name] = True
+            om = ev.object_mask(img, name)
+            out.masks[name] = [om] if om is not None else []
+            notes.append(_guessed_note(part, name, img, chance))
         return Result(out, per_object=per)
     known = [v for v in per.values() if v is not None]
     unknown = len(known) < len(per)
@@ -228,7 +251,7 @@ def _eval(expr: Any, ev: Evidence, notes: list[str], renamed: list[dict[str, Any
             return LabelSet()
         return _parts(PartsExpr(op="parts", object=names[0], image=expr.image), ev, notes)
     if isinstance(expr, PartToWholeExpr):
-        return _part_to_whole(expr, ev)
+        return _part_to_whole(expr, ev, notes)
     if isinstance(expr, CommonObjectsExpr):
         return _common_objects(expr, ev)
     if isinstance(expr, SetOpExpr):
@@ -251,7 +274,31 @@ def _parts(expr: PartsExpr, ev: Evidence, notes: list[str]) -> LabelSet:
     return out
 
 
-def _part_to_whole(expr: PartToWholeExpr, ev: Evidence) -> LabelSet:
+def best_doubtful(part: str, keys: list[tuple[int, str]], ev: Evidence) -> tuple[int, str, float] | None:
+    """``(image, object, chance)`` of the likeliest dropped best guess of ``part`` among the objects
+    ``keys`` (None: none was guessed). A question that presupposes the part ("which object has a
+    mirror?") answers with it when no object kept the part, saying it is a best guess."""
+    found = [
+        (float(pm.score), img, name)
+        for img, name in keys
+        if (img, name) not in ev.absent
+        for pm in ev.doubtful.get((img, name), [])
+        if ev.normalize(pm.label) == part
+    ]
+    if not found:
+        return None
+    chance, img, name = max(found)
+    return img, name, chance
+
+
+def _guessed_note(part: str, name: str, img: int, chance: float) -> str:
+    return (
+        f"{GUESS_NOTE} {part}; the {name} in image {img + 1} is a best guess "
+        f"(a faint {part} on it, chance {chance:.2f})."
+    )
+
+
+def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str]) -> LabelSet:
     part = ev.normalize(expr.part)
     out = LabelSet(kind="objects")
     for img in expr.images:
@@ -260,6 +307,16 @@ def _part_to_whole(expr: PartToWholeExpr, ev: Evidence) -> LabelSet:
             if part in labels:
                 om = ev.object_mask(img, name)
                 out.masks.setdefault(name, []).extend([om] if om is not None else [])
+    guess = (
+        None
+        if out.masks
+        else best_doubtful(part, [(i, n) for i in expr.images for n in ev.object_names(i)], ev)
+    )
+    if guess is not None:
+        img, name, chance = guess
+        om = ev.object_mask(img, name)
+        out.masks[name] = [om] if om is not None else []
+        notes.append(_guessed_note(part, name, img, chance))
     return out
 
 

@@ -315,6 +315,8 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         for pm in kept if kept is not None else state.get("parts") or []:
             ev.parts.setdefault((pm.image_index, canonical(pm.object or "")), []).append(pm)
         ev.absent = {(int(i), str(o)) for i, o in state.get("absent") or []}
+        for pm in state.get("doubtful_parts") or []:
+            ev.doubtful.setdefault((pm.image_index, canonical(pm.object or "")), []).append(pm)
         for pm in state.get("recognized") or []:
             ev.objects.setdefault(pm.image_index, []).append(pm)
         for s in sims:
@@ -349,6 +351,7 @@ def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             value=res.scalar,
             per_object=res.per_object,
             not_found=not_found,
+            caveats=res.caveats,
         )
         step = p.step(
             "compose",
@@ -386,7 +389,7 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             n_images=len(c.images),
         )
         warnings = list(state.get("warnings") or [])
-        text = " ".join([text, *warnings])
+        text = " ".join([text, *result.get("caveats", []), *warnings])
         conf = answer_confidence(result, state.get("presence") or {}, c.config)
         step = p.step("answer", None, None, {}, {"text": text, **conf})
     turn = {"question": state["question"], "labels": result["labels"], "text": text}

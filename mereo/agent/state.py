@@ -69,6 +69,7 @@ class Composed(TypedDict):
             object it depends on was not found.
         per_object: ``exists`` / ``which``: object -> has the part (None: not found).
         not_found: the named objects verification could not find: ``{object, image, reason}``.
+        caveats: sentences the answer text must carry (an object given as a best guess).
     """
 
     labels: list[str]
@@ -80,6 +81,7 @@ class Composed(TypedDict):
     value: NotRequired[bool | int | None]
     per_object: NotRequired[dict[str, bool | None]]
     not_found: NotRequired[list[dict[str, Any]]]
+    caveats: NotRequired[list[str]]
 
 
 class AgentState(TypedDict, total=False):
@@ -104,6 +106,8 @@ class AgentState(TypedDict, total=False):
         presence: ``"<object>@<image>"`` -> presence score of each named object checked.
         absent: ``[image, object]`` pairs verification could not find.
         kept_parts: the part masks that passed verification (and the examine step); None: unchecked.
+        doubtful_parts: best guesses verification dropped, ``score`` their guess model's chance
+            (read when a question presupposes a part no object kept).
         warnings: sentences for the answer (e.g. images unlike the training data).
         result: the composed answer set (:class:`Composed`).
         confidence: the answer's confidence (:func:`mereo.agent.confidence.answer_confidence`).
@@ -127,6 +131,7 @@ class AgentState(TypedDict, total=False):
     presence: dict[str, float]
     absent: list[list[Any]]
     kept_parts: list[PartMask] | None
+    doubtful_parts: list[PartMask]
     warnings: list[str]
     result: Composed | None
     confidence: dict[str, Any]

@@ -6,7 +6,10 @@
   exposes its image features (``image_embedding``, as ``plum-small`` does) and the object is one
   of SynthParts' categories, a linear probe over the pooled features (fitted on SynthParts train)
   adds its probability that the category is in the image;
-- part presence: a part mask counts only when its score reaches its label's threshold;
+- part presence: a part mask counts only when its score reaches its label's threshold; a best
+  guess (``PartMask.guess``: no pixel was labelled with the part) counts only when the guess
+  model (:func:`guess_probability`: its peak and how often SynthParts shows that part of that
+  category) gives it at least the calibrated chance of being right;
 - region: a part of a recognised object must lie mostly inside the object's mask;
 - images unlike SynthParts (:mod:`mereo.agent.ood`);
 - confidence: a Platt map from the answer's raw evidence to the chance it is right.
@@ -56,7 +59,7 @@ class Check:
     """One verification step: what was checked, its score and threshold, and what was decided.
 
     Attributes:
-        check: ``"object"``, ``"part"``, ``"region"``, ``"ood"`` or ``"examine"``.
+        check: ``"object"``, ``"part"``, ``"guess"``, ``"region"``, ``"ood"`` or ``"examine"``.
         subject: e.g. ``"sofa in image 1"``, ``"leg of the stool in image 2"``.
         score, threshold: the evidence and the bar it had to reach (``passed``: score >= threshold,
             or for ``ood`` a distance <= threshold).
@@ -250,9 +253,16 @@ def check_parts(
     """
     kept: list[PartMask] = []
     checks: list[Check] = []
+    model = (thresholds or {}).get("guess")
     for p in parts:
         subject = f"{p.label} of {where}" if where else p.label
-        if thresholds:
+        if p.guess and model:
+            prob, cut = guess_probability(p, model), float(model["cut"])
+            ok = prob >= cut
+            checks.append(Check("guess", subject, prob, cut, ok, "kept" if ok else "dropped"))
+            if not ok:
+                continue
+        elif thresholds:
             t = float(thresholds.get("labels", {}).get(p.label, thresholds.get("default", 0.0)))
             ok = p.score >= t
             checks.append(Check("part", subject, p.score, t, ok, "kept" if ok else "dropped"))
@@ -265,6 +275,39 @@ def check_parts(
                 continue
         kept.append(p)
     return kept, checks
+
+
+def guess_features(object: str | None, label: str, peak: float, model: dict[str, Any]) -> list[float]:
+    """A best guess's features: the logit of how often SynthParts shows that part of that category
+    (``model["prior"]``: 0 for a part the category never shows there, ``model["default"]`` for a
+    category it does not know) and the log of its peak."""
+    seen = model["prior"].get(object or "")
+    rate = min(0.99, max(0.01, float(model["default"] if seen is None else seen.get(label, 0.0))))
+    return [math.log(rate / (1.0 - rate)), math.log(max(1e-3, peak))]
+
+
+def guess_probability(part: PartMask, model: dict[str, Any]) -> float:
+    """The chance that a best-guess mask (``part.guess``, its ``score`` the peak) is right: the
+    guess model's logistic over :func:`guess_features`."""
+    x = guess_features(part.object, part.label, part.score, model)
+    z = sum(float(w) * v for w, v in zip(model["weights"], x, strict=True)) + float(model["bias"])
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def dropped_guesses(
+    parts: Sequence[PartMask], kept: Sequence[PartMask], thresholds: dict[str, Any] | None
+) -> list[PartMask]:
+    """The best guesses among ``parts`` that :func:`check_parts` did not keep, each with its
+    guess model's chance as ``score`` (empty without a guess model)."""
+    model = (thresholds or {}).get("guess")
+    if not model:
+        return []
+    kept_ids = {id(p) for p in kept}
+    return [
+        p.model_copy(update={"score": guess_probability(p, model)})
+        for p in parts
+        if p.guess and id(p) not in kept_ids
+    ]
 
 
 def platt(raw: float, params: dict[str, Any] | None) -> float:

@@ -13,7 +13,8 @@ Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agen
   together miss ``--miss`` of the shown objects (written only when they catch more absent val
   objects than the first model alone);
 - ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
-  objects' part masks on val (a label with too few masks keeps the overall threshold);
+  objects' part masks on val (a label with too few masks keeps the overall threshold), and the
+  best-guess model (``parts["<segment>"]["guess"]``, :mod:`mereo.evals.calibrate_parts`);
 - ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
   it separates SynthParts test images from other images made here (``ood["measured"]``);
 - ``confidence["<backends>"]``: a histogram-binning map (:func:`fit_bins`) from an answer's raw
@@ -45,6 +46,8 @@ from mereo.agent.verify import (
     probe_probability,
     segmenter_evidence,
 )
+from mereo.evals.calibrate_ood import measure_ood, other_images
+from mereo.evals.calibrate_parts import fit_part_checks, visibility_prior
 from mereo.types import ImageRef
 
 #: the closer look is taken when the first presence score is below the score that this share of
@@ -168,104 +171,6 @@ def look_model(
     return model
 
 
-def part_thresholds(
-    samples: list[tuple[str, float, bool]], n_true: dict[str, int], min_n: int = 20
-) -> dict[str, Any]:
-    """Per-label thresholds maximising F1, from ``(label, score, correct)`` masks and the number of
-    shown parts per label (``n_true``; the masks' recall denominator)."""
-
-    def best(rows: list[tuple[float, bool]], total: int) -> float:
-        rows = sorted(rows, reverse=True)
-        tp = fp = 0
-        top, t_best = -1.0, 0.0
-        for score, ok in rows:
-            tp, fp = tp + ok, fp + (not ok)
-            f1 = 2 * tp / max(1, tp + fp + total)
-            if f1 > top:
-                top, t_best = f1, score
-        return float(t_best)
-
-    overall = best([(s, ok) for _, s, ok in samples], sum(n_true.values()))
-    labels: dict[str, float] = {}
-    for label in sorted({lab for lab, _, _ in samples}):
-        rows = [(s, ok) for lab, s, ok in samples if lab == label]
-        if len(rows) >= min_n:
-            labels[label] = round(best(rows, n_true.get(label, 0)), 4)
-    return {"default": round(overall, 4), "labels": labels}
-
-
-def _photo_crops(rng: np.random.Generator, n: int) -> list[np.ndarray]:
-    """Random square crops of the photographs that ship with matplotlib and scikit-learn, if any."""
-    from PIL import Image
-
-    found = []
-    try:
-        import matplotlib
-
-        found.append(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import sklearn  # type: ignore[import-untyped]
-
-        found += sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg"))
-    except ImportError:
-        pass
-    photos = [np.asarray(Image.open(p).convert("RGB")) for p in found if p.exists()]
-    out = []
-    for k in range(n if photos else 0):
-        a = photos[k % len(photos)]
-        side = int(rng.integers(min(a.shape[:2]) // 4, min(a.shape[:2])))
-        y, x = int(rng.integers(0, a.shape[0] - side + 1)), int(rng.integers(0, a.shape[1] - side + 1))
-        out.append(a[y : y + side, x : x + side])
-    return out
-
-
-def other_images(rng: np.random.Generator, n: int = 50) -> dict[str, list[np.ndarray]]:
-    """Images unlike SynthParts made here: noise, gradients, 1/f ("photo-like") textures, photo crops."""
-
-    def spectral(alpha: float) -> np.ndarray:
-        f = np.fft.fftfreq(128)[:, None] ** 2 + np.fft.fftfreq(128)[None, :] ** 2
-        f[0, 0] = 1.0
-        chans = []
-        for _ in range(3):
-            x = np.real(
-                np.fft.ifft2(
-                    (rng.normal(size=(128, 128)) + 1j * rng.normal(size=(128, 128))) / f ** (alpha / 2)
-                )
-            )
-            chans.append((x - x.min()) / (np.ptp(x) + 1e-9))
-        return (np.stack(chans, -1) * 255).astype(np.uint8)
-
-    grid = np.stack(np.meshgrid(np.linspace(0, 1, 128), np.linspace(0, 1, 128)), -1)
-    out = {
-        "uniform noise": [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(n)],
-        "gaussian noise": [
-            np.clip(rng.normal(128, 40, (128, 128, 3)), 0, 255).astype(np.uint8) for _ in range(n)
-        ],
-        "colour gradients": [
-            (grid @ rng.random((2, 3)) * 255).clip(0, 255).astype(np.uint8) for _ in range(n)
-        ],
-        "1/f textures": [spectral(2.0) for _ in range(n)],
-        "photo crops": _photo_crops(rng, n),
-    }
-    return {k: v for k, v in out.items() if v}
-
-
-def measure_ood(model: OodModel, inside: np.ndarray, others: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-    """Flag rates: SynthParts test images (false alarms) and each family of other images (hits)."""
-    d_in = np.array([model.distance(s) for s in inside])
-    out: dict[str, Any] = {
-        "synthparts_test_flagged": round(float((d_in > model.threshold).mean()), 4),
-        "n_test": len(d_in),
-    }
-    for name, ims in others.items():
-        d = np.array([model.distance(image_statistics(im)) for im in ims])
-        out[f"{name} flagged"] = round(float((d > model.threshold).mean()), 4)
-        out[f"n {name}"] = len(ims)
-    return out
-
-
 def fit_probe(segmenter: Any, n_scenes: int, seed: int = 0, l2: float = 20.0) -> dict[str, Any] | None:
     """Per-category logistic probes over the segmenter's pooled features on SynthParts train scenes."""
     from mereo.data.synthparts.compose import generate_scenes
@@ -305,6 +210,7 @@ def calibrate_tools(
     miss: float,
     seed: int = 0,
     train_scenes: int = 2000,
+    prior_scenes: int = 3000,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any] | None]:
     """Presence models, part thresholds and the category probe of one (recognize, segment) pair."""
     from mereo.cache import FeatureCache
@@ -324,7 +230,7 @@ def calibrate_tools(
     rng = np.random.default_rng(seed)
     rows: list[dict[str, float]] = []
     ys: list[int] = []
-    samples: list[tuple[str, float, bool]] = []
+    samples: list[tuple[str, float, bool, bool, str | None]] = []
     n_true: dict[str, int] = {}
     cats = sorted(CATEGORIES)
     for scene in tqdm(generate_scenes("val", n_scenes, seed, 128), total=n_scenes, desc="presence and parts"):
@@ -347,7 +253,7 @@ def calibrate_tools(
                 visible = set(named[cat].visible_parts())
                 for label in visible:
                     n_true[label] = n_true.get(label, 0) + 1
-                samples += [(p.label, float(p.score), p.label in visible) for p in found]
+                samples += [(p.label, float(p.score), p.label in visible, p.guess, cat) for p in found]
     extra = EVIDENCE_FEATURES if rows and "pix" in rows[0] else ()
     first = presence_model(rows, ys, miss, (*PRESENCE_FEATURES, *extra))
     models = {f"{recognize}+{segment}": first}
@@ -359,7 +265,11 @@ def calibrate_tools(
             models[f"{recognize}+{segment}+look"] = second
     if probe:
         models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, (*PROBE_FEATURES, *extra))
-    return models, part_thresholds(samples, n_true), probe
+    prior = visibility_prior(prior_scenes, seed) if prior_scenes else None
+    checks = fit_part_checks(samples, n_true, prior)
+    if "guess" in checks:
+        print(f"best guesses {segment}: {json.dumps(checks['guess']['val'])}")
+    return models, checks, probe
 
 
 def confidence_from_records(path: Path) -> dict[str, Any]:
@@ -395,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--train-scenes", type=int, default=2000, help="train scenes for the category probe (0: none)"
     )
+    p.add_argument(
+        "--prior-scenes",
+        type=int,
+        default=3000,
+        help="train scenes for the parts' visibility prior (0: no guess model)",
+    )
     p.add_argument("--miss", type=float, default=0.03, help="share of shown objects allowed below threshold")
     p.add_argument(
         "--records", default=None, help="run folder of `mereo eval agent --split val` (confidence)"
@@ -408,7 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     data.setdefault("about", "written by `mereo calibrate` (mereo/evals/calibrate.py) on SynthParts val")
     if not args.skip_tools:
         models, parts, probe = calibrate_tools(
-            args.recognize, args.segment, args.scenes, args.absent, args.miss, train_scenes=args.train_scenes
+            args.recognize,
+            args.segment,
+            args.scenes,
+            args.absent,
+            args.miss,
+            train_scenes=args.train_scenes,
+            prior_scenes=args.prior_scenes,
         )
         data.setdefault("presence", {}).update(models)
         data.setdefault("parts", {})[args.segment] = parts

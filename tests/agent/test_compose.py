@@ -150,6 +150,32 @@ def test_which_gives_the_candidates_with_the_part_as_object_masks() -> None:
     assert r.per_object == {"chair": False, "stool": True}
 
 
+def test_a_presupposed_part_no_object_kept_falls_back_to_the_likeliest_dropped_guess() -> None:
+    ev = _evidence()
+    guess = _pm("wheel", "chair", 0, (12, 14, 0, 4)).model_copy(update={"score": 0.3, "guess": True})
+    weaker = _pm("wheel", "stool", 1, (12, 14, 0, 4)).model_copy(update={"score": 0.1, "guess": True})
+    ev.doubtful = {(0, "chair"): [guess], (1, "stool"): [weaker]}
+    r = evaluate(parse_expr({"op": "which", "part": "wheel", "candidates": [A, B]}), ev)
+    assert r.value.labels == ["chair"] and r.per_object == {"chair": True, "stool": False}
+    assert len(r.caveats) == 1 and "best guess" in r.caveats[0] and "0.30" in r.caveats[0]
+    assert r.caveats[0] in r.notes
+    r = evaluate(parse_expr({"op": "part_to_whole", "part": "wheel", "images": [0, 1]}), ev)
+    assert r.value.labels == ["chair"] and [m.kind for m in r.value.all_masks()] == ["object"]
+    # a part some object kept answers as before; doubtful guesses are not read
+    r = evaluate(parse_expr({"op": "which", "part": "footrest", "candidates": [A, B]}), ev)
+    assert r.value.labels == ["stool"] and not r.notes and not r.caveats
+    # yes/no and part lists never read them: "does the chair have a wheel?" stays no
+    assert (
+        evaluate(parse_expr({"op": "exists", "part": "wheel", "of": [A], "quantifier": "all"}), ev).scalar
+        is False
+    )
+    assert "wheel" not in evaluate(parse_expr(A), ev).value.labels
+    ev.absent = {(0, "chair")}  # an object not found gives no guess
+    assert evaluate(
+        parse_expr({"op": "part_to_whole", "part": "wheel", "images": [0, 1]}), ev
+    ).value.labels == ["stool"]
+
+
 def test_an_absent_object_has_no_parts_and_leaves_the_answer_open() -> None:
     ev = _evidence()
     ev.absent = {(1, "stool")}

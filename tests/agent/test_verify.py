@@ -7,6 +7,8 @@ import numpy as np
 from mereo.agent.verify import (
     Calibration,
     check_parts,
+    dropped_guesses,
+    guess_probability,
     platt,
     presence_features,
     presence_score,
@@ -65,6 +67,29 @@ def test_part_checks_drop_low_scores_and_masks_off_the_object() -> None:
     ]
     kept, checks = check_parts(parts, {"default": 0.5, "labels": {}}, None)
     assert [p.label for p in kept] == ["seat", "back"] and checks[1].to_dict()["decision"] == "dropped"
+
+
+def test_best_guesses_pass_the_guess_model_instead_of_the_label_threshold() -> None:
+    model = {"weights": [1.0, 1.0], "bias": 0.0, "cut": 0.5, "prior": {"stool": {"leg": 0.9}}, "default": 0.5}
+    likely = _pm("leg", (4, 10, 0, 2), 0.5).model_copy(update={"guess": True})  # a leg usually shows
+    rare = _pm("rung", (4, 10, 4, 6), 0.5).model_copy(update={"guess": True})  # unknown: prior 0.5
+    # logit(0.9) + log(0.5) > 0 > logit(0.5) + log(0.5)
+    assert guess_probability(likely, model) > 0.5 > guess_probability(rare, model)
+    thresholds = {"default": 0.8, "labels": {}, "guess": model}  # 0.5 < 0.8: labelled, both would go
+    kept, checks = check_parts([likely, rare, _pm("seat", (0, 4, 0, 10), 0.9)], thresholds)
+    assert [p.label for p in kept] == ["leg", "seat"]
+    assert [(c.check, c.decision) for c in checks] == [
+        ("guess", "kept"),
+        ("guess", "dropped"),
+        ("part", "kept"),
+    ]
+    assert checks[0].threshold == 0.5 and abs(checks[0].score - guess_probability(likely, model)) < 1e-12
+    dropped = dropped_guesses([likely, rare], kept, thresholds)  # with their chance as score
+    assert [p.label for p in dropped] == ["rung"] and dropped[0].score == guess_probability(rare, model)
+    assert dropped_guesses([likely, rare], [], {"default": 0.4}) == []  # no model: nothing doubtful
+    # without a guess model a guess is judged by its label's threshold, as any mask
+    kept, _ = check_parts([likely], {"default": 0.4, "labels": {}})
+    assert [p.label for p in kept] == ["leg"]
 
 
 def test_confidence() -> None:

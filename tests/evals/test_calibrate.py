@@ -6,7 +6,9 @@ import numpy as np
 
 from mereo.agent.ood import OodModel, image_statistics
 from mereo.agent.verify import PRESENCE_FEATURES, presence_score
-from mereo.evals.calibrate import fit_logistic, fit_platt, measure_ood, part_thresholds, presence_model
+from mereo.evals.calibrate import fit_logistic, fit_platt, presence_model
+from mereo.evals.calibrate_ood import measure_ood
+from mereo.evals.calibrate_parts import fit_part_checks, guess_model, part_thresholds, visibility_prior
 
 
 def test_logistic_regression_recovers_a_separating_direction() -> None:
@@ -94,3 +96,35 @@ def test_the_look_model_is_read_in_doubt_and_the_two_steps_miss_the_asked_share(
     assert abs((~kept[y == 1]).mean() - 0.02) < 0.01
     assert look["val"]["absent_caught"] == round(float((~kept[y == 0]).mean()), 4)
     assert look["val"]["absent_caught"] > first["val"]["absent_caught"] + 0.1
+
+
+def test_the_guess_model_learns_from_the_prior_and_its_cut_maximises_f1() -> None:
+    rng = np.random.default_rng(0)
+    prior = {"kettle": {"knob": 0.2, "lid": 0.9}}
+    guesses = []
+    for _ in range(400):  # lids' guesses are mostly right, knobs' mostly wrong, peaks say little
+        label = str(rng.choice(["knob", "lid"]))
+        ok = bool(rng.random() < (0.85 if label == "lid" else 0.15))
+        guesses.append(("kettle", label, float(rng.uniform(0.05, 0.6)), ok))
+    model = guess_model(guesses, prior, kept=(100, 10), total=300)
+    assert model is not None and model["weights"][0] > 0.5  # the prior carries the signal
+    assert model["val"]["f1"] >= max(model["val"]["f1_all_guesses"], model["val"]["f1_no_guesses"])
+    kept = model["val"]["kept"]
+    assert 0 < kept < len(guesses) and model["val"]["kept_right"] / kept > 0.7
+    assert guess_model(guesses[:5], prior, (0, 0), 10) is None  # too few to learn from
+    # the label thresholds are those without a guess model; the guesses get the model
+    samples = [("lid", 0.9, True, False, "kettle")] * 30 + [
+        (lab, s, ok, True, c) for c, lab, s, ok in guesses
+    ]
+    out = fit_part_checks(samples, {"lid": 230, "knob": 70}, prior)
+    assert out["labels"] == part_thresholds([r[:3] for r in samples], {"lid": 230, "knob": 70})["labels"]
+    assert out["guess"]["val"]["guesses"] == len(guesses)
+    assert "guess" not in fit_part_checks(samples, {"lid": 230, "knob": 70}, None)
+
+
+def test_the_visibility_prior_counts_visible_parts_on_train_scenes() -> None:
+    prior = visibility_prior(40, seed=0)
+    rates = [v for parts in prior.values() for v in parts.values()]
+    assert len(prior) > 5 and all(0.0 <= v <= 1.0 for v in rates)
+    assert min(rates) < 1.0 and max(rates) == 1.0  # some parts hide sometimes; bodies always show
+    assert visibility_prior(40, seed=0) == prior

@@ -124,9 +124,17 @@ def wanted_parts(req: SegmentRequest, vocabulary: Callable[[], Sequence[str]]) -
 
 
 def part_mask(
-    label: str, mask: np.ndarray, *, object: str | None, image_index: int, score: float, source: str
+    label: str,
+    mask: np.ndarray,
+    *,
+    object: str | None,
+    image_index: int,
+    score: float,
+    source: str,
+    guess: bool = False,
 ) -> PartMask:
-    """Build one result entry (``mask`` is ``H x W`` bool in the image's pixels)."""
+    """Build one result entry (``mask`` is ``H x W`` bool in the image's pixels; ``guess``: see
+    :class:`~mereo.types.PartMask`)."""
     return PartMask(
         label=label,
         object=object,
@@ -135,4 +143,5 @@ def part_mask(
         score=float(min(1.0, max(0.0, score))),
         source=source,
         kind="part",
+        guess=guess,
     )

@@ -309,20 +309,32 @@ class SharedEncoderSegmenter(PresenceEvidence):
         return masks
 
     def best_guess(
-        self, enc: Encoded, kind: str, named: list[str], object: str | None, region: np.ndarray
+        self,
+        enc: Encoded,
+        kind: str,
+        named: list[str],
+        object: str | None,
+        region: np.ndarray,
+        zoomed: Zoomed | None = None,
     ) -> tuple[np.ndarray, float] | None:
         """A mask for a named part that no pixel of the object was labelled with (a part a few
         pixels wide loses every pixel to its neighbours): the object's pixels where the part's
-        probability (among background and the allowed kinds, cell map upsampled) reaches
-        :data:`FILL_SHARE` of its peak on the object, when that peak reaches :data:`FILL_MIN`.
+        probability (among background and the allowed kinds, cell map upsampled; from the
+        ``zoomed`` crop's encoding when there is one) reaches :data:`FILL_SHARE` of its peak on the
+        object, when that peak reaches :data:`FILL_MIN`.
         Returns ``(mask, peak)``, or None without enough evidence."""
         allowed = self.allowed_kinds(named, object) if self.restrict else None
         idx = [0, *(allowed if allowed is not None else range(1, enc.part.shape[0]))]
         k = 1 + self.encoder.part_labels.index(kind)
         if k not in idx:
             return None
-        prob = torch.softmax(enc.part[idx], 0)[idx.index(k)]
-        up = F.interpolate(prob[None, None], size=enc.size, mode="bilinear", align_corners=False)[0, 0]
+        src = zoomed[2] if zoomed is not None else enc  # the part kinds were read from the crop
+        prob = torch.softmax(src.part[idx], 0)[idx.index(k)]
+        up = F.interpolate(prob[None, None], size=src.size, mode="bilinear", align_corners=False)[0, 0]
+        if zoomed is not None:
+            (top, left, _), _, _ = zoomed
+            h, w = src.size
+            up = F.pad(up, (left, enc.size[1] - left - w, top, enc.size[0] - top - h))
         inside = torch.from_numpy(region)
         if not bool(inside.any()):
             return None
@@ -359,12 +371,13 @@ class SharedEncoderSegmenter(PresenceEvidence):
             k = 1 + self.encoder.part_labels.index(kind)
             mask = masks[kind].copy()
             score = float(probs[k])
+            guessed = False
             if region is not None:
                 mask &= region
                 if mask.sum() < min_px and self.fill:
-                    guess = self.best_guess(enc, kind, named, req.object, region)
+                    guess = self.best_guess(enc, kind, named, req.object, region, zoomed)
                     if guess is not None:
-                        mask, score = guess
+                        (mask, score), guessed = guess, True
             if mask.sum() < min_px:
                 continue
             out.append(
@@ -375,6 +388,7 @@ class SharedEncoderSegmenter(PresenceEvidence):
                     image_index=req.image_index,
                     score=score,
                     source=f"segment:{self.name}",
+                    guess=guessed,
                 )
             )
         self.ctx.note(

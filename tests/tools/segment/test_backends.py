@@ -164,7 +164,8 @@ def test_a_named_part_no_pixel_was_labelled_with_gets_its_best_guess_on_the_obje
             for label in set(a) - set(b):  # a guess lies on the object, with its (lower) peak as score
                 extra += 1
                 assert region is not None and not (a[label].mask.to_numpy() & ~region).any()
-                assert 0.0 < a[label].score <= 1.0
+                assert 0.0 < a[label].score <= 1.0 and a[label].guess
+            assert not any(m.guess for m in b.values())  # labelled masks are not guesses
     assert extra > 0
 
 

@@ -9,6 +9,7 @@ from mereo.agent.verify import PRESENCE_FEATURES, presence_score
 from mereo.evals.calibrate import fit_logistic, fit_platt, presence_model
 from mereo.evals.calibrate_ood import measure_ood
 from mereo.evals.calibrate_parts import fit_part_checks, guess_model, part_thresholds, visibility_prior
+from mereo.types import Mask, PartMask
 
 
 def test_logistic_regression_recovers_a_separating_direction() -> None:
@@ -128,3 +129,23 @@ def test_the_visibility_prior_counts_visible_parts_on_train_scenes() -> None:
     assert len(prior) > 5 and all(0.0 <= v <= 1.0 for v in rates)
     assert min(rates) < 1.0 and max(rates) == 1.0  # some parts hide sometimes; bodies always show
     assert visibility_prior(40, seed=0) == prior
+
+
+def test_calibrating_the_default_tools_fits_presence_part_thresholds_and_the_guess_model() -> None:
+    from mereo.agent.verify import guess_probability
+    from mereo.evals.calibrate import calibrate_tools
+    from mereo.evals.calibrate_parts import GUESS_CUTS
+
+    models, parts, probe = calibrate_tools(
+        "synthparts-cnn", "synthparts-cnn", 40, absent=1, miss=0.03, train_scenes=0, prior_scenes=60
+    )
+    assert probe is None and "synthparts-cnn+synthparts-cnn" in models
+    assert 0.0 <= parts["default"] <= 1.0 and all(0 <= t <= 1 for t in parts["labels"].values())
+    guess = parts["guess"]
+    assert guess["cut"] in GUESS_CUTS and guess["val"]["guesses"] >= 10
+    assert guess["val"]["f1"] >= guess["val"]["f1_no_guesses"]  # the cut is at least as good as none
+    assert "kettle" in guess["prior"] and guess["weights"][0] > 0  # a part that usually shows is likelier
+    pm = PartMask(
+        label="spout", object="kettle", mask=Mask.from_numpy(np.ones((4, 4), bool)), score=0.3, guess=True
+    )
+    assert 0.0 < guess_probability(pm, guess) < 1.0

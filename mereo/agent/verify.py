@@ -6,10 +6,10 @@
   exposes its image features (``image_embedding``, as ``plum-small`` does) and the object is one
   of SynthParts' categories, a linear probe over the pooled features (fitted on SynthParts train)
   adds its probability that the category is in the image;
-- part presence: a part mask counts only when its score reaches its label's threshold; a best
-  guess (``PartMask.guess``: no pixel was labelled with the part) counts only when the guess
-  model (:func:`guess_probability`: its peak and how often SynthParts shows that part of that
-  category) gives it at least the calibrated chance of being right;
+- part presence: a part mask counts only when its score reaches its label's threshold or, where
+  the mask models are fitted, when its model (:func:`mask_probability`: its score and how often
+  SynthParts shows that part of that category; one model for labelled masks, one for best
+  guesses, ``PartMask.guess``) gives it at least the calibrated chance of being right;
 - region: a part of a recognised object must lie mostly inside the object's mask;
 - images unlike SynthParts (:mod:`mereo.agent.ood`);
 - confidence: a Platt map from the answer's raw evidence to the chance it is right.
@@ -239,12 +239,15 @@ def check_parts(
     region: Mask | None = None,
     where: str = "",
 ) -> tuple[list[PartMask], list[Check]]:
-    """Keep the part masks whose score reaches their label's threshold and that lie on the object.
+    """Keep the part masks that pass their score check and lie on the object.
 
     Args:
         parts: one object's part masks in one image.
-        thresholds: ``{"default": t, "labels": {label: t}}`` for the segment backend, or None
-            (every mask passes the score check, uncalibrated).
+        thresholds: the segment backend's calibration: ``{"default": t, "labels": {label: t}}``
+            (a mask passes when its score reaches its label's threshold), and where fitted the
+            mask models (``"prior"``, ``"prior_default"``, ``"labelled"``, ``"guess"``: a mask
+            passes when :func:`mask_probability` reaches its model's cut; they take precedence);
+            None: every mask passes the score check, uncalibrated.
         region: the recognised object's mask; parts mostly outside it are dropped.
         where: ``"the stool in image 2"``, for the check's subject.
 
@@ -253,13 +256,15 @@ def check_parts(
     """
     kept: list[PartMask] = []
     checks: list[Check] = []
-    model = (thresholds or {}).get("guess")
     for p in parts:
         subject = f"{p.label} of {where}" if where else p.label
-        if p.guess and model:
-            prob, cut = guess_probability(p, model), float(model["cut"])
+        scored = mask_probability(p, thresholds)
+        if scored is not None:
+            prob, cut = scored
             ok = prob >= cut
-            checks.append(Check("guess", subject, prob, cut, ok, "kept" if ok else "dropped"))
+            checks.append(
+                Check("guess" if p.guess else "part", subject, prob, cut, ok, "kept" if ok else "dropped")
+            )
             if not ok:
                 continue
         elif thresholds:
@@ -277,21 +282,26 @@ def check_parts(
     return kept, checks
 
 
-def guess_features(object: str | None, label: str, peak: float, model: dict[str, Any]) -> list[float]:
-    """A best guess's features: the logit of how often SynthParts shows that part of that category
-    (``model["prior"]``: 0 for a part the category never shows there, ``model["default"]`` for a
-    category it does not know) and the log of its peak."""
-    seen = model["prior"].get(object or "")
-    rate = min(0.99, max(0.01, float(model["default"] if seen is None else seen.get(label, 0.0))))
-    return [math.log(rate / (1.0 - rate)), math.log(max(1e-3, peak))]
+def mask_features(
+    object: str | None, label: str, score: float, prior: dict[str, dict[str, float]], default: float
+) -> list[float]:
+    """A part mask's features for the mask models: the logit of how often SynthParts shows that
+    part of that category (``prior``: 0 for a part the category never shows there, ``default``
+    for a category it does not know) and the log of the mask's score."""
+    seen = prior.get(object or "")
+    rate = min(0.99, max(0.01, float(default if seen is None else seen.get(label, 0.0))))
+    return [math.log(rate / (1.0 - rate)), math.log(max(1e-3, score))]
 
 
-def guess_probability(part: PartMask, model: dict[str, Any]) -> float:
-    """The chance that a best-guess mask (``part.guess``, its ``score`` the peak) is right: the
-    guess model's logistic over :func:`guess_features`."""
-    x = guess_features(part.object, part.label, part.score, model)
+def mask_probability(part: PartMask, thresholds: dict[str, Any] | None) -> tuple[float, float] | None:
+    """``(chance that the part is there, the model's cut)`` from the mask model of its kind
+    (``"guess"`` for a best guess, ``"labelled"`` otherwise); None without that model."""
+    model = (thresholds or {}).get("guess" if part.guess else "labelled")
+    if not model or thresholds is None:
+        return None
+    x = mask_features(part.object, part.label, part.score, thresholds["prior"], thresholds["prior_default"])
     z = sum(float(w) * v for w, v in zip(model["weights"], x, strict=True)) + float(model["bias"])
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), float(model["cut"])
 
 
 def dropped_guesses(
@@ -299,15 +309,13 @@ def dropped_guesses(
 ) -> list[PartMask]:
     """The best guesses among ``parts`` that :func:`check_parts` did not keep, each with its
     guess model's chance as ``score`` (empty without a guess model)."""
-    model = (thresholds or {}).get("guess")
-    if not model:
-        return []
     kept_ids = {id(p) for p in kept}
-    return [
-        p.model_copy(update={"score": guess_probability(p, model)})
-        for p in parts
-        if p.guess and id(p) not in kept_ids
-    ]
+    out = []
+    for p in parts:
+        scored = mask_probability(p, thresholds) if p.guess and id(p) not in kept_ids else None
+        if scored is not None:
+            out.append(p.model_copy(update={"score": scored[0]}))
+    return out
 
 
 def platt(raw: float, params: dict[str, Any] | None) -> float:

@@ -14,7 +14,8 @@ Writes ``mereo/agent/calibration.json`` (or ``--out``), read by :mod:`mereo.agen
   objects than the first model alone);
 - ``parts["<segment>"]``: per-label score thresholds that maximise the label F1 of the shown
   objects' part masks on val (a label with too few masks keeps the overall threshold), and the
-  best-guess model (``parts["<segment>"]["guess"]``, :mod:`mereo.evals.calibrate_parts`);
+  mask models for labelled masks and best guesses (``parts["<segment>"]["labelled"]``,
+  ``["guess"]``, with the visibility prior they read; :mod:`mereo.evals.calibrate_parts`);
 - ``ood``: the Gaussian of SynthParts val image statistics (:mod:`mereo.agent.ood`), and how well
   it separates SynthParts test images from other images made here (``ood["measured"]``);
 - ``confidence["<backends>"]``: a histogram-binning map (:func:`fit_bins`) from an answer's raw
@@ -267,8 +268,9 @@ def calibrate_tools(
         models[f"{recognize}+{segment}+probe"] = presence_model(rows, ys, miss, (*PROBE_FEATURES, *extra))
     prior = visibility_prior(prior_scenes, seed) if prior_scenes else None
     checks = fit_part_checks(samples, n_true, prior)
-    if "guess" in checks:
-        print(f"best guesses {segment}: {json.dumps(checks['guess']['val'])}")
+    for kind in ("labelled", "guess"):
+        if kind in checks:
+            print(f"{kind} part masks {segment}: {json.dumps(checks[kind]['val'])}")
     return models, checks, probe
 
 
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prior-scenes",
         type=int,
         default=3000,
-        help="train scenes for the parts' visibility prior (0: no guess model)",
+        help="train scenes for the parts' visibility prior (0: no mask models)",
     )
     p.add_argument("--miss", type=float, default=0.03, help="share of shown objects allowed below threshold")
     p.add_argument(

@@ -1,17 +1,20 @@
-"""Part checks for ``mereo calibrate``: per-label score thresholds and the best-guess model.
+"""Part checks for ``mereo calibrate``: per-label score thresholds and the mask models.
 
 A segmenter's part masks come in two kinds (``PartMask.guess``):
 
-- labelled masks: pixels the segmenter labelled with the part; each label gets the score
-  threshold that maximises the label F1 of the shown objects' parts on val (:func:`part_thresholds`,
-  fitted over every mask, guesses included: a label with few masks keeps the overall threshold,
-  and over labelled masks alone that would keep nearly everything);
+- labelled masks: pixels the segmenter labelled with the part, scored by the part's highest
+  probability in the image;
 - best guesses: no pixel was labelled with the part, so the mask holds the pixels where it is
-  likeliest, and its score is that likelihood's peak. Peaks say little on their own (a knob's
-  guess at 0.12 is right about as often as one at 0.5), so a logistic model (:func:`guess_model`)
-  reads the peak together with how often SynthParts shows that part of that category
-  (:func:`visibility_prior`, counted on train scenes), and a guess is kept when the model's
-  probability reaches the cut that maximises the same F1 with the labelled masks kept.
+  likeliest, scored by that likelihood's peak.
+
+Every label gets the score threshold that maximises the label F1 of the shown objects' parts on
+val (:func:`part_thresholds`), the check of segmenters without a visibility prior. Per-label
+thresholds fit few masks each and let low-peak guesses through (a knob's guess at 0.12 is right
+about as often as one at 0.5), so with a prior two logistic **mask models** (:func:`mask_model`)
+take their place: each reads the mask's score together with how often SynthParts shows that part
+of that category (:func:`visibility_prior`, counted on train scenes), one fitted on the labelled
+masks and one on the guesses, each kept when its probability reaches the cut that maximises the
+same F1.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mereo.agent.verify import guess_features
+from mereo.agent.verify import mask_features
 
-#: a best-guess mask's features: logit of the visibility prior, log of the peak
-GUESS_FEATURES = ("logit_prior", "log_peak")
-#: the cuts tried for the guess model's probability
-GUESS_CUTS = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))
+#: a mask's features for the mask models: logit of the visibility prior, log of the score
+MASK_FEATURES = ("logit_prior", "log_score")
+#: the cuts tried for a mask model's probability
+MASK_CUTS = tuple(round(0.05 * i, 2) for i in range(1, 17))
 
 
 def best_f1_threshold(
@@ -78,32 +81,31 @@ def visibility_prior(n_scenes: int, seed: int = 0) -> dict[str, dict[str, float]
     return out
 
 
-def guess_model(
-    guesses: Sequence[tuple[str | None, str, float, bool]],
+def mask_model(
+    rows: Sequence[tuple[str | None, str, float, bool]],
     prior: dict[str, dict[str, float]],
+    default: float,
     kept: tuple[int, int],
     total: int,
 ) -> dict[str, Any] | None:
-    """The logistic best-guess model and its cut.
+    """A logistic mask model and its cut.
 
     Args:
-        guesses: ``(category, label, peak, correct)`` of the val best guesses.
-        prior: :func:`visibility_prior`.
-        kept: ``(tp, fp)`` of the labelled masks the label thresholds keep.
+        rows: ``(category, label, score, correct)`` of val masks of one kind.
+        prior: :func:`visibility_prior`; ``default``: the rate of a category it does not know.
+        kept: ``(tp, fp)`` of the masks of the other kind that are kept anyway.
         total: shown parts (the F1's recall denominator).
 
     Returns:
-        ``{"features", "weights", "bias", "cut", "prior", "default", "val"}`` (None without
-        both right and wrong guesses to learn from).
+        ``{"features", "weights", "bias", "cut", "val"}`` (None without both right and wrong
+        masks to learn from).
     """
     from mereo.evals.calibrate import fit_logistic
 
-    y = np.array([ok for *_, ok in guesses], dtype=float)
+    y = np.array([ok for *_, ok in rows], dtype=float)
     if len(y) < 10 or y.min() == y.max():
         return None
-    default = float(np.mean([v for parts in prior.values() for v in parts.values()])) if prior else 0.5
-    given = {"prior": prior, "default": default}
-    x = np.array([guess_features(c, lab, s, given) for c, lab, s, _ in guesses])
+    x = np.array([mask_features(c, lab, s, prior, default) for c, lab, s, _ in rows])
     w, b = fit_logistic(x, y, l2=1e-2)
     p = 1.0 / (1.0 + np.exp(-np.clip(x @ w + b, -50, 50)))
 
@@ -112,24 +114,39 @@ def guess_model(
         fp = kept[1] + int(((p >= cut) & (y == 0)).sum())
         return 2 * tp / max(1, tp + fp + total)
 
-    cut = max(GUESS_CUTS, key=lambda c: (f1(c), -c))
+    cut = max(MASK_CUTS, key=lambda c: (f1(c), -c))
     return {
-        "features": list(GUESS_FEATURES),
+        "features": list(MASK_FEATURES),
         "weights": [round(float(v), 6) for v in w],
         "bias": round(b, 6),
         "cut": cut,
-        "prior": prior,
-        "default": round(default, 4),
         "val": {
-            "guesses": len(y),
+            "masks": len(y),
             "right": int(y.sum()),
             "kept": int((p >= cut).sum()),
             "kept_right": int(((p >= cut) & (y == 1)).sum()),
-            "f1_all_guesses": round(f1(0.0), 4),
-            "f1_no_guesses": round(f1(1.01), 4),
+            "f1_all": round(f1(0.0), 4),
+            "f1_none": round(f1(1.01), 4),
             "f1": round(f1(cut), 4),
         },
     }
+
+
+def _kept(
+    rows: Sequence[tuple[str | None, str, float, bool]],
+    model: dict[str, Any] | None,
+    prior: dict[str, Any],
+    default: float,
+) -> tuple[int, int]:
+    """``(tp, fp)`` of the rows a mask model keeps (every row without a model)."""
+    tp = fp = 0
+    for c, lab, s, ok in rows:
+        if model is not None:
+            z = float(np.dot(model["weights"], mask_features(c, lab, s, prior, default))) + model["bias"]
+            if 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))) < model["cut"]:
+                continue
+        tp, fp = tp + ok, fp + (not ok)
+    return tp, fp
 
 
 def fit_part_checks(
@@ -137,18 +154,18 @@ def fit_part_checks(
     n_true: dict[str, int],
     prior: dict[str, dict[str, float]] | None,
 ) -> dict[str, Any]:
-    """Label thresholds over every mask (as without a guess model: so labelled masks are judged as
-    before) and, with a ``prior``, the guess model over the best guesses, from ``(label, score,
-    correct, guess, category)`` val masks."""
+    """Label thresholds over every mask and, with a ``prior``, the two mask models (labelled masks
+    first, with no guesses kept; then guesses, with the labelled masks the first model keeps),
+    from ``(label, score, correct, guess, category)`` val masks."""
     out = part_thresholds([(lab, s, ok) for lab, s, ok, _, _ in samples], n_true)
     if prior is None:
         return out
-    tp = fp = 0
-    for lab, s, ok, guess, _ in samples:
-        if not guess and s >= out["labels"].get(lab, out["default"]):
-            tp, fp = tp + ok, fp + (not ok)
+    default = float(np.mean([v for parts in prior.values() for v in parts.values()])) if prior else 0.5
+    total = sum(n_true.values())
+    labelled = [(cat, lab, s, ok) for lab, s, ok, guess, cat in samples if not guess]
     guesses = [(cat, lab, s, ok) for lab, s, ok, guess, cat in samples if guess]
-    model = guess_model(guesses, prior, (tp, fp), sum(n_true.values()))
-    if model is not None:
-        out["guess"] = model
+    first = mask_model(labelled, prior, default, (0, 0), total)
+    second = mask_model(guesses, prior, default, _kept(labelled, first, prior, default), total)
+    out.update({"prior": prior, "prior_default": round(default, 4)})
+    out.update({k: m for k, m in (("labelled", first), ("guess", second)) if m is not None})
     return out

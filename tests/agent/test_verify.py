@@ -8,7 +8,7 @@ from mereo.agent.verify import (
     Calibration,
     check_parts,
     dropped_guesses,
-    guess_probability,
+    mask_probability,
     platt,
     presence_features,
     presence_score,
@@ -69,25 +69,38 @@ def test_part_checks_drop_low_scores_and_masks_off_the_object() -> None:
     assert [p.label for p in kept] == ["seat", "back"] and checks[1].to_dict()["decision"] == "dropped"
 
 
-def test_best_guesses_pass_the_guess_model_instead_of_the_label_threshold() -> None:
-    model = {"weights": [1.0, 1.0], "bias": 0.0, "cut": 0.5, "prior": {"stool": {"leg": 0.9}}, "default": 0.5}
+def test_mask_models_judge_labelled_masks_and_best_guesses_instead_of_the_label_thresholds() -> None:
+    model = {"weights": [1.0, 1.0], "bias": 0.0, "cut": 0.5}
+    thresholds = {  # the label thresholds (0.8) would drop every mask below
+        "default": 0.8,
+        "labels": {},
+        "prior": {"stool": {"leg": 0.9, "seat": 0.9}},
+        "prior_default": 0.5,
+        "guess": model,
+        "labelled": {**model, "bias": 1.0},
+    }
     likely = _pm("leg", (4, 10, 0, 2), 0.5).model_copy(update={"guess": True})  # a leg usually shows
-    rare = _pm("rung", (4, 10, 4, 6), 0.5).model_copy(update={"guess": True})  # unknown: prior 0.5
-    # logit(0.9) + log(0.5) > 0 > logit(0.5) + log(0.5)
-    assert guess_probability(likely, model) > 0.5 > guess_probability(rare, model)
-    thresholds = {"default": 0.8, "labels": {}, "guess": model}  # 0.5 < 0.8: labelled, both would go
-    kept, checks = check_parts([likely, rare, _pm("seat", (0, 4, 0, 10), 0.9)], thresholds)
+    rare = _pm("rung", (4, 10, 4, 6), 0.5).model_copy(update={"guess": True})  # never on a stool: prior 0
+    seat = _pm("seat", (0, 4, 0, 10), 0.5)  # labelled: its own model
+    p_likely, p_rare, p_seat = (mask_probability(p, thresholds) for p in (likely, rare, seat))
+    assert p_likely and p_rare and p_seat
+    # logit(0.9) + log(0.5) > 0 > logit(0.01) + log(0.5); the labelled model's bias adds 1
+    assert p_rare[0] < 0.5 < p_likely[0] < p_seat[0] and p_likely[1] == 0.5
+    kept, checks = check_parts([likely, rare, seat], thresholds)
     assert [p.label for p in kept] == ["leg", "seat"]
     assert [(c.check, c.decision) for c in checks] == [
         ("guess", "kept"),
         ("guess", "dropped"),
         ("part", "kept"),
     ]
-    assert checks[0].threshold == 0.5 and abs(checks[0].score - guess_probability(likely, model)) < 1e-12
-    dropped = dropped_guesses([likely, rare], kept, thresholds)  # with their chance as score
-    assert [p.label for p in dropped] == ["rung"] and dropped[0].score == guess_probability(rare, model)
+    assert checks[0].threshold == 0.5 and abs(checks[0].score - p_likely[0]) < 1e-12
+    dropped = dropped_guesses([likely, rare, seat], kept, thresholds)  # with their chance as score
+    assert [p.label for p in dropped] == ["rung"] and dropped[0].score == p_rare[0]
     assert dropped_guesses([likely, rare], [], {"default": 0.4}) == []  # no model: nothing doubtful
-    # without a guess model a guess is judged by its label's threshold, as any mask
+    # an unknown category reads the default rate
+    cat = likely.model_copy(update={"object": "robot"})
+    assert abs(mask_probability(cat, thresholds)[0] - 1 / (1 + 2.0)) < 1e-9  # type: ignore[index]
+    # without the models a mask is judged by its label's threshold
     kept, _ = check_parts([likely], {"default": 0.4, "labels": {}})
     assert [p.label for p in kept] == ["leg"]
 

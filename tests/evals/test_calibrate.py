@@ -8,7 +8,13 @@ from mereo.agent.ood import OodModel, image_statistics
 from mereo.agent.verify import PRESENCE_FEATURES, presence_score
 from mereo.evals.calibrate import fit_logistic, fit_platt, presence_model
 from mereo.evals.calibrate_ood import measure_ood
-from mereo.evals.calibrate_parts import fit_part_checks, guess_model, part_thresholds, visibility_prior
+from mereo.evals.calibrate_parts import (
+    MASK_CUTS,
+    fit_part_checks,
+    mask_model,
+    part_thresholds,
+    visibility_prior,
+)
 from mereo.types import Mask, PartMask
 
 
@@ -99,7 +105,7 @@ def test_the_look_model_is_read_in_doubt_and_the_two_steps_miss_the_asked_share(
     assert look["val"]["absent_caught"] > first["val"]["absent_caught"] + 0.1
 
 
-def test_the_guess_model_learns_from_the_prior_and_its_cut_maximises_f1() -> None:
+def test_a_mask_model_learns_from_the_prior_and_its_cut_maximises_f1() -> None:
     rng = np.random.default_rng(0)
     prior = {"kettle": {"knob": 0.2, "lid": 0.9}}
     guesses = []
@@ -107,20 +113,21 @@ def test_the_guess_model_learns_from_the_prior_and_its_cut_maximises_f1() -> Non
         label = str(rng.choice(["knob", "lid"]))
         ok = bool(rng.random() < (0.85 if label == "lid" else 0.15))
         guesses.append(("kettle", label, float(rng.uniform(0.05, 0.6)), ok))
-    model = guess_model(guesses, prior, kept=(100, 10), total=300)
+    model = mask_model(guesses, prior, 0.5, kept=(100, 10), total=300)
     assert model is not None and model["weights"][0] > 0.5  # the prior carries the signal
-    assert model["val"]["f1"] >= max(model["val"]["f1_all_guesses"], model["val"]["f1_no_guesses"])
+    assert model["cut"] in MASK_CUTS
+    assert model["val"]["f1"] >= max(model["val"]["f1_all"], model["val"]["f1_none"])
     kept = model["val"]["kept"]
     assert 0 < kept < len(guesses) and model["val"]["kept_right"] / kept > 0.7
-    assert guess_model(guesses[:5], prior, (0, 0), 10) is None  # too few to learn from
-    # the label thresholds are those without a guess model; the guesses get the model
-    samples = [("lid", 0.9, True, False, "kettle")] * 30 + [
-        (lab, s, ok, True, c) for c, lab, s, ok in guesses
-    ]
+    assert mask_model(guesses[:5], prior, 0.5, (0, 0), 10) is None  # too few to learn from
+    # label thresholds over every mask; one model per kind of mask, with the prior they read
+    labelled = [("lid", 0.9, True, False, "kettle")] * 30 + [("knob", 0.4, False, False, "kettle")] * 10
+    samples = labelled + [(lab, s, ok, True, c) for c, lab, s, ok in guesses]
     out = fit_part_checks(samples, {"lid": 230, "knob": 70}, prior)
     assert out["labels"] == part_thresholds([r[:3] for r in samples], {"lid": 230, "knob": 70})["labels"]
-    assert out["guess"]["val"]["guesses"] == len(guesses)
-    assert "guess" not in fit_part_checks(samples, {"lid": 230, "knob": 70}, None)
+    assert out["guess"]["val"]["masks"] == len(guesses) and out["labelled"]["val"]["masks"] == 40
+    assert out["prior"] == prior and out["prior_default"] == 0.55  # the mean rate
+    assert not {"prior", "labelled", "guess"} & set(fit_part_checks(samples, {"lid": 230, "knob": 70}, None))
 
 
 def test_the_visibility_prior_counts_visible_parts_on_train_scenes() -> None:
@@ -131,21 +138,23 @@ def test_the_visibility_prior_counts_visible_parts_on_train_scenes() -> None:
     assert visibility_prior(40, seed=0) == prior
 
 
-def test_calibrating_the_default_tools_fits_presence_part_thresholds_and_the_guess_model() -> None:
-    from mereo.agent.verify import guess_probability
+def test_calibrating_the_default_tools_fits_presence_part_thresholds_and_the_mask_models() -> None:
+    from mereo.agent.verify import mask_probability
     from mereo.evals.calibrate import calibrate_tools
-    from mereo.evals.calibrate_parts import GUESS_CUTS
 
     models, parts, probe = calibrate_tools(
         "synthparts-cnn", "synthparts-cnn", 40, absent=1, miss=0.03, train_scenes=0, prior_scenes=60
     )
     assert probe is None and "synthparts-cnn+synthparts-cnn" in models
     assert 0.0 <= parts["default"] <= 1.0 and all(0 <= t <= 1 for t in parts["labels"].values())
-    guess = parts["guess"]
-    assert guess["cut"] in GUESS_CUTS and guess["val"]["guesses"] >= 10
-    assert guess["val"]["f1"] >= guess["val"]["f1_no_guesses"]  # the cut is at least as good as none
-    assert "kettle" in guess["prior"] and guess["weights"][0] > 0  # a part that usually shows is likelier
+    assert "kettle" in parts["prior"]
+    for kind in ("labelled", "guess"):
+        model = parts[kind]
+        assert model["cut"] in MASK_CUTS and model["val"]["masks"] >= 10
+        assert model["val"]["f1"] >= model["val"]["f1_none"]  # the cut is at least as good as none
+        assert model["weights"][0] > 0  # a part that usually shows is likelier
     pm = PartMask(
         label="spout", object="kettle", mask=Mask.from_numpy(np.ones((4, 4), bool)), score=0.3, guess=True
     )
-    assert 0.0 < guess_probability(pm, guess) < 1.0
+    scored = mask_probability(pm, parts)
+    assert scored is not None and 0.0 < scored[0] < 1.0 and scored[1] == parts["guess"]["cut"]

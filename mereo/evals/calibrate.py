@@ -49,33 +49,12 @@ from mereo.agent.verify import (
 )
 from mereo.evals.calibrate_ood import measure_ood, other_images
 from mereo.evals.calibrate_parts import fit_part_checks, visibility_prior
+from mereo.evals.logistic import fit_logistic
 from mereo.types import ImageRef
 
 #: the closer look is taken when the first presence score is below the score that this share of
 #: the absent objects stays under (on val)
 LOOK_SKIP = 0.97
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
-    """Weights and bias of an L2-regularised logistic regression (Newton's method).
-
-    Args:
-        x: ``N x D`` standardised features; y: ``N`` labels in ``{0, 1}``.
-    """
-    n, d = x.shape
-    a = np.c_[x, np.ones(n)]
-    w = np.zeros(d + 1)
-    reg = l2 * np.eye(d + 1)
-    reg[-1, -1] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -50, 50)))
-        grad = a.T @ (p - y) + reg @ w
-        hess = (a * (p * (1 - p))[:, None]).T @ a + reg + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w[:-1], float(w[-1])
 
 
 def fit_platt(raw: Sequence[float], correct: Sequence[float]) -> dict[str, float]:

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mereo.agent.verify import mask_features
+from mereo.evals.logistic import fit_logistic
 
 #: a mask's features for the mask models: logit of the visibility prior, log of the score
 MASK_FEATURES = ("logit_prior", "log_score")
@@ -100,8 +101,6 @@ def mask_model(
         ``{"features", "weights", "bias", "cut", "val"}`` (None without both right and wrong
         masks to learn from).
     """
-    from mereo.evals.calibrate import fit_logistic
-
     y = np.array([ok for *_, ok in rows], dtype=float)
     if len(y) < 10 or y.min() == y.max():
         return None

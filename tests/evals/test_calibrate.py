@@ -6,7 +6,7 @@ import numpy as np
 
 from mereo.agent.ood import OodModel, image_statistics
 from mereo.agent.verify import PRESENCE_FEATURES, presence_score
-from mereo.evals.calibrate import fit_logistic, fit_platt, presence_model
+from mereo.evals.calibrate import fit_platt, presence_model
 from mereo.evals.calibrate_ood import measure_ood
 from mereo.evals.calibrate_parts import (
     MASK_CUTS,
@@ -15,6 +15,7 @@ from mereo.evals.calibrate_parts import (
     part_thresholds,
     visibility_prior,
 )
+from mereo.evals.logistic import fit_logistic
 from mereo.types import Mask, PartMask
 
 

@@ -387,6 +387,7 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             scalar=result.get("value"),
             per_object=result.get("per_object"),
             n_images=len(c.images),
+            guessed=bool(result.get("caveats")),
         )
         warnings = list(state.get("warnings") or [])
         text = " ".join([text, *result.get("caveats", []), *warnings])

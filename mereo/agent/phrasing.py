@@ -129,9 +129,11 @@ def query_text(
     scalar: bool | int | None,
     per_object: dict[str, bool | None],
     n_images: int | None = None,
+    guessed: bool = False,
 ) -> str:
     """The direct answer to a yes/no, count or which question ("Yes: the bird has a beak.",
-    "The stool has 3 legs.", "The kettle has a spout."); empty when it cannot be given (an object
+    "The stool has 3 legs.", "The kettle has a spout."; with ``guessed``, the which-object answer
+    is a best guess: "The kettle probably has a spout."); empty when it cannot be given (an object
     was not found: the "could not find" sentence says so)."""
     part = expr.part
     if isinstance(expr, CountExpr):
@@ -149,6 +151,7 @@ def query_text(
     if isinstance(expr, WhichExpr):
         if having:
             verb = "has" if len(having) == 1 else "both have" if len(having) == 2 else "all have"
+            verb = f"probably {verb}" if guessed else verb
             return f"{join(having)[0].upper()}{join(having)[1:]} {verb} {a_part}."
         return f"{_neither(lacking).capitalize()} has {a_part}." if lacking else ""
     if scalar is None:
@@ -174,6 +177,7 @@ def answer_text(
     scalar: bool | int | None = None,
     per_object: dict[str, bool | None] | None = None,
     n_images: int | None = None,
+    guessed: bool = False,
 ) -> str:
     """The answer in one or two sentences.
 
@@ -185,11 +189,12 @@ def answer_text(
         scalar, per_object: a yes/no or count answer (:class:`mereo.agent.compose.Result`).
         n_images: how many images the question has (one: yes/no and count answers leave out
             "in image 1").
+        guessed: a which-object or part-to-whole answer is a best guess ("probably has").
     """
     e = plan.expr
     parts = join(list(labels))
     if isinstance(e, (ExistsExpr, CountExpr, WhichExpr)):
-        body = query_text(e, scalar, per_object or {}, n_images)
+        body = query_text(e, scalar, per_object or {}, n_images, guessed)
         return " ".join(x for x in [*missing, body] if x)
     if missing and not labels:  # nothing to list: say only what could not be found
         return " ".join(missing)
@@ -202,8 +207,8 @@ def answer_text(
         if n_images is None:
             where = "the image"
         body = (
-            f"{join([f'the {x}' for x in labels]).capitalize()} {'has' if len(labels) == 1 else 'have'} "
-            f"{_article(e.part)}."
+            f"{join([f'the {x}' for x in labels]).capitalize()} {'probably ' if guessed else ''}"
+            f"{'has' if len(labels) == 1 else 'have'} {_article(e.part)}."
             if labels
             else f"No object in {where} has {_article(e.part)}."
         )

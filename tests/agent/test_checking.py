@@ -146,7 +146,7 @@ def test_a_presupposed_part_seen_only_faintly_is_answered_as_a_best_guess_with_d
     steps = [s for s in ans.trace if s.tool == "check:guess" and s.inputs["subject"].startswith("mirror")]
     assert steps and not any(s.outputs["passed"] for s in steps)
     assert ans.labels == ["truck"]
-    assert "best guess" in ans.text and "truck" in ans.text
+    assert ans.text.startswith("The truck probably has a mirror.") and "best guess" in ans.text
     assert any("best guess" in n for n in ans.notes)
     # a question that does not presuppose the part does not read the dropped guess
     yes_no = agent.ask("Does the truck have a mirror?", images=[scene.image])

@@ -43,6 +43,11 @@ def test_count_and_which_answers() -> None:
         _text(which, "objects", 2, per_object={"mug": False, "kettle": True})
         == "The kettle in image 2 has a spout."
     )
+    guessed = _text(which, "objects", 2, per_object={"mug": False, "kettle": True}, guessed=True)
+    assert guessed == "The kettle in image 2 probably has a spout."  # a best guess says so
+    p2w = parse_plan({"expr": {"op": "part_to_whole", "part": "spout", "images": [0]}, "returns": "objects"})
+    assert answer_text(p2w, ["kettle"], {}, n_images=1) == "The kettle has a spout."
+    assert answer_text(p2w, ["kettle"], {}, n_images=1, guessed=True) == "The kettle probably has a spout."
     assert plural("body") == "bodies" and plural("brush") == "brushes" and plural("back rest") == "back rests"
 
 

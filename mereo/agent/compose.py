@@ -18,17 +18,17 @@ Semantics:
 
 Objects that verification found absent (``Evidence.absent``) have an empty part set, and a
 yes/no or count that depends on one has no value (``scalar`` None): the answer says what could
-not be found instead of guessing.
+not be found instead of guessing. The values and the evidence they are computed from are in
+:mod:`mereo.agent.evidence`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from mereo.agent.evidence import GUESS_NOTE, Evidence, LabelSet, PartKey, Result, best_doubtful, guess_note
 from mereo.plan import (
     CommonObjectsExpr,
     CountExpr,
@@ -48,102 +48,6 @@ MIN_INSTANCE_PIXELS = 4
 #: ... nor are pieces smaller than this fraction of the largest piece (segmentation fragments;
 #: 0.15 counted best on SynthParts val with plum-small, and no gold instance is smaller).
 MIN_INSTANCE_FRACTION = 0.15
-
-#: how a note about a best-guess answer (:func:`best_doubtful`) begins
-GUESS_NOTE = "No object showed a clear"
-
-#: ``(image_index, object, label)``: one part of one object in one image.
-PartKey = tuple[int, str, str]
-
-
-@dataclass
-class Evidence:
-    """What the tools found, in the form the interpreter reads.
-
-    Attributes:
-        parts: ``(image_index, object)`` -> that object's part masks in that image.
-        objects: image index -> object masks (``kind="object"``) found in the image.
-        kb_parts: object name -> the knowledge base's part names.
-        normalize: part or object name -> canonical name.
-        similarity: ``(key_a, key_b)`` -> cosine similarity of two parts' features, both key
-            orders stored; empty when no correspondence backend ran.
-        threshold: similarity at or above which features agree.
-        mutual: part pairs that are each other's best match (from the corresponder); when set,
-            only these are reported as renamed matches.
-        absent: ``(image_index, object)`` pairs that verification found not to be in the image.
-        doubtful: ``(image_index, object)`` -> best-guess part masks verification dropped, their
-            ``score`` the guess model's chance that the part is there; read only when a question
-            presupposes a part no object kept (:func:`best_doubtful`).
-    """
-
-    parts: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
-    objects: dict[int, list[PartMask]] = field(default_factory=dict)
-    kb_parts: Callable[[str], list[str]] = lambda _o: []
-    normalize: Callable[[str], str] = lambda s: s.strip().lower()
-    similarity: dict[tuple[PartKey, PartKey], float] = field(default_factory=dict)
-    threshold: float = 0.5
-    mutual: set[tuple[PartKey, PartKey]] | None = None
-    absent: set[tuple[int, str]] = field(default_factory=set)
-    doubtful: dict[tuple[int, str], list[PartMask]] = field(default_factory=dict)
-
-    def object_names(self, image: int) -> list[str]:
-        """Objects known in ``image`` (recognised, or segmented), in a stable order."""
-        names = [self.normalize(o.label) for o in self.objects.get(image, [])]
-        names += [obj for (img, obj) in self.parts if img == image]
-        return list(dict.fromkeys(names))
-
-    def object_mask(self, image: int, name: str) -> PartMask | None:
-        """The object's mask in ``image``: recognised, else the union of its part masks."""
-        for o in self.objects.get(image, []):
-            if self.normalize(o.label) == name:
-                return o
-        parts = self.parts.get((image, name), [])
-        if not parts:
-            return None
-        merged = Mask.union([p.mask for p in parts])
-        return PartMask(
-            label=name,
-            object=name,
-            image_index=image,
-            mask=merged,
-            kind="object",
-            score=min(p.score for p in parts),
-            source=parts[0].source,
-        )
-
-
-@dataclass
-class LabelSet:
-    """The value of an expression: label -> masks (possibly none, for knowledge-base parts)."""
-
-    masks: dict[str, list[PartMask]] = field(default_factory=dict)
-    kind: str = "parts"
-
-    @property
-    def labels(self) -> list[str]:
-        return sorted(self.masks)
-
-    def all_masks(self) -> list[PartMask]:
-        return [m for label in self.labels for m in self.masks[label]]
-
-
-@dataclass
-class Result:
-    """The answer set plus the interpreter's notes (e.g. features that disagree).
-
-    Attributes:
-        scalar: the yes/no (``exists``) or the count (``count``); ``None`` for set answers, and
-            when an object the answer depends on was not found.
-        per_object: for ``exists`` / ``which``: object name -> True / False / None (not found).
-        caveats: sentences the answer text must carry (an object given as a best guess).
-    """
-
-    value: LabelSet
-    notes: list[str] = field(default_factory=list)
-    renamed_matches: list[dict[str, Any]] = field(default_factory=list)
-    scalar: bool | int | None = None
-    per_object: dict[str, bool | None] = field(default_factory=dict)
-    caveats: list[str] = field(default_factory=list)
 
 
 def evaluate(expr: Any, ev: Evidence) -> Result:
@@ -223,7 +127,7 @@ def _query(expr: Any, ev: Evidence, notes: list[str]) -> Result:
             per[name] = True
             om = ev.object_mask(img, name)
             out.masks[name] = [om] if om is not None else []
-            notes.append(_guessed_note(part, name, img, chance))
+            notes.append(guess_note(part, name, img, chance))
         return Result(out, per_object=per)
     known = [v for v in per.values() if v is not None]
     unknown = len(known) < len(per)
@@ -274,30 +178,6 @@ def _parts(expr: PartsExpr, ev: Evidence, notes: list[str]) -> LabelSet:
     return out
 
 
-def best_doubtful(part: str, keys: list[tuple[int, str]], ev: Evidence) -> tuple[int, str, float] | None:
-    """``(image, object, chance)`` of the likeliest dropped best guess of ``part`` among the objects
-    ``keys`` (None: none was guessed). A question that presupposes the part ("which object has a
-    mirror?") answers with it when no object kept the part, saying it is a best guess."""
-    found = [
-        (float(pm.score), img, name)
-        for img, name in keys
-        if (img, name) not in ev.absent
-        for pm in ev.doubtful.get((img, name), [])
-        if ev.normalize(pm.label) == part
-    ]
-    if not found:
-        return None
-    chance, img, name = max(found)
-    return img, name, chance
-
-
-def _guessed_note(part: str, name: str, img: int, chance: float) -> str:
-    return (
-        f"{GUESS_NOTE} {part}; the {name} in image {img + 1} is a best guess "
-        f"(a faint {part} on it, chance {chance:.2f})."
-    )
-
-
 def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str]) -> LabelSet:
     part = ev.normalize(expr.part)
     out = LabelSet(kind="objects")
@@ -316,7 +196,7 @@ def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str]) -> Lab
         img, name, chance = guess
         om = ev.object_mask(img, name)
         out.masks[name] = [om] if om is not None else []
-        notes.append(_guessed_note(part, name, img, chance))
+        notes.append(guess_note(part, name, img, chance))
     return out
 
 

@@ -20,8 +20,9 @@ from langgraph.runtime import Runtime
 
 from mereo.agent.answer import NODE_LINK
 from mereo.agent.checking import RETRY
-from mereo.agent.compose import Evidence, evaluate
+from mereo.agent.compose import evaluate
 from mereo.agent.confidence import answer_confidence
+from mereo.agent.evidence import Evidence
 from mereo.agent.masks import box_mask, dedupe, inside, object_region
 from mereo.agent.needs import check_plan_images, coseg_task, named_objects, segment_targets, top_objects
 from mereo.agent.phrasing import answer_text

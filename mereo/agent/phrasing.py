@@ -186,7 +186,7 @@ def answer_text(
         labels: the answer's sorted labels.
         recognized: image index -> the recognised object's name (for whole-to-part answers).
         missing: sentences about objects that were not found (prepended).
-        scalar, per_object: a yes/no or count answer (:class:`mereo.agent.compose.Result`).
+        scalar, per_object: a yes/no or count answer (:class:`mereo.agent.evidence.Result`).
         n_images: how many images the question has (one: yes/no and count answers leave out
             "in image 1").
         guessed: a which-object or part-to-whole answer is a best guess ("probably has").

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mereo.agent.compose import Evidence, evaluate
+from mereo.agent.compose import evaluate
+from mereo.agent.evidence import Evidence
 from mereo.plan import parse_expr
 from mereo.types import Mask, PartMask
 

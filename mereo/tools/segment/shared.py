@@ -26,7 +26,8 @@ from mereo.tools.encoder.refine import DEFAULT as DEFAULT_REFINE
 from mereo.tools.encoder.refine import RefineSettings, best_class, cached_weights, refine
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder, load_encoder
 from mereo.tools.segment.common import check_request, part_mask
-from mereo.tools.segment.evidence import ZOOM_MARGIN, ZOOM_MAX, PresenceEvidence, zoom_box
+from mereo.tools.segment.evidence import PresenceEvidence
+from mereo.tools.segment.zoomed import Zoomed, ZoomedViews
 from mereo.types import ImageRef, PartMask
 
 #: a span that is no known part kind maps to the nearest one only above this MiniLM cosine
@@ -39,11 +40,7 @@ MIN_FRACTION = 5e-4
 FILL_MIN, FILL_SHARE = 0.02, 0.2
 
 
-#: a zoomed view of an object: ``((top, left, side), crop, the crop's encoding)``
-Zoomed = tuple[tuple[int, int, int], ImageRef, Encoded]
-
-
-class SharedEncoderSegmenter(PresenceEvidence):
+class SharedEncoderSegmenter(ZoomedViews, PresenceEvidence):
     """Segment named parts from the shared encoder's part-kind and instance heads.
 
     Args:
@@ -209,65 +206,6 @@ class SharedEncoderSegmenter(PresenceEvidence):
         """The refinement's colour weights of the image (cached per image)."""
         assert self.refine is not None
         return cached_weights(self.ctx, image, self.refine)
-
-    def zoom_crop(
-        self, image: ImageRef, region: np.ndarray | None
-    ) -> tuple[tuple[int, int, int], ImageRef] | None:
-        """``((top, left, side), crop)``: the square around ``region`` when zoom is on and the
-        square is at most :data:`ZOOM_MAX` of the image's shorter side; None otherwise."""
-        if not self.zoom or region is None or self.refine is None:
-            return None
-        box = zoom_box(region, ZOOM_MARGIN)
-        if box is None or box[2] > ZOOM_MAX * min(image.height, image.width):
-            return None
-        top, left, side = box
-        return box, ImageRef(np.ascontiguousarray(image.array[top : top + side, left : left + side]))
-
-    def zoomed(self, image: ImageRef, region: np.ndarray | None) -> Zoomed | None:
-        """``((top, left, side), crop, its encoding)`` of :meth:`zoom_crop` (the crop's encoding
-        is cached and noted in the trace); None without a crop."""
-        found = self.zoom_crop(image, region)
-        if found is None:
-            return None
-        box, crop = found
-        zenc, hit = self.ctx.cache.get_or_compute(
-            self._zoom_namespace, crop.sha256, lambda: self.encoder.forward(crop.array)
-        )
-        self._note_zoom(image, box, "hit" if hit else "miss")
-        return box, crop, zenc
-
-    @property
-    def _zoom_namespace(self) -> str:
-        return f"{self.encoder.namespace}:zoom"
-
-    def _note_zoom(self, image: ImageRef, box: tuple[int, int, int], cache: str, **extra: Any) -> None:
-        self.ctx.note(
-            tool="encoder",
-            backend=self.encoder.name,
-            image=image.sha256[:12],
-            zoom=list(box),
-            cache=cache,
-            **extra,
-        )
-
-    def zoomed_region(
-        self, image: ImageRef, region: np.ndarray | None, zoomed: Zoomed | None = None
-    ) -> np.ndarray | None:
-        """The object's pixels seen again in the zoomed crop (``zoomed``, by default
-        :meth:`zoomed` of ``region``): the crop's instances that lie at least half inside
-        ``region``, pasted back (``region`` itself when there is no zoomed crop or no such
-        instance)."""
-        zoomed = zoomed or self.zoomed(image, region)
-        if zoomed is None or region is None:
-            return region
-        (top, left, side), crop, zenc = zoomed
-        inner = region[top : top + side, left : left + side]
-        chosen = [i.mask for i in self.instances(crop, zenc) if (i.mask & inner).sum() >= 0.5 * i.mask.sum()]
-        if not chosen:
-            return region
-        out = np.zeros_like(region)
-        out[top : top + side, left : left + side] = np.logical_or.reduce(chosen)
-        return out
 
     def kind_masks(
         self,

@@ -116,7 +116,7 @@ def test_presence_evidence_reads_the_cached_encoding_and_is_a_set_of_probabiliti
 def test_zoom_box_is_a_square_around_the_mask_inside_the_image():
     import numpy as np
 
-    from mereo.tools.segment.shared import zoom_box
+    from mereo.tools.segment.evidence import zoom_box
 
     m = np.zeros((100, 120), dtype=bool)
     m[2:12, 100:118] = True  # 10 x 18 near the top-right corner

@@ -24,7 +24,8 @@ import numpy as np
 from mereo.tools.base import ToolContext
 from mereo.tools.encoder.instances import find_instances
 from mereo.tools.encoder.runtime import Encoded, SharedEncoder
-from mereo.tools.segment.shared import SharedEncoderSegmenter, Zoomed
+from mereo.tools.segment.shared import SharedEncoderSegmenter
+from mereo.tools.segment.zoomed import Zoomed
 from mereo.types import ImageRef, Mask, PartMask
 
 VARIANTS = ("predicted", "gold-pick", "gold-region", "gold-kinds", "named-only")

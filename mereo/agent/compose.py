@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mereo.agent.evidence import GUESS_NOTE, Evidence, LabelSet, PartKey, Result, best_doubtful, guess_note
+from mereo.agent.evidence import Evidence, LabelSet, PartKey, Result, best_doubtful, guess_note
 from mereo.plan import (
     CommonObjectsExpr,
     CountExpr,
@@ -54,18 +54,32 @@ def evaluate(expr: Any, ev: Evidence) -> Result:
     """Evaluate a validated expression (a :mod:`mereo.plan` node) over ``ev``."""
     notes: list[str] = []
     renamed: list[dict[str, Any]] = []
+    caveats: list[str] = []
     if isinstance(expr, (ExistsExpr, CountExpr, WhichExpr)):
-        res = _query(expr, ev, notes)
+        res = _query(expr, ev, notes, caveats)
         res.notes = list(dict.fromkeys(notes))
-        return _with_caveats(res)
-    value = _eval(expr, ev, notes, renamed)
-    return _with_caveats(Result(value, list(dict.fromkeys(notes)), renamed))
-
-
-def _with_caveats(res: Result) -> Result:
-    """Best-guess notes also become caveats, so the answer text says them."""
-    res.caveats = [n for n in res.notes if n.startswith(GUESS_NOTE)]
+    else:
+        res = Result(_eval(expr, ev, notes, renamed, caveats), list(dict.fromkeys(notes)), renamed)
+    res.caveats = caveats
     return res
+
+
+def _guessed_object(
+    out: LabelSet, part: str, keys: list[tuple[int, str]], ev: Evidence, notes: list[str], caveats: list[str]
+) -> str | None:
+    """Add to ``out`` the object among ``keys`` whose dropped guess of ``part`` was likeliest
+    (:func:`~mereo.agent.evidence.best_doubtful`), with the caveat the answer must carry; returns
+    its name (None: no guess)."""
+    guess = best_doubtful(part, keys, ev)
+    if guess is None:
+        return None
+    img, name, chance = guess
+    om = ev.object_mask(img, name)
+    out.masks[name] = [om] if om is not None else []
+    note = guess_note(part, name, img, chance)
+    notes.append(note)
+    caveats.append(note)
+    return name
 
 
 def instances(
@@ -94,7 +108,7 @@ def _has(leaf: PartsExpr, part: str, ev: Evidence, notes: list[str]) -> tuple[bo
     return (part in found.masks), masks
 
 
-def _query(expr: Any, ev: Evidence, notes: list[str]) -> Result:
+def _query(expr: Any, ev: Evidence, notes: list[str], caveats: list[str]) -> Result:
     part = ev.normalize(expr.part)
     if isinstance(expr, CountExpr):
         has, masks = _has(expr.of, part, ev, notes)
@@ -121,13 +135,9 @@ def _query(expr: Any, ev: Evidence, notes: list[str]) -> Result:
             out.masks.setdefault(name, []).extend([om] if om is not None else [])
     if isinstance(expr, WhichExpr):
         placed = [(leaf.image, ev.normalize(leaf.object)) for leaf in leaves if leaf.image is not None]
-        guess = None if any(per.values()) else best_doubtful(part, placed, ev)
-        if guess is not None:
-            img, name, chance = guess
-            per[name] = True
-            om = ev.object_mask(img, name)
-            out.masks[name] = [om] if om is not None else []
-            notes.append(guess_note(part, name, img, chance))
+        guessed = None if any(per.values()) else _guessed_object(out, part, placed, ev, notes, caveats)
+        if guessed is not None:
+            per[guessed] = True
         return Result(out, per_object=per)
     known = [v for v in per.values() if v is not None]
     unknown = len(known) < len(per)
@@ -141,7 +151,9 @@ def _query(expr: Any, ev: Evidence, notes: list[str]) -> Result:
     return Result(out, scalar=scalar, per_object=per)
 
 
-def _eval(expr: Any, ev: Evidence, notes: list[str], renamed: list[dict[str, Any]]) -> LabelSet:
+def _eval(
+    expr: Any, ev: Evidence, notes: list[str], renamed: list[dict[str, Any]], caveats: list[str]
+) -> LabelSet:
     if isinstance(expr, PartsExpr):
         return _parts(expr, ev, notes)
     if isinstance(expr, KbPartsExpr):
@@ -155,11 +167,11 @@ def _eval(expr: Any, ev: Evidence, notes: list[str], renamed: list[dict[str, Any
             return LabelSet()
         return _parts(PartsExpr(op="parts", object=names[0], image=expr.image), ev, notes)
     if isinstance(expr, PartToWholeExpr):
-        return _part_to_whole(expr, ev, notes)
+        return _part_to_whole(expr, ev, notes, caveats)
     if isinstance(expr, CommonObjectsExpr):
         return _common_objects(expr, ev)
     if isinstance(expr, SetOpExpr):
-        args = [_eval(a, ev, notes, renamed) for a in expr.args]
+        args = [_eval(a, ev, notes, renamed, caveats) for a in expr.args]
         return _set_op(expr.op, args, ev, notes, renamed)
     raise TypeError(f"not a set expression node: {expr!r}")
 
@@ -178,7 +190,7 @@ def _parts(expr: PartsExpr, ev: Evidence, notes: list[str]) -> LabelSet:
     return out
 
 
-def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str]) -> LabelSet:
+def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str], caveats: list[str]) -> LabelSet:
     part = ev.normalize(expr.part)
     out = LabelSet(kind="objects")
     for img in expr.images:
@@ -187,16 +199,9 @@ def _part_to_whole(expr: PartToWholeExpr, ev: Evidence, notes: list[str]) -> Lab
             if part in labels:
                 om = ev.object_mask(img, name)
                 out.masks.setdefault(name, []).extend([om] if om is not None else [])
-    guess = (
-        None
-        if out.masks
-        else best_doubtful(part, [(i, n) for i in expr.images for n in ev.object_names(i)], ev)
-    )
-    if guess is not None:
-        img, name, chance = guess
-        om = ev.object_mask(img, name)
-        out.masks[name] = [om] if om is not None else []
-        notes.append(guess_note(part, name, img, chance))
+    if not out.masks:
+        keys = [(i, n) for i in expr.images for n in ev.object_names(i)]
+        _guessed_object(out, part, keys, ev, notes, caveats)
     return out
 
 

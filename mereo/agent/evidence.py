@@ -10,9 +10,6 @@ from typing import Any
 
 from mereo.types import Mask, PartMask
 
-#: how a note about a best-guess answer (:func:`best_doubtful`) begins
-GUESS_NOTE = "No object showed a clear"
-
 #: ``(image_index, object, label)``: one part of one object in one image.
 PartKey = tuple[int, str, str]
 
@@ -127,6 +124,6 @@ def best_doubtful(part: str, keys: list[tuple[int, str]], ev: Evidence) -> tuple
 def guess_note(part: str, name: str, img: int, chance: float) -> str:
     """The caveat of an answer given by :func:`best_doubtful`."""
     return (
-        f"{GUESS_NOTE} {part}; the {name} in image {img + 1} is a best guess "
+        f"No object showed a clear {part}; the {name} in image {img + 1} is a best guess "
         f"(a faint {part} on it, chance {chance:.2f})."
     )

@@ -297,8 +297,9 @@ def mask_probability(part: PartMask, thresholds: dict[str, Any] | None) -> tuple
     """``(chance that the part is there, the model's cut)`` from the mask model of its kind
     (``"guess"`` for a best guess, ``"labelled"`` otherwise); None without that model."""
     model = (thresholds or {}).get("guess" if part.guess else "labelled")
-    if not model or thresholds is None:
+    if not model:
         return None
+    assert thresholds is not None
     x = mask_features(part.object, part.label, part.score, thresholds["prior"], thresholds["prior_default"])
     z = sum(float(w) * v for w, v in zip(model["weights"], x, strict=True)) + float(model["bias"])
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), float(model["cut"])

@@ -34,12 +34,10 @@ MASK_FEATURES = ("logit_prior", "log_score")
 MASK_CUTS = tuple(round(0.05 * i, 2) for i in range(1, 17))
 
 
-def best_f1_threshold(
-    rows: Sequence[tuple[float, bool]], total: int, extra: tuple[int, int] = (0, 0)
-) -> float:
+def best_f1_threshold(rows: Sequence[tuple[float, bool]], total: int) -> float:
     """The score threshold maximising ``F1 = 2 tp / (tp + fp + total)`` over ``(score, correct)``
-    rows, with ``extra = (tp, fp)`` of masks kept anyway."""
-    tp, fp = extra
+    rows."""
+    tp = fp = 0
     top, t_best = -1.0, 0.0
     for score, ok in sorted(rows, reverse=True):
         tp, fp = tp + ok, fp + (not ok)
@@ -131,23 +129,6 @@ def mask_model(
     }
 
 
-def _kept(
-    rows: Sequence[tuple[str | None, str, float, bool]],
-    model: dict[str, Any] | None,
-    prior: dict[str, Any],
-    default: float,
-) -> tuple[int, int]:
-    """``(tp, fp)`` of the rows a mask model keeps (every row without a model)."""
-    tp = fp = 0
-    for c, lab, s, ok in rows:
-        if model is not None:
-            z = float(np.dot(model["weights"], mask_features(c, lab, s, prior, default))) + model["bias"]
-            if 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))) < model["cut"]:
-                continue
-        tp, fp = tp + ok, fp + (not ok)
-    return tp, fp
-
-
 def fit_part_checks(
     samples: Sequence[tuple[str, float, bool, bool, str | None]],
     n_true: dict[str, int],
@@ -164,7 +145,11 @@ def fit_part_checks(
     labelled = [(cat, lab, s, ok) for lab, s, ok, guess, cat in samples if not guess]
     guesses = [(cat, lab, s, ok) for lab, s, ok, guess, cat in samples if guess]
     first = mask_model(labelled, prior, default, (0, 0), total)
-    second = mask_model(guesses, prior, default, _kept(labelled, first, prior, default), total)
+    if first is not None:  # the labelled masks the first model keeps, as (tp, fp)
+        kept = (first["val"]["kept_right"], first["val"]["kept"] - first["val"]["kept_right"])
+    else:
+        kept = (sum(ok for *_, ok in labelled), sum(not ok for *_, ok in labelled))
+    second = mask_model(guesses, prior, default, kept, total)
     out.update({"prior": prior, "prior_default": round(default, 4)})
     out.update({k: m for k, m in (("labelled", first), ("guess", second)) if m is not None})
     return out
